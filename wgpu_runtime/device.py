@@ -1,0 +1,116 @@
+"""Adapters and devices: pick one by a substring, open it once per process, know its limits."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .errors import AdapterError
+
+
+def _quiet_mesa() -> None:
+    # Mesa warns on every adapter enumeration when XDG_RUNTIME_DIR is unset; the warning is harmless.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        path = os.path.join(tempfile.gettempdir(), f"xdg-runtime-{os.getuid()}")
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = path
+
+
+def _wgpu():
+    _quiet_mesa()
+    import wgpu
+
+    return wgpu
+
+
+def describe(adapter) -> str:
+    info = adapter.info
+    return f"{info['device']} via {info['backend_type']} ({info['description']})"
+
+
+def enumerate_adapters() -> list:
+    """All adapters wgpu sees, in its order (Vulkan lavapipe before OpenGL llvmpipe on CPU machines)."""
+    return list(_wgpu().gpu.enumerate_adapters_sync())
+
+
+def find_adapter(query: str | None = None):
+    """The adapter whose backend, device name or description contains ``query`` (case-insensitive).
+
+    ``None`` or ``"default"`` picks what wgpu's ``request_adapter`` prefers.
+    """
+    wgpu = _wgpu()
+    if query in (None, "", "default"):
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        if adapter is None:
+            raise AdapterError("no WebGPU adapter found (on Debian: apt-get install mesa-vulkan-drivers)")
+        return adapter
+    adapters = enumerate_adapters()
+    q = query.lower()
+    for a in adapters:
+        info = a.info
+        if q in " ".join(str(info.get(k, "")) for k in ("backend_type", "device", "description", "vendor")).lower():
+            return a
+    found = "; ".join(describe(a) for a in adapters) or "none"
+    raise AdapterError(f"no adapter matches {query!r}; adapters found: {found}")
+
+
+@dataclass
+class Device:
+    """One opened WebGPU device with its queue, limits and pipeline cache."""
+
+    adapter: object
+    device: object
+    features: frozenset = field(default_factory=frozenset)
+
+    @property
+    def queue(self):
+        return self.device.queue
+
+    @property
+    def name(self) -> str:
+        return describe(self.adapter)
+
+    @property
+    def backend(self) -> str:
+        return self.adapter.info["backend_type"]
+
+    @property
+    def limits(self) -> dict:
+        return self.device.limits
+
+    @property
+    def max_binding_bytes(self) -> int:
+        return int(self.limits["max-storage-buffer-binding-size"])
+
+    @property
+    def has_timestamps(self) -> bool:
+        return "timestamp-query" in self.features
+
+    @property
+    def is_software(self) -> bool:
+        """llvmpipe/lavapipe: loops are capped at 65535 iterations per invocation (see notes)."""
+        return self.adapter.info.get("adapter_type") == "CPU" or "llvmpipe" in self.adapter.info["device"]
+
+    @cached_property
+    def pipelines(self):
+        from .pipelines import PipelineCache
+
+        return PipelineCache(self)
+
+
+_DEVICES: dict[str, Device] = {}
+
+
+def get_device(adapter: str | None = None) -> Device:
+    """The process-wide Device for an adapter query (opened on first use)."""
+    a = find_adapter(adapter)
+    key = describe(a)
+    if key not in _DEVICES:
+        wanted = [f for f in ("timestamp-query",) if f in a.features]
+        limits = {k: a.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
+                                           "max-compute-workgroup-storage-size",
+                                           "max-storage-buffers-per-shader-stage") if k in a.limits}
+        dev = a.request_device_sync(required_features=wanted, required_limits=limits)
+        _DEVICES[key] = Device(a, dev, frozenset(wanted))
+    return _DEVICES[key]

@@ -1,0 +1,37 @@
+"""Exceptions with messages that name the problem (file, node, op, input)."""
+
+
+class WgpuRuntimeError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ModelFormatError(WgpuRuntimeError, ValueError):
+    """model.json or a weight shard is malformed, missing, truncated or unsafe."""
+
+
+class UnsupportedOpError(WgpuRuntimeError):
+    """The model uses ops the registry does not have. ``missing`` maps op -> node names."""
+
+    def __init__(self, missing: dict[str, list[str]]):
+        self.missing = dict(sorted(missing.items()))
+        lines = [f"  {op}: used by {', '.join(nodes[:5])}" + (f" (+{len(nodes) - 5} more)" if len(nodes) > 5 else "")
+                 for op, nodes in self.missing.items()]
+        super().__init__(f"Unsupported ops ({len(self.missing)}): {', '.join(self.missing)}\n" + "\n".join(lines))
+
+
+class InputError(WgpuRuntimeError, ValueError):
+    """Inputs given to predict/execute do not match the model (name, shape, dtype)."""
+
+
+class GraphError(WgpuRuntimeError):
+    """A graph cannot be planned: bad attribute, shapes that do not agree, a device limit."""
+
+    def __init__(self, message: str, node=None):
+        self.node = node
+        if node is not None:
+            message = f"node {node.name!r} ({node.op}): {message}"
+        super().__init__(message)
+
+
+class AdapterError(WgpuRuntimeError):
+    """No WebGPU adapter matches the request."""

@@ -1,0 +1,183 @@
+"""Graph -> execution plan for one set of input shapes.
+
+Planning walks the nodes needed for the requested outputs in order. Each node's outputs get
+shapes from the registry's shape rule; a node whose inputs are all known on the host (weights,
+Shape results, shape arithmetic) is folded there with its numpy reference; every other node is
+lowered to GPU dispatches. Then temporaries get physical buffers by liveness, and every
+dispatch gets its uniform buffer and bind group -- so running a plan is only: write inputs,
+encode the prepared steps, submit once, read the outputs back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import wgpu
+
+from ..errors import GraphError, UnsupportedOpError
+from ..memory import Buf, Uploader, assign_temps, create_buffer, device_dtype, nbytes_of, to_device_array
+from ..ops import registry
+from ..ops.registry import Tensor
+from .graph import Graph
+from .lowering import Lowering, Step
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    inputs: dict[str, Buf]                 # placeholder node name -> its buffer
+    outputs: list[Tensor]                  # requested outputs, in order
+    temp_bytes: int                        # peak activation memory (physical temp buffers)
+    const_bytes: int
+    staging: object = None                 # one MAP_READ buffer for all device outputs
+    staging_offsets: list = field(default_factory=list)
+
+
+class Planner:
+    def __init__(self, model, device):
+        self.model = model
+        self.device = device
+        self.steps: list[Step] = []
+        self.consts: list[Buf] = []
+
+    # called by Lowering ------------------------------------------------------------------
+    def add_step(self, step: Step) -> None:
+        self.steps.append(step)
+
+    def on_device(self, t: Tensor) -> Buf:
+        if t.buf is None:
+            if t.value is None:
+                raise GraphError("a tensor with neither a value nor a buffer reached the GPU")
+            key = getattr(t, "weight_key", None)
+            if key is not None:
+                t.buf = self.model.weight_buffer(key, t.value, t.dtype)
+            else:
+                t.buf = Buf(nbytes_of(t.shape), "const", data=to_device_array(t.value, t.dtype))
+                self.consts.append(t.buf)
+        return t.buf
+
+    def model_constant(self, key: str, array: np.ndarray, dtype: str) -> Buf:
+        return self.model.weight_buffer(key, array, dtype)
+
+    # planning ----------------------------------------------------------------------------
+    def build(self, graph: Graph, feeds: dict[str, tuple[tuple[int, ...], str]],
+              targets: list[tuple[str, int]]) -> Plan:
+        order = graph.order(list(dict.fromkeys(name for name, _ in targets)))
+        missing = registry.missing_ops(n for n in order if n.op not in ("Placeholder", "Const"))
+        if missing:
+            raise UnsupportedOpError(missing)
+        env: dict[tuple[str, int], Tensor] = {}
+        inputs: dict[str, Buf] = {}
+        for node in order:
+            if node.op == "Placeholder":
+                if node.name not in feeds:
+                    raise GraphError(f"placeholder {node.name!r} is needed but was not fed")
+                shape, dtype = feeds[node.name]
+                buf = Buf(nbytes_of(shape), "input", label=node.name)
+                inputs[node.name] = buf
+                env[(node.name, 0)] = Tensor(tuple(shape), dtype, buf=buf)
+                continue
+            if node.op == "Const":
+                value = self.model.weights.get(node.name)
+                if value is None:
+                    raise GraphError(f"Const node {node.name!r} has no weight in the manifest")
+                t = Tensor(tuple(value.shape), device_dtype(str(value.dtype)) if value.dtype != object else "string", value=value)
+                t.weight_key = node.name
+                env[(node.name, 0)] = t
+                continue
+            self._plan_node(node, graph, env)
+        outputs = []
+        for name, idx in targets:
+            if (name, idx) not in env:
+                raise GraphError(f"node {name!r} has no output {idx}")
+            outputs.append(env[(name, idx)])
+        return self._finish(inputs, outputs)
+
+    def _plan_node(self, node, graph: Graph, env) -> None:
+        op = registry.get(node.op)
+        ins = []
+        for name, idx in graph.data_inputs(node):
+            if (name, idx) not in env:
+                raise GraphError(f"input {name}:{idx} is not produced by its node", node)
+            ins.append(env[(name, idx)])
+        try:
+            specs = op.shape(node.attrs, ins)
+        except GraphError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError) as e:  # a shape rule rejecting the inputs: say which node
+            raise GraphError(f"shape rule failed for inputs {[t.shape for t in ins]}: {e}", node) from e
+        if all(t.value is not None for t in ins) or op.lower is None:
+            values = op.run_reference(node.attrs, [self._host_value(t, node) for t in ins])
+            outs = [Tensor(tuple(np.shape(v)), _dtype_name(np.asarray(v)), value=np.asarray(v)) for v in values]
+            for t, v in zip(outs, values):
+                same = next((i for i in ins if i.value is v), None)
+                if same is not None and hasattr(same, "weight_key"):
+                    t.weight_key = same.weight_key   # Identity of a weight: still that weight
+        else:
+            outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
+            ctx = Lowering(self, node, ins, outs)
+            op.lower(ctx)
+            for i, t in enumerate(outs):
+                if t.buf is None and t.value is None:
+                    # outputs nobody reads may be left unwritten (e.g. FusedBatchNorm's statistics)
+                    t.buf = Buf(nbytes_of(t.shape), "temp", label=f"{node.name}:{i}")
+        for i, t in enumerate(outs):
+            env[(node.name, i)] = t
+
+    @staticmethod
+    def _host_value(t: Tensor, node) -> np.ndarray:
+        if t.value is None:
+            raise GraphError("this op runs on the host and needs its inputs' values before the "
+                             "graph runs, but one depends on the model's inputs", node)
+        return t.value
+
+    def _finish(self, inputs: dict[str, Buf], outputs: list[Tensor]) -> Plan:
+        dev = self.device
+        for t in outputs:
+            if t.buf is not None and t.value is None:
+                t.buf.pinned = True
+        temps: dict[int, Buf] = {}
+        for i, step in enumerate(self.steps):
+            for b in step.bindings:
+                if b.first < 0:
+                    b.first = i
+                b.last = i
+                if b.kind == "temp":
+                    temps[id(b)] = b
+        for t in outputs:   # an output written by no step (e.g. an unused output slot)
+            if t.buf is not None and t.buf.kind == "temp" and id(t.buf) not in temps:
+                t.buf.first = t.buf.last = len(self.steps)
+                temps[id(t.buf)] = t.buf
+        alloc = assign_temps(dev, list(temps.values()), len(self.steps))
+        for b in inputs.values():
+            b.gpu = create_buffer(dev, b.nbytes, label=b.label)
+        up = Uploader(dev)
+        for b in self.consts:
+            b.gpu = up(b.data, b.label)
+        up.flush()
+        for step in self.steps:
+            entries = [{"binding": i, "resource": {"buffer": b.gpu, "offset": 0, "size": b.gpu.size}}
+                       for i, b in enumerate(step.bindings)]
+            if step.params:
+                step.uniform = dev.device.create_buffer_with_data(data=step.params, usage=wgpu.BufferUsage.UNIFORM)
+                entries.append({"binding": len(step.bindings),
+                                "resource": {"buffer": step.uniform, "offset": 0, "size": len(step.params)}})
+            step.bind_group = dev.device.create_bind_group(layout=step.pipeline.get_bind_group_layout(0),
+                                                           entries=entries)
+        plan = Plan(self.steps, inputs, outputs, alloc.bytes, sum(b.nbytes for b in self.consts))
+        offsets, total = [], 0
+        for t in outputs:
+            offsets.append(total if t.value is None else None)
+            if t.value is None:
+                total += max(4, nbytes_of(t.shape))
+        if total:
+            plan.staging = dev.device.create_buffer(
+                size=total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="outputs")
+        plan.staging_offsets = offsets
+        return plan
+
+
+def _dtype_name(v: np.ndarray) -> str:
+    if v.dtype == object or v.dtype.kind in "US":
+        return "string"
+    return device_dtype(str(v.dtype))

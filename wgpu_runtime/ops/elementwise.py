@@ -1,0 +1,296 @@
+"""Element-wise ops: unary math and activations, broadcasting binary ops, comparisons, logic,
+Select, Cast, AddN. Each op is a row: name, numpy reference, WGSL expression per dtype."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .registry import Case, register
+from .shapes import broadcast, broadcast_strides, vec8
+
+FLOAT, INT, BOOL = "float32", "int32", "bool"
+_NP = {FLOAT: np.float32, INT: np.int32, BOOL: np.bool_}
+
+
+def _same_shape(attrs, ins):
+    return [(ins[0].shape, ins[0].dtype)]
+
+
+def _grid(ctx, n):
+    from ..graph.lowering import grid_1d
+
+    return grid_1d(n)
+
+
+# ---------------------------------------------------------------------------------- unary
+def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
+    def lower(ctx):
+        x, y = ctx.inputs[0], ctx.outputs[0]
+        if y.size == 0:
+            ctx.device_output()
+            return
+        expr = exprs.get(x.dtype)
+        if expr is None:
+            raise TypeError(f"{ctx.node.op} does not support {x.dtype}")
+        a = ctx.attrs.get(alpha_attr) if alpha_attr else None
+        alpha = float(alpha_default if a is None else a)
+        ctx.dispatch("unary.wgsl", [x, ctx.device_output()], _grid(ctx, y.size),
+                     params=[y.size, alpha, 0.0, 0],
+                     template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
+    return lower
+
+
+def _unary_cases(low, high, dtypes):
+    cases = [Case([((17,), dtypes[0])], note="odd length", low=low, high=high),
+             Case([((2, 3, 5, 7), dtypes[0])], low=low, high=high),
+             Case([((), dtypes[0])], note="scalar", low=low, high=high),
+             Case([((0, 3), dtypes[0])], note="empty", low=low, high=high)]
+    cases += [Case([((4, 9), d)], note=d, low=low, high=high) for d in dtypes[1:]]
+    return cases
+
+
+def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_cases=()):
+    alpha_attr, alpha_default = alpha or (None, 0.0)
+    dtypes = tuple(exprs)
+
+    def reference(attrs, x):
+        a = attrs.get(alpha_attr) if alpha_attr else None
+        out = ref(x, alpha_default if a is None else a) if alpha_attr else ref(x)
+        return np.asarray(out).astype(x.dtype, copy=False)
+
+    register(name, family="elementwise", reference=reference, shape=_same_shape,
+             lower=_lower_unary(exprs, alpha_attr, alpha_default), dtypes=dtypes, tol=tol,
+             cases=_unary_cases(low, high, dtypes) + list(extra_cases))
+
+
+F, I = FLOAT, INT
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+SELU_A, SELU_S = 1.6732632423543772, 1.0507009873554805
+
+unary("Neg", np.negative, {F: "-x", I: "-x"})
+unary("Abs", np.abs, {F: "abs(x)", I: "abs(x)"})
+unary("Square", np.square, {F: "x * x", I: "x * x"})
+unary("Sign", np.sign, {F: "sign(x)", I: "sign(x)"})
+unary("Exp", np.exp, {F: "exp(x)"}, tol=(2e-6, "exp is accurate to ~2 ULP in WGSL backends"))
+unary("Log", np.log, {F: "log(x)"}, low=0.01, high=10.0, tol=(3e-6, "log within a few ULP"))
+unary("Sqrt", np.sqrt, {F: "sqrt(x)"}, low=0.0, high=10.0)
+unary("Rsqrt", lambda x: 1 / np.sqrt(x), {F: "inverseSqrt(x)"}, low=0.01, high=10.0,
+      tol=(1e-5, "inverseSqrt is allowed 2 ULP by WGSL"))
+unary("Reciprocal", lambda x: 1 / x, {F: "1.0 / x"}, low=0.1, high=10.0)
+unary("Floor", np.floor, {F: "floor(x)"})
+unary("Ceil", np.ceil, {F: "ceil(x)"})
+unary("Round", np.round, {F: "round(x)"},
+      extra_cases=[Case([np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5], np.float32)], note="ties to even")])
+unary("Sin", np.sin, {F: "sin(x)"}, tol=(1e-5, "sin/cos accuracy of GPU built-ins on |x|<3"))
+unary("Cos", np.cos, {F: "cos(x)"}, tol=(1e-5, "sin/cos accuracy of GPU built-ins on |x|<3"))
+unary("Relu", lambda x: np.maximum(x, 0), {F: "max(x, 0.0)", I: "max(x, 0)"})
+unary("Relu6", lambda x: np.clip(x, 0, 6), {F: "clamp(x, 0.0, 6.0)", I: "clamp(x, 0, 6)"}, low=-3, high=9)
+unary("Elu", lambda x: np.where(x > 0, x, np.expm1(x)), {F: "select(exp(x) - 1.0, x, x > 0.0)"},
+      tol=(1e-5, "exp(x)-1 vs expm1 near 0 differs by ~1e-7 absolute"))
+unary("Selu", lambda x: SELU_S * np.where(x > 0, x, SELU_A * np.expm1(x)),
+      {F: f"{SELU_S} * select({SELU_A} * (exp(x) - 1.0), x, x > 0.0)"},
+      tol=(1e-5, "exp(x)-1 vs expm1 near 0 differs by ~1e-7 absolute"))
+unary("LeakyRelu", lambda x, a: np.where(x >= 0, x, x * np.float32(a)), {F: "select(x * p.alpha, x, x >= 0.0)"},
+      alpha=("alpha", 0.2), extra_cases=[Case([((3, 5), F)], attrs={"alpha": 0.01})])
+unary("Sigmoid", lambda x: 1 / (1 + np.exp(-x)), {F: "1.0 / (1.0 + exp(-x))"}, low=-20, high=20)
+unary("Tanh", np.tanh, {F: "tanh_f32(x)"}, low=-20, high=20,
+      tol=(2e-6, "tanh through exp: a few ULP"))
+unary("Softplus", lambda x: np.logaddexp(0, x), {F: "max(x, 0.0) + log(1.0 + exp(-abs(x)))"}, low=-20, high=20,
+      tol=(2e-6, "log(1+exp(-|x|)) vs log1p: ~1e-7 absolute"))
+unary("Erf", _erf, {F: "erf_f32(x)"}, tol=(3e-7, "A&S 7.1.26 polynomial, |error| <= 1.5e-7 (absolute)"))
+unary("LogicalNot", np.logical_not, {BOOL: "u32(x == 0u)"})
+
+
+# ------------------------------------------------------------------------------------ Cast
+def _cast_ref(attrs, x):
+    dst = attrs.get("DstT") or FLOAT
+    return x != 0 if dst == BOOL else x.astype(_NP.get(dst, np.float32))
+
+
+def _cast_shape(attrs, ins):
+    from ..memory import device_dtype
+
+    return [(ins[0].shape, device_dtype(attrs.get("DstT") or FLOAT))]
+
+
+_CAST = {(F, I): "i32(x)", (I, F): "f32(x)", (BOOL, F): "f32(x)", (BOOL, I): "i32(x)",
+         (F, BOOL): "u32(x != 0.0)", (I, BOOL): "u32(x != 0)"}
+
+
+def _cast_lower(ctx):
+    x, y = ctx.inputs[0], ctx.outputs[0]
+    if x.dtype == y.dtype:
+        ctx.alias()
+        return
+    expr = _CAST[(x.dtype, y.dtype)]
+    ctx.dispatch("unary.wgsl", [x, ctx.device_output()], _grid(ctx, y.size), params=[y.size, 0.0, 0.0, 0],
+                 template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
+
+
+register("Cast", family="elementwise", reference=_cast_ref, shape=_cast_shape, lower=_cast_lower,
+         dtypes=(F, I, BOOL),
+         cases=[Case([((3, 7), F)], attrs={"SrcT": F, "DstT": I}, low=-9, high=9, note="truncates toward 0"),
+                Case([((3, 7), I)], attrs={"SrcT": I, "DstT": F}, low=-9, high=9),
+                Case([((11,), BOOL)], attrs={"SrcT": BOOL, "DstT": F}),
+                Case([((11,), I)], attrs={"SrcT": I, "DstT": BOOL}, low=-2, high=2)])
+
+
+# ---------------------------------------------------------------------------------- binary
+def _binary_shape(out_dtype=None):
+    def shape(attrs, ins):
+        return [(broadcast(ins[0].shape, ins[1].shape), out_dtype or ins[0].dtype)]
+    return shape
+
+
+def lower_binary(ctx, expr: str, a, b, out) -> None:
+    """Launch binary.wgsl computing ``expr`` over tensors a, b into tensor out (broadcasting)."""
+    if out.size == 0:
+        return
+    shape = out.shape
+    modes = [1 if t.size == 1 else 0 if t.shape == shape else 2 for t in (a, b)]
+    if len(shape) > 8:
+        raise ValueError(f"rank {len(shape)} > 8")
+    params = [out.size, len(shape), 0, 0, *vec8(shape), *vec8(broadcast_strides(a.shape, shape)),
+              *vec8(broadcast_strides(b.shape, shape))]
+    ctx.dispatch("binary.wgsl", [a, b, out.buf], _grid(ctx, out.size), params=params,
+                 template={"T_A": ctx.wgsl_type(a.dtype), "T_B": ctx.wgsl_type(b.dtype),
+                           "T_OUT": ctx.wgsl_type(out.dtype), "EXPR": expr},
+                 constants={"A_MODE": modes[0], "B_MODE": modes[1]})
+
+
+def _lower_binary(exprs):
+    def lower(ctx):
+        a, b = ctx.inputs
+        expr = exprs.get(a.dtype)
+        if expr is None:
+            raise TypeError(f"{ctx.node.op} does not support {a.dtype}")
+        ctx.device_output()
+        lower_binary(ctx, expr, a, b, ctx.outputs[0])
+    return lower
+
+
+_SHAPES = [((2, 3, 5), (2, 3, 5)), ((4, 1, 7), (1, 6, 1)), ((), (3, 4)), ((5,), (3, 1, 5)),
+           ((1,), (1,)), ((2, 1, 1, 3, 1, 2), (1, 4, 1, 1, 5, 1)), ((0, 3), (1, 3))]
+
+
+def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=None, extra_cases=()):
+    dtypes = tuple(exprs)
+
+    def reference(attrs, a, b):
+        r = np.asarray(ref(a, b))
+        return r.astype(_NP[out] if out else a.dtype, copy=False)
+
+    cases = []
+    for d in dtypes:
+        lo, hi = (low, high) if d != BOOL else (0, 2)
+        for sa, sb in (_SHAPES if d == dtypes[0] else _SHAPES[:2]):
+            cases.append(Case([(sa, d), (sb, d)], low=lo, high=hi, note=f"{d} {sa}x{sb}"))
+    if b_range:
+        for c in cases:
+            c.inputs = [c.inputs[0], (*c.inputs[1], *b_range)]
+    register(name, family="elementwise", reference=reference, shape=_binary_shape(out),
+             lower=_lower_binary(exprs), dtypes=dtypes, tol=tol, cases=cases + list(extra_cases))
+
+
+def _floordiv(a, b):
+    return np.floor_divide(a, b)
+
+
+binary("AddV2", np.add, {F: "a + b", I: "a + b"})
+binary("Add", np.add, {F: "a + b", I: "a + b"})
+binary("Sub", np.subtract, {F: "a - b", I: "a - b"})
+binary("Mul", np.multiply, {F: "a * b", I: "a * b"})
+binary("RealDiv", np.divide, {F: "a / b"}, b_range=(0.5, 3.0), tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
+binary("Div", lambda a, b: np.divide(a, b) if a.dtype.kind == "f" else np.trunc(a / b).astype(a.dtype),
+       {F: "a / b", I: "a / b"}, b_range=(1, 5), tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
+binary("DivNoNan", lambda a, b: np.where(b == 0, 0, a / np.where(b == 0, 1, b)),
+       {F: "select(a / b, 0.0, b == 0.0)"}, tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
+binary("Maximum", np.maximum, {F: "max(a, b)", I: "max(a, b)"})
+binary("Minimum", np.minimum, {F: "min(a, b)", I: "min(a, b)"})
+binary("SquaredDifference", lambda a, b: np.square(a - b), {F: "(a - b) * (a - b)", I: "(a - b) * (a - b)"})
+binary("Pow", np.power, {F: "pow_f32(a, b)", I: "pow_i32(a, b)"}, low=0.1, high=3.0,
+       tol=(1e-5, "pow = exp2(b*log2(a)) on GPUs: error grows with |b*log2(a)|"),
+       extra_cases=[Case([np.array([-2.0, -3.0, -1.5, 2.0], np.float32), np.array([2.0, 3.0, 2.0, 0.5], np.float32)],
+                         note="negative base, integral exponent")])
+binary("FloorDiv", _floordiv, {F: "floor(a / b)", I: "floordiv_i32(a, b)"}, b_range=(1.0, 3.0),
+       extra_cases=[Case([np.array([-7, 7, -7, 7, 0], np.int32), np.array([2, -2, -2, 2, 3], np.int32)],
+                         note="signs")])
+binary("FloorMod", np.mod, {F: "floormod_f32(a, b)", I: "floormod_i32(a, b)"}, b_range=(1.0, 3.0),
+       tol=(1e-5, "fmod of float32 near multiples: one rounding of a/b"),
+       extra_cases=[Case([np.array([-7, 7, -7, 7, 0], np.int32), np.array([2, -2, -2, 2, 3], np.int32)],
+                         note="signs")])
+binary("Prelu", lambda x, a: np.where(x >= 0, x, x * a), {F: "select(a * b, a, a >= 0.0)"})
+binary("Atan2", np.arctan2, {F: "atan2(a, b)"},
+       tol=(1e-5, "WGSL allows atan2 4096 ULP; llvmpipe measured ~35 ULP (2e-6 at 0.8)"))
+
+for _name, _fn, _sym in [("Greater", np.greater, ">"), ("GreaterEqual", np.greater_equal, ">="),
+                         ("Less", np.less, "<"), ("LessEqual", np.less_equal, "<="),
+                         ("Equal", np.equal, "=="), ("NotEqual", np.not_equal, "!=")]:
+    binary(_name, _fn, {F: f"u32(a {_sym} b)", I: f"u32(a {_sym} b)"}, out=BOOL, low=-2, high=2)
+binary("LogicalAnd", np.logical_and, {BOOL: "u32((a != 0u) && (b != 0u))"}, out=BOOL)
+binary("LogicalOr", np.logical_or, {BOOL: "u32((a != 0u) || (b != 0u))"}, out=BOOL)
+
+
+# ---------------------------------------------------------------------------------- Select
+def _select_ref(attrs, c, t, e):
+    if c.ndim == 1 and t.ndim > 1 and c.shape[0] == t.shape[0]:     # Select (v1): picks rows
+        c = c.reshape(c.shape + (1,) * (t.ndim - 1))
+    return np.where(c, t, e).astype(t.dtype)
+
+
+def _select_shape(attrs, ins):
+    c, t, e = ins
+    cs = c.shape
+    if len(cs) == 1 and len(t.shape) > 1 and cs[0] == t.shape[0]:
+        cs = cs + (1,) * (len(t.shape) - 1)
+    return [(broadcast(cs, t.shape, e.shape), t.dtype)]
+
+
+def _select_lower(ctx):
+    c, t, e = ctx.inputs
+    out = ctx.outputs[0]
+    ctx.device_output()
+    if out.size == 0:
+        return
+    cs = c.shape
+    if len(cs) == 1 and len(t.shape) > 1 and cs[0] == t.shape[0]:
+        cs = cs + (1,) * (len(t.shape) - 1)
+    params = [out.size, len(out.shape), 0, 0, *vec8(out.shape), *vec8(broadcast_strides(cs, out.shape)),
+              *vec8(broadcast_strides(t.shape, out.shape)), *vec8(broadcast_strides(e.shape, out.shape))]
+    ctx.dispatch("select.wgsl", [c, t, e, out.buf], _grid(ctx, out.size), params=params,
+                 template={"T": ctx.wgsl_type(t.dtype)})
+
+
+_sel_cases = [Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)]),
+              Case([((4,), BOOL), ((2, 3, 4), F), ((1, 4), F)], note="broadcast"),
+              Case([((5,), BOOL), ((5,), I), ((5,), I)], note="int32")]
+register("SelectV2", family="elementwise", reference=_select_ref, shape=_select_shape, lower=_select_lower,
+         dtypes=(F, I, BOOL), cases=_sel_cases)
+register("Select", family="elementwise", reference=_select_ref, shape=_select_shape, lower=_select_lower,
+         dtypes=(F, I, BOOL), cases=[Case([((3,), BOOL), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
+                                     Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)])])
+
+
+# ------------------------------------------------------------------------------------ AddN
+def _addn_lower(ctx):
+    out = ctx.outputs[0]
+    ins = ctx.inputs
+    if len(ins) == 1:
+        ctx.alias()
+        return
+    from .registry import Tensor
+
+    acc = ins[0]
+    for i, t in enumerate(ins[1:]):
+        last = i == len(ins) - 2
+        dst = out if last else Tensor(out.shape, out.dtype, buf=ctx.temp(4 * out.size, f"sum{i}"))
+        if last:
+            ctx.device_output()
+        lower_binary(ctx, "a + b", acc, t, dst)
+        acc = dst
+
+
+register("AddN", family="elementwise", reference=lambda attrs, *xs: np.sum(xs, axis=0).astype(xs[0].dtype),
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_addn_lower, dtypes=(F, I),
+         cases=[Case([((3, 5), F)] * 3, tf_inputs=[[0, 1, 2]]), Case([((7,), I)] * 2, tf_inputs=[[0, 1]])])

@@ -1,0 +1,107 @@
+"""The epilogue of fused ops (_FusedConv2D, FusedDepthwiseConv2dNative, _FusedMatMul):
+``fused_ops`` = [BiasAdd | FusedBatchNorm, activation?] applied per output channel.
+
+:func:`plan_epilogue` turns a node's attrs and extra inputs into what kernels/epilogue.wgsl
+needs (per-channel scale and bias buffers, the activation constant); :func:`reference_epilogue`
+is the numpy side, built from the registry's own activation references.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ACTIVATIONS = {None: 0, "Relu": 1, "Relu6": 2, "LeakyRelu": 3, "Prelu": 4, "Elu": 5, "Sigmoid": 6,
+               "Tanh": 7, "Selu": 8}
+
+
+@dataclass
+class Epilogue:
+    bias: np.ndarray | None = None       # per output channel
+    scale: np.ndarray | None = None      # per output channel (folded batch norm)
+    activation: str | None = None
+    alpha_index: int | None = None       # extra input holding Prelu's alpha
+    leaky_alpha: float = 0.2
+    constants: dict = field(default_factory=dict)
+
+
+def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epilogue:
+    """``extra``: the node's inputs after the main operands, as host values (None when unknown).
+    Raises ValueError naming what is unsupported."""
+    ops = [o.decode() if isinstance(o, bytes) else o for o in (attrs.get("fused_ops") or [])]
+    ep = Epilogue(leaky_alpha=float(attrs.get("leakyrelu_alpha") or 0.2))
+    rest = list(ops)
+    if rest and rest[0] == "BiasAdd":
+        ep.bias = _host(extra, 0, "bias")
+        rest.pop(0)
+        next_arg = 1
+    elif rest and rest[0] == "FusedBatchNorm":
+        scale, offset, mean, var = (_host(extra, i, n) for i, n in enumerate(("scale", "offset", "mean", "variance")))
+        eps = float(attrs.get("epsilon") or 1e-3)
+        inv = (scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps))
+        ep.scale = inv.astype(np.float32)
+        ep.bias = (offset - mean * inv).astype(np.float32)
+        rest.pop(0)
+        next_arg = 4
+    else:
+        next_arg = 0
+    if rest:
+        act = rest.pop(0)
+        if act not in ACTIVATIONS:
+            raise ValueError(f"fused activation {act!r} is not supported")
+        ep.activation = act
+        if act == "Prelu":
+            ep.alpha_index = next_arg
+    if rest:
+        raise ValueError(f"unsupported fused_ops sequence {ops}")
+    for name in ("bias", "scale"):
+        v = getattr(ep, name)
+        if v is not None:
+            v = np.broadcast_to(np.asarray(v, np.float32).reshape(-1), (n_channels,))
+            setattr(ep, name, np.ascontiguousarray(v))
+    ep.constants = {"HAS_BIAS": ep.bias is not None, "HAS_SCALE": ep.scale is not None,
+                    "ACT": ACTIVATIONS[ep.activation]}
+    return ep
+
+
+def _host(extra, i, what):
+    if i >= len(extra) or extra[i] is None:
+        raise ValueError(f"fused {what} must be a constant")
+    return np.asarray(extra[i], np.float32)
+
+
+def reference_epilogue(attrs: dict, y: np.ndarray, extra: list) -> np.ndarray:
+    """numpy: the epilogue applied to y (channels last)."""
+    from . import registry
+
+    ep = parse(attrs, [np.asarray(e) for e in extra], y.shape[-1])
+    if ep.scale is not None:
+        y = y * ep.scale
+    if ep.bias is not None:
+        y = y + ep.bias
+    y = y.astype(np.float32)
+    if ep.activation == "Prelu":
+        alpha = np.asarray(extra[ep.alpha_index], np.float32)
+        return registry.get("Prelu").reference({}, y, alpha.reshape(alpha.shape[-1:]) if alpha.ndim else alpha)
+    if ep.activation is not None:
+        return registry.get(ep.activation).reference({"alpha": ep.leaky_alpha}, y)
+    return y
+
+
+def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int) -> list:
+    """The three epilogue buffers (bias, scale, alpha) in binding order; dummies where unused."""
+    def dummy(name):
+        return ctx.constant(np.zeros(1, np.float32), "float32", f"epilogue-{name}-none")
+
+    bias = ctx.constant(ep.bias, "float32", "epilogue-bias") if ep.bias is not None else dummy("bias")
+    scale = ctx.constant(ep.scale, "float32", "epilogue-scale") if ep.scale is not None else dummy("scale")
+    if ep.alpha_index is not None:
+        alpha_t = ctx.inputs[first_extra + ep.alpha_index]
+        if alpha_t.value is not None:
+            a = np.broadcast_to(np.asarray(alpha_t.value, np.float32).reshape(-1), (n_channels,))
+            alpha = ctx.constant(np.ascontiguousarray(a), "float32", "epilogue-alpha")
+        else:
+            alpha = ctx.device_input(first_extra + ep.alpha_index)
+    else:
+        alpha = dummy("alpha")
+    return [bias, scale, alpha]

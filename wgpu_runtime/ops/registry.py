@@ -1,0 +1,130 @@
+"""THE op registry: every op the runtime can run, described once.
+
+An :class:`OpDef` holds, for one op (or a family of TF op names that share semantics):
+
+* ``reference`` -- the numpy implementation, the oracle for tests, host-side folding and training;
+* ``shape``     -- the shape/dtype rule used to plan a graph without running it;
+* ``lower``     -- how to run it on the GPU: emits WGSL dispatches through a lowering context
+                   (``None`` for ops computed on the host, e.g. shape arithmetic);
+* ``host_inputs`` -- input positions whose *values* must be known when planning (axes, shapes,
+                   paddings...);
+* ``grad``      -- the gradient rule for the autograd (layers models; may be ``None``);
+* ``cases``     -- op cases (shapes, dtypes, attributes, edge cases) shared by unit tests and
+                   the conformance suite.
+
+The converter's op check, the runtime, the conformance suite and docs/ops.md all read this table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Tensor:
+    """What an op sees of a tensor while a graph is planned."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    value: np.ndarray | None = None  # known on the host (a weight, or folded shape arithmetic)
+    buf: object = None               # the device buffer holding it, once on the GPU
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+@dataclass
+class Case:
+    """One op case. ``inputs``: arrays, or (shape, dtype) specs filled with seeded random data
+    (``low``/``high`` bound the values). ``tf_inputs`` groups inputs for TF raw ops taking lists
+    (e.g. ``[[0, 1], 2]`` for ConcatV2). ``tol`` overrides the op's default tolerance, with a reason."""
+
+    inputs: Sequence
+    attrs: dict = field(default_factory=dict)
+    note: str = ""
+    low: float = -2.0
+    high: float = 2.0
+    tf_inputs: list | None = None
+    tol: tuple[float, str] | None = None
+
+    def materialize(self, seed: int = 0) -> list[np.ndarray]:
+        """The case's input arrays; random specs are filled from a seeded generator."""
+        rng = np.random.default_rng(seed)
+        out = []
+        for spec in self.inputs:
+            if isinstance(spec, np.ndarray):
+                out.append(spec)
+                continue
+            shape, dtype, *bounds = spec
+            low, high = bounds if bounds else (self.low, self.high)
+            if dtype == "bool":
+                out.append(rng.random(shape) < 0.5)
+            elif dtype == "int32":
+                out.append(rng.integers(int(np.floor(low)), int(np.ceil(high)) + 1, size=shape).astype(np.int32))
+            else:
+                out.append(rng.uniform(low, high, size=shape).astype(dtype))
+        return out
+
+
+@dataclass
+class OpDef:
+    names: tuple[str, ...]
+    family: str
+    reference: Callable[..., object]               # reference(attrs, *arrays) -> array | tuple of arrays
+    shape: Callable[[dict, list[Tensor]], list[tuple[tuple[int, ...], str]]]
+    lower: Callable | None = None                  # lower(ctx) -> None, emits dispatches
+    host_inputs: tuple[int, ...] = ()
+    grad: Callable | None = None
+    cases: list[Case] = field(default_factory=list)
+    dtypes: tuple[str, ...] = ("float32",)
+    # Reason for a tolerance in ULP-ish terms: (rtol, why). Default: float32 rounding in the
+    # kernel vs numpy's float32 arithmetic -- a few ULPs.
+    tol: tuple[float, str] = (1e-5, "float32 rounding; WGSL built-ins may differ by a few ULP")
+
+    @property
+    def runs_on(self) -> str:
+        return "gpu" if self.lower is not None else "host"
+
+    def run_reference(self, attrs: dict, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out = self.reference(attrs, *arrays)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(*names: str, family: str, reference, shape, lower=None, host_inputs=(), grad=None,
+             cases=(), dtypes=("float32",), tol=None) -> OpDef:
+    op = OpDef(tuple(names), family, reference, shape, lower, tuple(host_inputs), grad, list(cases),
+               tuple(dtypes))
+    if tol is not None:
+        op.tol = tol
+    for n in names:
+        if n in REGISTRY:
+            raise ValueError(f"op {n} registered twice")
+        REGISTRY[n] = op
+    return op
+
+
+def get(name: str) -> OpDef | None:
+    return REGISTRY.get(name)
+
+
+def supported() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def missing_ops(nodes) -> dict[str, list[str]]:
+    """op -> names of the nodes using it, for every op of ``nodes`` the registry lacks."""
+    missing: dict[str, list[str]] = {}
+    for n in nodes:
+        if n.op not in REGISTRY:
+            missing.setdefault(n.op, []).append(n.name)
+    return missing

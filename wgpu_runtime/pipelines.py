@@ -1,0 +1,60 @@
+"""Compile WGSL compute pipelines once and cache them.
+
+Cache key: (kernel file, template substitutions, override constants). Shapes, strides and
+sizes never enter the key: kernels read them from a uniform buffer, so a new input shape (or a
+second model) reuses every pipeline whose code is the same. What does enter the key is what
+changes the generated code: element types and expressions (templates) and constants that make a
+kernel faster when baked in (activation kind, vector width, tile sizes), passed as WGSL
+`override` constants.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+@lru_cache(maxsize=None)
+def kernel_source(name: str) -> str:
+    """Text of kernels/<name> (shipped as package data in wgpu_runtime.kernels)."""
+    return resources.files("wgpu_runtime.kernels").joinpath(name).read_text()
+
+
+def render(name: str, template: dict | None = None) -> str:
+    """kernels/<name> with ``{{KEY}}`` placeholders replaced; ``#include <file>`` lines inlined."""
+    src = kernel_source(name)
+    src = re.sub(r"^#include <([\w.]+)>$", lambda m: render(m.group(1), template), src, flags=re.M)
+    template = template or {}
+
+    def sub(m):
+        if m.group(1) not in template:
+            raise KeyError(f"kernel {name}: no value for template placeholder {{{{{m.group(1)}}}}}")
+        return str(template[m.group(1)])
+
+    return _PLACEHOLDER.sub(sub, src)
+
+
+class PipelineCache:
+    def __init__(self, device):
+        self._device = device
+        self._cache: dict[tuple, object] = {}
+        self.compiled = 0  # pipelines created so far (a cache miss each)
+
+    def get(self, kernel: str, template: dict | None = None, constants: dict | None = None):
+        key = (kernel, tuple(sorted((template or {}).items())), tuple(sorted((constants or {}).items())))
+        pipe = self._cache.get(key)
+        if pipe is None:
+            dev = self._device.device
+            module = dev.create_shader_module(code=render(kernel, template), label=kernel)
+            compute = {"module": module, "entry_point": "main"}
+            if constants:
+                compute["constants"] = {k: float(v) for k, v in constants.items()}
+            pipe = dev.create_compute_pipeline(layout="auto", compute=compute, label=kernel)
+            self._cache[key] = pipe
+            self.compiled += 1
+        return pipe
+
+    def __len__(self) -> int:
+        return len(self._cache)
