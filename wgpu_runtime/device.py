@@ -92,6 +92,17 @@ class Device:
         """llvmpipe/lavapipe: loops are capped at 65535 iterations per invocation (see notes)."""
         return self.adapter.info.get("adapter_type") == "CPU" or "llvmpipe" in self.adapter.info["device"]
 
+    def wait_idle(self) -> None:
+        """Block until all submitted GPU work is done (queue.on_submitted_work_done is broken in
+        wgpu-py 0.32: pitfall 1 in the notes, so read a tiny buffer back instead)."""
+        self.queue.read_buffer(self._sync_buffer)
+
+    @cached_property
+    def _sync_buffer(self):
+        import wgpu
+
+        return self.device.create_buffer(size=4, usage=wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST)
+
     @cached_property
     def pipelines(self):
         from .pipelines import PipelineCache

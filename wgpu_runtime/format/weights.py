@@ -34,16 +34,13 @@ def decode_weights(data, specs: list[dict], where: str = "weights") -> dict[str,
     for i, (name, dtype, shape, quant) in enumerate(checked):
         count = math.prod(shape)
         try:
-            if quant is not None:
-                raw = _take(buf, offset, count * _QSTORAGE[quant["dtype"]].itemsize)
-                values = dequantize(np.frombuffer(raw, _QSTORAGE[quant["dtype"]]), quant, dtype)
-                offset += len(raw)
-            elif dtype == "string":
+            if dtype == "string":
                 values, offset = _decode_strings(buf, offset, count)
             else:
-                raw = _take(buf, offset, count * storage_dtype(dtype).itemsize)
-                values = _from_storage(np.frombuffer(raw, storage_dtype(dtype)), dtype)
-                offset += len(raw)
+                stored = _stored_dtype(dtype, quant)
+                raw = np.frombuffer(_take(buf, offset, count * stored.itemsize), stored)
+                values = dequantize(raw, quant, dtype) if quant is not None else _from_storage(raw, dtype)
+                offset += raw.nbytes
         except _Truncated as t:
             expected = t.end + sum(_min_bytes(c) for c in checked[i + 1:])
             strings = any(c[1] == "string" for c in checked[i:])
@@ -65,14 +62,14 @@ def _take(buf: memoryview, start: int, n: int) -> memoryview:
     return buf[start:start + n]
 
 
+def _stored_dtype(dtype: str, quant: dict | None) -> np.dtype:
+    return _QSTORAGE[quant["dtype"]] if quant is not None else storage_dtype(dtype)
+
+
 def _min_bytes(checked) -> int:
     _, dtype, shape, quant = checked
-    count = math.prod(shape)
-    if quant is not None:
-        return count * _QSTORAGE[quant["dtype"]].itemsize
-    if dtype == "string":
-        return count * _STRING_LENGTH_BYTES
-    return count * storage_dtype(dtype).itemsize
+    per_value = _STRING_LENGTH_BYTES if dtype == "string" else _stored_dtype(dtype, quant).itemsize
+    return math.prod(shape) * per_value
 
 
 def _from_storage(values: np.ndarray, dtype: str) -> np.ndarray:

@@ -3,6 +3,8 @@ once, read the requested outputs back through one staging buffer. All per-infere
 is spent here."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import wgpu
 
@@ -10,9 +12,12 @@ from ..memory import from_device_bytes
 from .plan import Plan
 
 
-def run(device, plan: Plan, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def run(device, plan: Plan, feeds: dict[str, np.ndarray], stats: dict | None = None) -> list[np.ndarray]:
+    """Outputs of one inference. ``stats``, when given, receives ``encode_s``: host seconds spent
+    encoding the dispatches (the per-dispatch host overhead)."""
     queue = device.queue
     _write_inputs(queue, plan, feeds)
+    t0 = time.perf_counter()
     enc = device.device.create_command_encoder()
     if plan.steps:
         cpass = enc.begin_compute_pass()
@@ -22,7 +27,10 @@ def run(device, plan: Plan, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
             cpass.dispatch_workgroups(*st.grid)
         cpass.end()
     _copy_outputs(enc, plan)
-    queue.submit([enc.finish()])
+    buffer = enc.finish()
+    if stats is not None:
+        stats["encode_s"] = time.perf_counter() - t0
+    queue.submit([buffer])
     return _read_outputs(plan)
 
 

@@ -57,14 +57,18 @@ class GraphModel:
         """feeds: {input name (signature key, tensor name or node name): array}. outputs: a name
         or a list of names (signature keys or tensor names 'node:i'); default: all outputs."""
         single = isinstance(outputs, str)
-        names = [outputs] if single else list(outputs or [s.name for s in self.outputs])
-        resolved = self._check_feeds(feeds)
-        targets = [self._resolve_output(n) for n in names]
-        plan = self.plan(resolved, targets)
-        result = executor.run(self.device, plan, {k: v for k, (v, _) in resolved.items()})
+        plan, arrays = self.prepare(feeds, outputs)
+        result = executor.run(self.device, plan, arrays)
         return result[0] if single else result
 
-    def plan(self, resolved, targets) -> Plan:
+    def prepare(self, feeds: dict, outputs=None) -> tuple[Plan, dict[str, np.ndarray]]:
+        """The (cached) plan for these inputs' shapes and outputs, and the inputs in device layout."""
+        names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
+        resolved = self._check_feeds(feeds)
+        targets = [self._resolve_output(n) for n in names]
+        return self._plan(resolved, targets), {k: v for k, (v, _) in resolved.items()}
+
+    def _plan(self, resolved, targets) -> Plan:
         key = (tuple(sorted((k, v.shape, d) for k, (v, d) in resolved.items())), tuple(targets))
         plan = self._plans.get(key)
         if plan is None:
