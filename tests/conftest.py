@@ -3,6 +3,12 @@ import os
 
 import pytest
 
+# tensorflow_decision_forests (pulled in by the official converter) thinks captured stdout is a
+# notebook and imports IPython unless told not to.
+os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 # Vulkan (lavapipe) and OpenGL (llvmpipe) on a CPU-only machine; WGPU_TEST_ADAPTERS overrides
 # (comma-separated substrings), e.g. on a machine with a real GPU.
 ADAPTERS = [a for a in os.environ.get("WGPU_TEST_ADAPTERS", "vulkan,gl").split(",") if a]

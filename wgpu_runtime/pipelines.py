@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+from .errors import GraphError
+
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -46,12 +48,18 @@ class PipelineCache:
         key = (kernel, tuple(sorted((template or {}).items())), tuple(sorted((constants or {}).items())))
         pipe = self._cache.get(key)
         if pipe is None:
+            import wgpu
+
             dev = self._device.device
-            module = dev.create_shader_module(code=render(kernel, template), label=kernel)
-            compute = {"module": module, "entry_point": "main"}
+            compute = {"entry_point": "main"}
             if constants:
                 compute["constants"] = {k: float(v) for k, v in constants.items()}
-            pipe = dev.create_compute_pipeline(layout="auto", compute=compute, label=kernel)
+            try:
+                compute["module"] = dev.create_shader_module(code=render(kernel, template), label=kernel)
+                pipe = dev.create_compute_pipeline(layout="auto", compute=compute, label=kernel)
+            except wgpu.GPUError as e:
+                raise GraphError(f"kernel {kernel} (template {template}, constants {constants}) "
+                                 f"does not compile on {self._device.name}: {e}") from None
             self._cache[key] = pipe
             self.compiled += 1
         return pipe

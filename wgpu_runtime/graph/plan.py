@@ -162,8 +162,11 @@ class Planner:
                 step.uniform = dev.device.create_buffer_with_data(data=step.params, usage=wgpu.BufferUsage.UNIFORM)
                 entries.append({"binding": len(step.bindings),
                                 "resource": {"buffer": step.uniform, "offset": 0, "size": len(step.params)}})
-            step.bind_group = dev.device.create_bind_group(layout=step.pipeline.get_bind_group_layout(0),
-                                                           entries=entries)
+            try:
+                step.bind_group = dev.device.create_bind_group(layout=step.pipeline.get_bind_group_layout(0),
+                                                               entries=entries)
+            except wgpu.GPUError as e:   # caught here, before anything is submitted
+                raise GraphError(f"node {step.node!r} ({step.op}): kernel {step.kernel} cannot be bound: {e}") from None
         plan = Plan(self.steps, inputs, outputs, alloc.bytes, sum(b.nbytes for b in self.consts))
         offsets, total = [], 0
         for t in outputs:
