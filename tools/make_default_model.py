@@ -80,6 +80,10 @@ def main(argv=None) -> int:
                 "model": "MobileNetV2 alpha=0.35 128x128x3, 1000 classes",
                 "weights": "seeded random (tf_keras.utils.set_random_seed(0)), NOT trained",
                 "built_by": "tools/make_default_model.py"}})
+        # The converter writes protobuf map entries (node attrs) in an unstable order: sort the
+        # keys so a rebuild gives identical bytes (same JSON value; weights are byte-stable).
+        mj_path = conv / "model.json"
+        mj_path.write_text(json.dumps(json.loads(mj_path.read_text()), sort_keys=True))
         x = np.random.default_rng(0).uniform(-1.0, 1.0, (1, 128, 128, 3)).astype(np.float32)
         (in_key,) = bf.signature_input_keys(sm)
         y_float = bf.run_saved_model(sm, {in_key: x})
