@@ -108,8 +108,9 @@ class GraphModel:
             op = registry.get(node.op)
             if op is None or op.lower is None:
                 continue
-            for pos, (src, _) in enumerate(self.graph.data_inputs(node)):
-                if pos not in op.host_inputs and self.graph.nodes[src].op == "Const":
+            srcs = self.graph.data_inputs(node)
+            for pos, (src, _) in enumerate(srcs):
+                if not op.is_host_input(pos, len(srcs)) and self.graph.nodes[src].op == "Const":
                     device_data.add(src)
         up = Uploader(self.device)
         for name in sorted(device_data):

@@ -2,8 +2,9 @@
 
 Planning walks the nodes needed for the requested outputs in order. Each node's outputs get
 shapes from the registry's shape rule; a node whose inputs are all known on the host (weights,
-Shape results, shape arithmetic) is folded there with its numpy reference; every other node is
-lowered to GPU dispatches. Then temporaries get physical buffers by liveness, and every
+Shape results, shape arithmetic), or whose op reads only its inputs' shapes (``shape_only``: Shape,
+Size, Rank), is folded there with its numpy reference; every other node is lowered to GPU
+dispatches. Then temporaries get physical buffers by liveness, and every
 dispatch gets its uniform buffer and bind group -- so running a plan is only: write inputs,
 encode the prepared steps, submit once, read the outputs back.
 """
@@ -106,8 +107,8 @@ class Planner:
             raise
         except (ValueError, IndexError, KeyError, TypeError) as e:  # a shape rule rejecting the inputs: say which node
             raise GraphError(f"shape rule failed for inputs {[t.shape for t in ins]}: {e}", node) from e
-        if all(t.value is not None for t in ins) or op.lower is None:
-            values = op.run_reference(node.attrs, [self._host_value(t, node) for t in ins])
+        if op.shape_only or op.lower is None or all(t.value is not None for t in ins):
+            values = op.run_reference(node.attrs, [self._host_value(t, node, op.shape_only) for t in ins])
             outs = [Tensor(tuple(np.shape(v)), _dtype_name(np.asarray(v)), value=np.asarray(v)) for v in values]
             for t, v in zip(outs, values):
                 same = next((i for i in ins if i.value is v), None)
@@ -125,8 +126,10 @@ class Planner:
             env[(node.name, i)] = t
 
     @staticmethod
-    def _host_value(t: Tensor, node) -> np.ndarray:
+    def _host_value(t: Tensor, node, shape_only: bool = False) -> np.ndarray:
         if t.value is None:
+            if shape_only:   # the op reads only the shape: a stand-in of that shape holding no data
+                return np.broadcast_to(np.zeros((), t.dtype), t.shape)
             raise GraphError("this op runs on the host and needs its inputs' values before the "
                              "graph runs, but one depends on the model's inputs", node)
         return t.value

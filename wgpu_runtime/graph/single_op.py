@@ -22,7 +22,8 @@ def _dtype(a: np.ndarray) -> str:
 def op_model(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: int = 1,
              const_inputs=None) -> GraphModel:
     opdef = registry.get(op)
-    consts = set(opdef.host_inputs if const_inputs is None else const_inputs)
+    consts = ({i for i in range(len(inputs)) if opdef.is_host_input(i, len(inputs))}
+              if const_inputs is None else set(const_inputs))
     nodes, weights, refs = [], {}, []
     for i, a in enumerate(inputs):
         name = f"in{i}"

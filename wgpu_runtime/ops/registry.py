@@ -7,7 +7,9 @@ An :class:`OpDef` holds, for one op (or a family of TF op names that share seman
 * ``lower``     -- how to run it on the GPU: emits WGSL dispatches through a lowering context
                    (``None`` for ops computed on the host, e.g. shape arithmetic);
 * ``host_inputs`` -- input positions whose *values* must be known when planning (axes, shapes,
-                   paddings...);
+                   paddings...); negative positions count from the end (ConcatV2's axis);
+* ``shape_only`` -- the outputs depend on the inputs' shapes alone (Shape, Size, Rank): always
+                   computed on the host at plan time, even from device tensors;
 * ``grad``      -- the gradient rule for the autograd (layers models; may be ``None``);
 * ``cases``     -- op cases (shapes, dtypes, attributes, edge cases) shared by unit tests and
                    the conformance suite.
@@ -81,6 +83,7 @@ class OpDef:
     shape: Callable[[dict, list[Tensor]], list[tuple[tuple[int, ...], str]]]
     lower: Callable | None = None                  # lower(ctx) -> None, emits dispatches
     host_inputs: tuple[int, ...] = ()
+    shape_only: bool = False
     grad: Callable | None = None
     cases: list[Case] = field(default_factory=list)
     dtypes: tuple[str, ...] = ("float32",)
@@ -92,6 +95,9 @@ class OpDef:
     def runs_on(self) -> str:
         return "gpu" if self.lower is not None else "host"
 
+    def is_host_input(self, pos: int, n_inputs: int) -> bool:
+        return pos in self.host_inputs or pos - n_inputs in self.host_inputs
+
     def run_reference(self, attrs: dict, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         out = self.reference(attrs, *arrays)
         return list(out) if isinstance(out, (tuple, list)) else [out]
@@ -100,10 +106,10 @@ class OpDef:
 REGISTRY: dict[str, OpDef] = {}
 
 
-def register(*names: str, family: str, reference, shape, lower=None, host_inputs=(), grad=None,
-             cases=(), dtypes=("float32",), tol=None) -> OpDef:
-    op = OpDef(tuple(names), family, reference, shape, lower, tuple(host_inputs), grad, list(cases),
-               tuple(dtypes))
+def register(*names: str, family: str, reference, shape, lower=None, host_inputs=(), shape_only=False,
+             grad=None, cases=(), dtypes=("float32",), tol=None) -> OpDef:
+    op = OpDef(tuple(names), family, reference, shape, lower, tuple(host_inputs), shape_only, grad,
+               list(cases), tuple(dtypes))
     if tol is not None:
         op.tol = tol
     for n in names:
