@@ -49,9 +49,8 @@ class Planner:
         if t.buf is None:
             if t.value is None:
                 raise GraphError("a tensor with neither a value nor a buffer reached the GPU")
-            key = getattr(t, "weight_key", None)
-            if key is not None:
-                t.buf = self.model.weight_buffer(key, t.value, t.dtype)
+            if t.weight_key is not None:
+                t.buf = self.model.weight_buffer(t.weight_key, t.value, t.dtype)
             else:
                 t.buf = Buf(nbytes_of(t.shape), "const", data=to_device_array(t.value, t.dtype))
                 self.consts.append(t.buf)
@@ -110,10 +109,8 @@ class Planner:
         if op.shape_only or op.lower is None or all(t.value is not None for t in ins):
             values = op.run_reference(node.attrs, [self._host_value(t, node, op.shape_only) for t in ins])
             outs = [Tensor(tuple(np.shape(v)), _dtype_name(np.asarray(v)), value=np.asarray(v)) for v in values]
-            for t, v in zip(outs, values):
-                same = next((i for i in ins if i.value is v), None)
-                if same is not None and hasattr(same, "weight_key"):
-                    t.weight_key = same.weight_key   # Identity of a weight: still that weight
+            for t in outs:   # Identity / Reshape of a weight: the same bytes, the same buffer
+                t.weight_key = next((i.weight_key for i in ins if i.weight_key and _same_bytes(t.value, i.value)), None)
         else:
             outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
             ctx = Lowering(self, node, ins, outs)
@@ -181,6 +178,11 @@ class Planner:
                 size=total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="outputs")
         plan.staging_offsets = offsets
         return plan
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.dtype == b.dtype and a.size == b.size and a.flags.c_contiguous and b.flags.c_contiguous
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
 def _dtype_name(v: np.ndarray) -> str:

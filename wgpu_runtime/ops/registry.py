@@ -32,6 +32,7 @@ class Tensor:
     dtype: str
     value: np.ndarray | None = None  # known on the host (a weight, or folded shape arithmetic)
     buf: object = None               # the device buffer holding it, once on the GPU
+    weight_key: str | None = None    # the model weight whose bytes these are (uploaded once per model)
 
     @property
     def size(self) -> int:
@@ -90,6 +91,9 @@ class OpDef:
     # Reason for a tolerance in ULP-ish terms: (rtol, why). Default: float32 rounding in the
     # kernel vs numpy's float32 arithmetic -- a few ULPs.
     tol: tuple[float, str] = (1e-5, "float32 rounding; WGSL built-ins may differ by a few ULP")
+    # Outputs compared with TF's raw op (None: all); later ones are implementation-defined in TF
+    # (e.g. FusedBatchNorm's reserve spaces: uninitialized under oneDNN in inference).
+    tf_outputs: int | None = None
 
     @property
     def runs_on(self) -> str:
@@ -107,11 +111,12 @@ REGISTRY: dict[str, OpDef] = {}
 
 
 def register(*names: str, family: str, reference, shape, lower=None, host_inputs=(), shape_only=False,
-             grad=None, cases=(), dtypes=("float32",), tol=None) -> OpDef:
+             grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None) -> OpDef:
     op = OpDef(tuple(names), family, reference, shape, lower, tuple(host_inputs), shape_only, grad,
                list(cases), tuple(dtypes))
     if tol is not None:
         op.tol = tol
+    op.tf_outputs = tf_outputs
     for n in names:
         if n in REGISTRY:
             raise ValueError(f"op {n} registered twice")
