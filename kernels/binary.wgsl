@@ -1,16 +1,20 @@
-// out[i] = EXPR(a[ia], b[ib]) with NumPy broadcasting (rank <= 8).
-// Template: T_A, T_B, T_OUT, EXPR (uses a, b). Overrides: A_MODE / B_MODE:
-//   0 = same index as the output, 1 = scalar, 2 = broadcast through strides.
+// out[i] = EXPR(a[ia], b[ib]) with NumPy broadcasting over the output's dims (rank 1..8; the
+// lowering drops size-1 dims and merges dims every operand crosses contiguously).
+// Template: T_A, T_B, T_OUT, EXPR (uses a, b). Overrides A_MODE / B_MODE, an operand's index:
+//   0 = i (the output's layout), 1 = 0 (scalar), 2 = through the per-dim strides,
+//   3 = i % inner (varies along the last dim only: a per-channel bias or scale).
 #include <common.wgsl>
 
 override A_MODE: u32 = 2u;
 override B_MODE: u32 = 2u;
 
+// One output dim: a uniform array of structs read with a dynamic index and static field names
+// (dynamic vec4 component indexing made the copy kernel up to 2x slower on an H100).
+struct Dim { size: u32, a: u32, b: u32, pad: u32 }     // extent, a's and b's strides (0: broadcast)
+
 struct Params {
-    n: u32, rank: u32, pad0: u32, pad1: u32,
-    shape_lo: vec4<u32>, shape_hi: vec4<u32>,       // output shape
-    a_lo: vec4<u32>, a_hi: vec4<u32>,               // a's strides (0 on broadcast dims)
-    b_lo: vec4<u32>, b_hi: vec4<u32>,
+    n: u32, rank: u32, inner: u32, pad: u32,           // inner: the last dim's extent
+    dims: array<Dim, 8>,
 }
 
 @group(0) @binding(0) var<storage, read> in_a: array<{{T_A}}>;
@@ -22,30 +26,32 @@ fn op(a: {{T_A}}, b: {{T_B}}) -> {{T_OUT}} {
     return {{EXPR}};
 }
 
+fn index(mode: u32, i: u32, strided: u32) -> u32 {
+    if (mode == 0u) { return i; }
+    if (mode == 1u) { return 0u; }
+    if (mode == 3u) { return i % p.inner; }
+    return strided;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid, 64u);
     if (i >= p.n) { return; }
-    var ia = i;
-    var ib = i;
-    if (A_MODE == 1u) { ia = 0u; }
-    if (B_MODE == 1u) { ib = 0u; }
+    var oa = 0u;
+    var ob = 0u;
     if (A_MODE == 2u || B_MODE == 2u) {
         var rem = i;
-        var oa = 0u;
-        var ob = 0u;
-        for (var d = 0u; d < 8u; d++) {
-            if (d >= p.rank) { break; }
-            let k = p.rank - 1u - d;
-            let size = at8(p.shape_lo, p.shape_hi, k);
-            let c = rem % size;
-            rem = rem / size;
-            oa += c * at8(p.a_lo, p.a_hi, k);
-            ob += c * at8(p.b_lo, p.b_hi, k);
+        for (var k = p.rank - 1u; k > 0u; k--) {        // inner dims; the outermost takes the rest
+            let dim = p.dims[k];
+            let q = rem / dim.size;
+            let c = rem - q * dim.size;
+            rem = q;
+            oa += c * dim.a;
+            ob += c * dim.b;
         }
-        if (A_MODE == 2u) { ia = oa; }
-        if (B_MODE == 2u) { ib = ob; }
+        oa += rem * p.dims[0].a;
+        ob += rem * p.dims[0].b;
     }
-    dst[i] = op(in_a[ia], in_b[ib]);
+    dst[i] = op(in_a[index(A_MODE, i, oa)], in_b[index(B_MODE, i, ob)]);
 }

@@ -1,12 +1,14 @@
-// out[i] = cond ? t : e, broadcasting all three (rank <= 8). Template: T (value type).
+// out[i] = cond ? t : e, broadcasting all three over the output's dims (rank 1..8; the lowering
+// drops size-1 dims and merges dims every operand crosses contiguously). Template: T (value type).
 #include <common.wgsl>
+
+// One output dim: a uniform array of structs read with a dynamic index and static field names
+// (dynamic vec4 component indexing made the copy kernel up to 2x slower on an H100).
+struct Dim { size: u32, c: u32, t: u32, e: u32 }       // extent, each operand's stride (0: broadcast)
 
 struct Params {
     n: u32, rank: u32, pad0: u32, pad1: u32,
-    shape_lo: vec4<u32>, shape_hi: vec4<u32>,
-    c_lo: vec4<u32>, c_hi: vec4<u32>,
-    t_lo: vec4<u32>, t_hi: vec4<u32>,
-    e_lo: vec4<u32>, e_hi: vec4<u32>,
+    dims: array<Dim, 8>,
 }
 
 @group(0) @binding(0) var<storage, read> cond: array<u32>;
@@ -24,15 +26,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var oc = 0u;
     var ot = 0u;
     var oe = 0u;
-    for (var d = 0u; d < 8u; d++) {
-        if (d >= p.rank) { break; }
-        let k = p.rank - 1u - d;
-        let size = at8(p.shape_lo, p.shape_hi, k);
-        let c = rem % size;
-        rem = rem / size;
-        oc += c * at8(p.c_lo, p.c_hi, k);
-        ot += c * at8(p.t_lo, p.t_hi, k);
-        oe += c * at8(p.e_lo, p.e_hi, k);
+    for (var k = p.rank - 1u; k > 0u; k--) {            // inner dims; the outermost takes the rest
+        let dim = p.dims[k];
+        let q = rem / dim.size;
+        let c = rem - q * dim.size;
+        rem = q;
+        oc += c * dim.c;
+        ot += c * dim.t;
+        oe += c * dim.e;
     }
+    let outer = p.dims[0];
+    oc += rem * outer.c;
+    ot += rem * outer.t;
+    oe += rem * outer.e;
     dst[i] = select(else_v[oe], then_v[ot], cond[oc] != 0u);
 }

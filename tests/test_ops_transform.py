@@ -150,3 +150,45 @@ def test_hardware_gpu_variant(device, monkeypatch):
             for g, w in zip(got, want):
                 atol = (case.tol or op.tol)[0] * max(1, np.abs(w).max(initial=0))
                 np.testing.assert_allclose(g, w, rtol=0, atol=atol, err_msg=f"{name} case {idx} ({case.note})")
+
+
+def _block(block, amounts):
+    return [np.array(block, np.int32), np.array(amounts, np.int32).reshape(-1, 2)]
+
+
+@pytest.mark.parametrize("op,shape,block,amounts,steps", [
+    ("SpaceToBatchND", (1, 6, 6, 3), [2, 2], [[2, 2], [2, 2]], 1),    # whole blocks: one PAD copy
+    ("SpaceToBatchND", (1, 5, 6, 3), [2, 2], [[2, 1], [2, 2]], 2),    # partial blocks: pad, then copy
+    ("SpaceToBatchND", (2, 4, 3), [1, 1], [[0, 0], [0, 0]], 0),
+    ("BatchToSpaceND", (4, 3, 3, 2), [2, 2], [[0, 2], [2, 0]], 1),    # whole-block crops
+    ("BatchToSpaceND", (4, 3, 3, 2), [2, 2], [[0, 1], [0, 0]], 2),    # copy, then crop
+    ("BatchToSpaceND", (2, 4, 3), [1, 1], [[0, 0], [0, 0]], 0),
+])
+def test_space_batch_dispatches(device, op, shape, block, amounts, steps):
+    x = _x(shape)
+    model = op_model(op, {}, [x, *_block(block, amounts)], device)
+    assert len(_steps(model, {"in0": x}, "op")) == steps
+
+
+@pytest.mark.parametrize("shape,rate,padding", [((1, 8, 8, 3), 2, "SAME"), ((2, 9, 10, 3), 2, "SAME"),
+                                                 ((1, 11, 7, 2), 3, "VALID"), ((1, 12, 12, 4), 4, "SAME")])
+def test_dilated_conv_through_space_to_batch(device, shape, rate, padding):
+    """A dilated convolution as TF on CPU (and so converted tf_keras models) expresses it:
+    SpaceToBatchND -> Conv2D -> BatchToSpaceND, against TF's dilated Conv2D."""
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((3, 3, shape[-1], 5)).astype(np.float32)
+    want = tf.nn.conv2d(x, w, strides=1, padding=padding, dilations=rate).numpy()
+    total = 2 * rate if padding == "SAME" else 0       # a 3x3 kernel dilated by rate spans 2 * rate + 1
+    pads, crops = (v.numpy() for v in tf.required_space_to_batch_paddings(
+        shape[1:3], [rate, rate], base_paddings=[[total // 2, total - total // 2]] * 2))
+    model = _graph(device, [
+        _placeholder(shape),
+        NodeDef("s2b", "SpaceToBatchND", ["x", "block", "pads"], {}),
+        NodeDef("conv", "Conv2D", ["s2b", "w"], {"strides": [1, 1, 1, 1], "padding": "VALID"}),
+        NodeDef("out", "BatchToSpaceND", ["conv", "block", "crops"], {}),
+    ], {"block": np.array([rate, rate], np.int32), "pads": pads, "crops": crops, "w": w})
+    got = model.execute({"x": x}, "out:0")
+    # float32 sums of up to 36 products of N(0, 1) values, accumulated in another order than TF's
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .registry import Case, register
-from .shapes import broadcast, broadcast_strides, vec8
+from .shapes import broadcast, broadcast_strides, strides
 
 FLOAT, INT, BOOL = "float32", "int32", "bool"
 _NP = {FLOAT: np.float32, INT: np.int32, BOOL: np.bool_}
@@ -143,20 +143,52 @@ def _binary_shape(out_dtype=None):
     return shape
 
 
+def _broadcast_dims(out_shape, *shapes) -> list[tuple[int, ...]]:
+    """The output's dims as rows (extent, stride of each operand; 0 along broadcast dims), size-1
+    dims dropped and each dim merged into the one outside it where every operand crosses the two
+    contiguously: fewer dims, less index math per element. At least one row."""
+    cols = [broadcast_strides(s, out_shape) for s in shapes]
+    rows: list[tuple[int, ...]] = []
+    for k, size in enumerate(out_shape):
+        if size == 1:
+            continue
+        row = (int(size), *(int(c[k]) for c in cols))
+        if rows and all(outer == inner * size for outer, inner in zip(rows[-1][1:], row[1:])):
+            rows[-1] = (rows[-1][0] * size, *row[1:])
+        else:
+            rows.append(row)
+    return rows or [(1,) + (0,) * len(shapes)]
+
+
+def _dim_words(rows) -> list[int]:
+    """Rows of up to 4 values as the kernels' ``array<Dim, 8>`` uniform: 8 rows of 4 words."""
+    if len(rows) > 8:
+        raise ValueError(f"broadcasting over {len(rows)} dims: at most 8 are supported")
+    return [v for r in rows for v in (*r, 0, 0, 0)[:4]] + [0] * (4 * (8 - len(rows)))
+
+
+def _index_mode(rows, k: int) -> int:
+    """binary.wgsl's A_MODE/B_MODE for operand ``k`` (column k + 1 of ``rows``)."""
+    st = [r[k + 1] for r in rows]
+    if not any(st):
+        return 1
+    if st == strides([r[0] for r in rows]):
+        return 0
+    if len(st) > 1 and st[-1] == 1 and not any(st[:-1]):
+        return 3
+    return 2
+
+
 def lower_binary(ctx, expr: str, a, b, out) -> None:
     """Launch binary.wgsl computing ``expr`` over tensors a, b into tensor out (broadcasting)."""
     if out.size == 0:
         return
-    shape = out.shape
-    modes = [1 if t.size == 1 else 0 if t.shape == shape else 2 for t in (a, b)]
-    if len(shape) > 8:
-        raise ValueError(f"rank {len(shape)} > 8")
-    params = [out.size, len(shape), 0, 0, *vec8(shape), *vec8(broadcast_strides(a.shape, shape)),
-              *vec8(broadcast_strides(b.shape, shape))]
-    ctx.dispatch("binary.wgsl", [a, b, out.buf], _grid(ctx, out.size), params=params,
+    rows = _broadcast_dims(out.shape, a.shape, b.shape)
+    ctx.dispatch("binary.wgsl", [a, b, out.buf], _grid(ctx, out.size),
+                 params=[out.size, len(rows), rows[-1][0], 0, *_dim_words(rows)],
                  template={"T_A": ctx.wgsl_type(a.dtype), "T_B": ctx.wgsl_type(b.dtype),
                            "T_OUT": ctx.wgsl_type(out.dtype), "EXPR": expr},
-                 constants={"A_MODE": modes[0], "B_MODE": modes[1]})
+                 constants={"A_MODE": _index_mode(rows, 0), "B_MODE": _index_mode(rows, 1)})
 
 
 def _lower_binary(exprs):
@@ -171,7 +203,7 @@ def _lower_binary(exprs):
 
 
 _SHAPES = [((2, 3, 5), (2, 3, 5)), ((4, 1, 7), (1, 6, 1)), ((), (3, 4)), ((5,), (3, 1, 5)),
-           ((1,), (1,)), ((2, 1, 1, 3, 1, 2), (1, 4, 1, 1, 5, 1)), ((0, 3), (1, 3))]
+           ((1,), (1,)), ((2, 1, 1, 3, 1, 2), (1, 4, 1, 1, 5, 1)), ((0, 3), (1, 3)), ((2, 3, 4), (1, 4))]
 
 
 def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=None, extra_cases=()):
@@ -256,9 +288,9 @@ def _select_lower(ctx):
     cs = c.shape
     if len(cs) == 1 and len(t.shape) > 1 and cs[0] == t.shape[0]:
         cs = cs + (1,) * (len(t.shape) - 1)
-    params = [out.size, len(out.shape), 0, 0, *vec8(out.shape), *vec8(broadcast_strides(cs, out.shape)),
-              *vec8(broadcast_strides(t.shape, out.shape)), *vec8(broadcast_strides(e.shape, out.shape))]
-    ctx.dispatch("select.wgsl", [c, t, e, out.buf], _grid(ctx, out.size), params=params,
+    rows = _broadcast_dims(out.shape, cs, t.shape, e.shape)
+    ctx.dispatch("select.wgsl", [c, t, e, out.buf], _grid(ctx, out.size),
+                 params=[out.size, len(rows), 0, 0, *_dim_words(rows)],
                  template={"T": ctx.wgsl_type(t.dtype)})
 
 

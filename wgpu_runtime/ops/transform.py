@@ -1,12 +1,13 @@
 """Data-moving ops: views, copies, slices, padding, concatenation, gathers, and shape ops.
 
 Views (Identity, Reshape, Squeeze, ExpandDims...) alias their input's buffer: no dispatch. Every
-other move is one launch of ``copy.wgsl`` -- a strided copy over an iteration shape, with an
-optional per-dimension source rule (pad, tile, mirror) -- or of ``gather.wgsl``. Copies move
-4-byte words, so one pipeline per mode serves float32, int32 and bool. Gather indices out of
-range give zeros on the GPU (TF raises on the CPU; a kernel cannot). Shape is computed from
-the input's shape on the host at plan time (``shape_only``), so shape arithmetic downstream of
-it folds there too and never reaches the GPU.
+other move is a launch of ``copy.wgsl`` -- a strided copy over an iteration shape, with an
+optional per-dimension source rule (pad, tile, mirror) -- or of ``gather.wgsl``: one per output,
+two for SpaceToBatchND / BatchToSpaceND over partial blocks. Copies move 4-byte words, so one
+pipeline per mode serves float32, int32 and bool. Gather indices out of range give zeros on the
+GPU (TF raises on the CPU; a kernel cannot). Shape, Size and Rank are computed from the input's
+shape on the host at plan time (``shape_only``), so shape arithmetic downstream of them folds
+there too and never reaches the GPU.
 """
 from __future__ import annotations
 
@@ -221,6 +222,14 @@ register("Shape", family="transform",
          shape=lambda attrs, ins: [((ins[0].rank,), "int32")], shape_only=True, dtypes=ALL,
          cases=[Case([((2, 3, 5), F)]), Case([((), I)], note="scalar"),
                 Case([((4, 0), B)], attrs={"out_type": "int64"}, note="empty, int64")])
+register("Size", family="transform",
+         reference=lambda attrs, x: np.array(np.size(x), dtype=attrs.get("out_type") or "int32"),
+         shape=lambda attrs, ins: [((), "int32")], shape_only=True, dtypes=ALL,
+         cases=[Case([((2, 3, 5), F)]), Case([((), I)], note="scalar"),
+                Case([((4, 0), B)], attrs={"out_type": "int64"}, note="empty, int64")])
+register("Rank", family="transform", reference=lambda attrs, x: np.array(np.ndim(x), np.int32),
+         shape=lambda attrs, ins: [((), "int32")], shape_only=True, dtypes=ALL,
+         cases=[Case([((2, 3, 5), F)]), Case([((), I)], note="scalar"), Case([((4, 0), B)], note="empty")])
 
 
 def _fill_shape(attrs, ins):
@@ -409,6 +418,167 @@ register("Tile", family="transform", reference=lambda attrs, x, m: np.tile(x, [i
                 Case([((2, 3), F), np.array([1, 1], np.int32)], note="alias"),
                 Case([((2, 3), F), np.array([0, 2], np.int32)], note="empty"),
                 Case([((2, 7), F), np.array([2, 5], np.int32)], note="inner dim 35: several runs")])
+
+
+# --------------------------------------------------------------------------- space <-> batch
+# Converted models express dilated convolutions as SpaceToBatchND -> Conv2D -> BatchToSpaceND.
+# Layout [batch, spatial (M dims)..., rest...]; block offsets fold into the batch, outermost.
+def _block_args(ins, what: str) -> tuple[list[int], np.ndarray]:
+    """block_shape and the [M, 2] paddings (or crops), validated against the input's rank."""
+    x = ins[0]
+    block = _ints(ins[1], "block_shape")
+    amounts = np.asarray(_host(ins[2], what), np.int64).reshape(-1, 2)
+    if min(block, default=1) < 1 or x.rank < 1 + len(block) or amounts.shape[0] != len(block) or (amounts < 0).any():
+        raise ValueError(f"block_shape {block} and {what} {amounts.tolist()} must be M values >= 1 and [M, 2] "
+                         f"values >= 0 for M <= {x.rank - 1} (input shape {x.shape})")
+    return block, amounts
+
+
+def _space_to_batch_shape(attrs, ins):
+    x = ins[0]
+    block, pads = _block_args(ins, "paddings")
+    m = len(block)
+    padded = [int(d + lo + hi) for d, (lo, hi) in zip(x.shape[1:1 + m], pads)]
+    if any(p % b for p, b in zip(padded, block)):
+        raise ValueError(f"padded spatial shape {padded} is not divisible by block_shape {block}")
+    return [((x.shape[0] * _prod(block), *(p // b for p, b in zip(padded, block)), *x.shape[1 + m:]), x.dtype)]
+
+
+def _space_to_batch(ctx, src, shape, block, lo_blocks) -> None:
+    """Output [o, n, y, r] (o: the block offset, folded into the batch) = src[n, (y - lo) * block + o, r]
+    for ``src`` of ``shape`` whose spatial dims are whole blocks; ``lo_blocks`` leading blocks of zeros."""
+    m = len(block)
+    st = strides(shape)
+    rest = _prod(shape[1 + m:])
+    ys = ctx.outputs[0].shape[1:1 + m]
+    sizes = [*block, shape[0], *ys, rest]
+    src_strides = [*st[1:1 + m], st[0], *(b * s for b, s in zip(block, st[1:])), 1]
+    ext = [*block, shape[0], *(d // b for d, b in zip(shape[1:], block)), rest]
+    copy(ctx, src, ctx.device_output(), sizes, src_strides, mode=PAD if any(lo_blocks) else AFFINE,
+         lo=[0] * (m + 1) + list(lo_blocks) + [0], ext=ext)
+
+
+def _space_to_batch_lower(ctx):
+    """One copy when the padding is whole blocks on spatial dims of whole blocks (dilated 3x3 SAME
+    convolutions on even sizes: the bounds check then splits per dim); else a pad, then the copy."""
+    x = ctx.inputs[0]
+    block, pads = _block_args(ctx.inputs, "paddings")
+    m = len(block)
+    if all(b == 1 for b in block) and not pads.any():
+        ctx.alias()
+        return
+    if all(lo % b == 0 and d % b == 0 for d, b, (lo, _) in zip(x.shape[1:], block, pads)):
+        _space_to_batch(ctx, x, x.shape, block, [lo // b for b, (lo, _) in zip(block, pads)])
+        return
+    padded = (x.shape[0], *(d + lo + hi for d, (lo, hi) in zip(x.shape[1:], pads)), *x.shape[1 + m:])
+    tmp = ctx.temp(4 * _prod(padded), "padded")
+    copy(ctx, x, tmp, padded, strides(x.shape), mode=PAD, lo=[0, *pads[:, 0], *[0] * (x.rank - 1 - m)],
+         ext=x.shape)
+    _space_to_batch(ctx, tmp, padded, block, [0] * m)
+
+
+def _space_to_batch_ref(attrs, x, block, pads):
+    """TF's definition: pad, split each spatial dim into (dim / block, block), move the block dims
+    to the front, fold them into the batch."""
+    block = [int(b) for b in np.reshape(block, -1)]
+    m = len(block)
+    p = np.pad(x, [(0, 0), *np.reshape(pads, (m, 2)).tolist(), *[(0, 0)] * (x.ndim - 1 - m)])
+    split = [p.shape[0], *(v for d, b in zip(p.shape[1:], block) for v in (d // b, b)), *p.shape[1 + m:]]
+    perm = [*range(2, 2 * m + 1, 2), 0, *range(1, 2 * m, 2), *range(2 * m + 1, len(split))]
+    return p.reshape(split).transpose(perm).reshape(p.shape[0] * _prod(block), *(
+        d // b for d, b in zip(p.shape[1:], block)), *p.shape[1 + m:])
+
+
+def _block_case(shape, dtype, block, amounts, note):
+    return Case([(shape, dtype), np.array(block, np.int32), np.array(amounts, np.int32).reshape(-1, 2)], note=note)
+
+
+register("SpaceToBatchND", family="transform", reference=_space_to_batch_ref, shape=_space_to_batch_shape,
+         lower=_space_to_batch_lower, host_inputs=(1, 2), dtypes=(F, I),
+         cases=[_block_case((1, 6, 6, 3), F, [2, 2], [[2, 2], [2, 2]], "dilated 3x3 SAME, rate 2: one copy"),
+                _block_case((2, 5, 7, 3), F, [2, 3], [[1, 0], [0, 2]], "partial blocks: pad, then copy"),
+                _block_case((1, 4, 4, 1), I, [2, 2], [[0, 0], [0, 0]], "no padding"),
+                _block_case((2, 7, 4), F, [2], [[2, 1]], "one spatial dim of odd size"),
+                _block_case((1, 4, 2, 6, 2), I, [2, 1, 3], [[0, 2], [1, 1], [0, 0]], "three spatial dims"),
+                _block_case((2, 4, 6), F, [2, 3], [[0, 0], [3, 0]], "no depth dims"),
+                _block_case((1, 3, 3, 37), F, [4, 4], [[4, 1], [0, 5]], "depth 37: several runs"),
+                _block_case((2, 3, 2), F, [1], [[1, 2]], "block 1: a pad"),
+                _block_case((2, 2, 3), F, [1, 1], [[0, 0], [0, 0]], "block 1, no padding: alias"),
+                _block_case((0, 4, 4, 2), F, [2, 2], [[0, 0], [1, 1]], "empty batch"),
+                _block_case((2, 3), I, [], [], "no block dims: alias")])
+
+
+def _batch_to_space_shape(attrs, ins):
+    x = ins[0]
+    block, crops = _block_args(ins, "crops")
+    m = len(block)
+    full = [d * b for d, b in zip(x.shape[1:], block)]
+    if x.shape[0] % _prod(block):
+        raise ValueError(f"batch {x.shape[0]} is not divisible by the product of block_shape {block}")
+    if any(lo + hi > f for f, (lo, hi) in zip(full, crops)):
+        raise ValueError(f"crops {crops.tolist()} exceed the spatial sizes {full}")
+    return [((x.shape[0] // _prod(block), *(f - lo - hi for f, (lo, hi) in zip(full, crops)), *x.shape[1 + m:]),
+             x.dtype)]
+
+
+def _batch_to_space(ctx, block, first, ys, dst) -> None:
+    """``dst`` [n, y, o, r] (spatial coordinate y * block + o) = x[o * n + n', y + first, r]: ``ys``
+    output spatial rows of whole blocks from block row ``first`` of the input (x: the op's input)."""
+    x = ctx.inputs[0]
+    m = len(block)
+    st, ost = strides(x.shape), strides(block)
+    n = x.shape[0] // _prod(block)
+    sizes = [n, *(v for y, b in zip(ys, block) for v in (y, b)), _prod(x.shape[1 + m:])]
+    src_strides = [st[0], *(v for i in range(m) for v in (st[1 + i], ost[i] * n * st[0])), 1]
+    copy(ctx, x, dst, sizes, src_strides, src_base=sum(f * s for f, s in zip(first, st[1:])))
+
+
+def _batch_to_space_lower(ctx):
+    """One copy when the crops are whole blocks at the start and the cropped sizes whole blocks;
+    else the copy into an uncropped temp, then the crop (a slice)."""
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    block, crops = _block_args(ctx.inputs, "crops")
+    m = len(block)
+    if all(b == 1 for b in block) and not crops.any():
+        ctx.alias()
+        return
+    if all(lo % b == 0 and d % b == 0 for d, b, (lo, _) in zip(out.shape[1:], block, crops)):
+        _batch_to_space(ctx, block, [lo // b for b, (lo, _) in zip(block, crops)],
+                        [d // b for d, b in zip(out.shape[1:], block)], ctx.device_output())
+        return
+    full = (out.shape[0], *(d * b for d, b in zip(x.shape[1:], block)), *x.shape[1 + m:])
+    tmp = ctx.temp(4 * _prod(full), "uncropped")
+    _batch_to_space(ctx, block, [0] * m, x.shape[1:1 + m], tmp)
+    fst = strides(full)
+    copy(ctx, tmp, ctx.device_output(), out.shape, fst, src_base=sum(lo * s for (lo, _), s in zip(crops, fst[1:])))
+
+
+def _batch_to_space_ref(attrs, x, block, crops):
+    """TF's definition: split the batch into (block..., batch / prod(block)), interleave each block dim
+    after its spatial dim, merge the pairs, crop."""
+    block = [int(b) for b in np.reshape(block, -1)]
+    m = len(block)
+    n = x.shape[0] // _prod(block)
+    r = x.reshape(*block, n, *x.shape[1:])
+    perm = [m, *(v for i in range(m) for v in (m + 1 + i, i)), *range(2 * m + 1, r.ndim)]
+    full = r.transpose(perm).reshape(n, *(d * b for d, b in zip(x.shape[1:], block)), *x.shape[1 + m:])
+    crop = [slice(lo, d - hi) for d, (lo, hi) in zip(full.shape[1:], np.reshape(crops, (m, 2)).tolist())]
+    return full[(slice(None), *crop)]
+
+
+register("BatchToSpaceND", family="transform", reference=_batch_to_space_ref, shape=_batch_to_space_shape,
+         lower=_batch_to_space_lower, host_inputs=(1, 2), dtypes=(F, I),
+         cases=[_block_case((4, 3, 3, 2), F, [2, 2], [[0, 0], [0, 0]], "no crops: one copy"),
+                _block_case((8, 2, 3, 3), F, [2, 4], [[1, 0], [2, 3]], "partial blocks: copy, then crop"),
+                _block_case((4, 3, 3, 1), I, [2, 2], [[0, 2], [2, 0]], "whole-block crops: one copy"),
+                _block_case((6, 4, 5), F, [3], [[1, 1]], "one spatial dim"),
+                _block_case((12, 2, 3, 1, 2), I, [2, 3, 2], [[1, 0], [0, 2], [0, 1]], "three spatial dims"),
+                _block_case((6, 2, 3), F, [2, 3], [[0, 1], [1, 1]], "no depth dims"),
+                _block_case((16, 2, 2, 37), F, [4, 4], [[0, 3], [2, 1]], "depth 37: several runs"),
+                _block_case((4, 2, 2, 1), F, [2, 2], [[2, 2], [0, 0]], "everything cropped"),
+                _block_case((2, 5, 3), F, [1], [[1, 2]], "block 1: a slice"),
+                _block_case((2, 2, 3), F, [1, 1], [[0, 0], [0, 0]], "block 1, no crops: alias"),
+                _block_case((2, 3), I, [], [], "no block dims: alias")])
 
 
 # ---------------------------------------------------------------------- concatenate / split
