@@ -118,7 +118,7 @@ def get_device(adapter: str | None = None) -> Device:
     a = find_adapter(adapter)
     key = describe(a)
     if key not in _DEVICES:
-        wanted = [f for f in ("timestamp-query",) if f in a.features]
+        wanted = [f for f in ("timestamp-query", "subgroup") if f in a.features]
         limits = {k: a.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
                                            "max-compute-workgroup-storage-size",
                                            "max-storage-buffers-per-shader-stage") if k in a.limits}

@@ -1,1 +1,592 @@
-"""(being written)"""
+"""Convolutions: Conv2D, _FusedConv2D, DepthwiseConv2dNative, FusedDepthwiseConv2dNative and
+Conv2DBackpropInput, with SAME / VALID / EXPLICIT padding, strides, dilations, NHWC or NCHW.
+
+Conv2D and Conv2DBackpropInput run as implicit matmuls on kernels/conv2d_main.wgsl (4 output
+pixels x 32 output channels per invocation; on llvmpipe the filter tile is shared through
+subgroup broadcasts), depthwise convolutions on kernels/depthwise.wgsl (8 output pixels x 4
+channels per invocation). Kernels see NHWC with channel counts padded to multiples of 4; other
+layouts and counts go through one strided copy (transform.copy) on each side. Filters are
+weights, repacked on the host once per model. A reduction longer than llvmpipe's loop cap is
+split into passes that accumulate into the output.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import fused
+from .registry import Case, register
+from .transform import PAD, copy
+
+F = "float32"
+LOOP_BUDGET = 60000   # loop iterations one invocation may run (llvmpipe breaks past 65535)
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ------------------------------------------------------------------------------------ geometry
+@dataclass
+class Geometry:
+    """A 2-D sliding window over NHWC ``x``: what convolutions and pools share."""
+    n: int
+    h: int
+    w: int
+    c: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    pt: int
+    pb: int
+    pl: int
+    pr: int
+    oh: int
+    ow: int
+
+
+def data_format(attrs) -> str:
+    fmt = attrs.get("data_format") or "NHWC"
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    if fmt not in ("NHWC", "NCHW"):
+        raise ValueError(f"data_format {fmt!r} is not supported (NHWC or NCHW)")
+    return fmt
+
+
+def to_nhwc(shape, fmt: str) -> tuple[int, ...]:
+    n, a, b, c = shape
+    return (n, b, c, a) if fmt == "NCHW" else (n, a, b, c)
+
+
+def from_nhwc(shape, fmt: str) -> tuple[int, ...]:
+    n, h, w, c = shape
+    return (n, c, h, w) if fmt == "NCHW" else (n, h, w, c)
+
+
+def hw_attr(attrs, name: str, fmt: str, default=1) -> tuple[int, int]:
+    """(rows, cols) of a 4-element attr in data_format order; batch and channel entries must be 1."""
+    v = attrs.get(name)
+    if not v:
+        return default, default
+    v = [int(e) for e in v]
+    if len(v) != 4:
+        raise ValueError(f"{name} must have 4 entries, got {v}")
+    n, h, w, c = to_nhwc(v, fmt)
+    if n != 1 or c != 1:
+        raise ValueError(f"{name} {v}: only the spatial entries may differ from 1")
+    if h < 1 or w < 1:
+        raise ValueError(f"{name} {v} must be positive")
+    return h, w
+
+
+def _padding(attrs, fmt: str, size: int, k: int, s: int, d: int, axis: int) -> tuple[int, int, int]:
+    """(pad before, pad after, output size) along one spatial axis, as TF computes them."""
+    pad = attrs.get("padding") or "VALID"
+    pad = pad.decode() if isinstance(pad, bytes) else pad
+    eff = (k - 1) * d + 1
+    if pad == "SAME":
+        out = cdiv(size, s)
+        total = max((out - 1) * s + eff - size, 0)
+        before, after = total // 2, total - total // 2
+    elif pad == "VALID":
+        before = after = 0
+    elif pad == "EXPLICIT":
+        e = [int(v) for v in (attrs.get("explicit_paddings") or [])]
+        if len(e) != 8:
+            raise ValueError(f"EXPLICIT padding needs 8 explicit_paddings, got {e}")
+        pairs = to_nhwc([e[0:2], e[2:4], e[4:6], e[6:8]], fmt)
+        if pairs[0] != [0, 0] or pairs[3] != [0, 0]:
+            raise ValueError(f"explicit_paddings {e}: batch and channel paddings must be 0")
+        before, after = pairs[axis]
+        if before < 0 or after < 0:
+            raise ValueError(f"explicit_paddings {e} must be non-negative")
+    else:
+        raise ValueError(f"padding {pad!r} is not supported (SAME, VALID or EXPLICIT)")
+    if pad != "SAME":
+        span = size + before + after - eff
+        if span < 0:
+            raise ValueError(f"a window of {eff} does not fit an input of {size} padded by "
+                             f"({before}, {after})")
+        out = span // s + 1
+    return before, after, out
+
+
+def geometry(attrs, x_shape, kh: int, kw: int, dilations: bool = True) -> Geometry:
+    fmt = data_format(attrs)
+    if len(x_shape) != 4:
+        raise ValueError(f"input must have rank 4, got shape {tuple(x_shape)}")
+    n, h, w, c = to_nhwc(x_shape, fmt)
+    sh, sw = hw_attr(attrs, "strides", fmt)
+    dh, dw = hw_attr(attrs, "dilations", fmt) if dilations else (1, 1)
+    pt, pb, oh = _padding(attrs, fmt, h, kh, sh, dh, 1)
+    pl, pr, ow = _padding(attrs, fmt, w, kw, sw, dw, 2)
+    return Geometry(n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, oh, ow)
+
+
+def windows(x: np.ndarray, g: Geometry, fill=0.0):
+    """numpy: yields (ky, kx, x[:, oy*sh + ky*dh - pt, ox*sw + kx*dw - pl, :]) for every tap."""
+    xp = np.pad(x, ((0, 0), (g.pt, g.pb), (g.pl, g.pr), (0, 0)), constant_values=fill)
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            y0, x0 = ky * g.dh, kx * g.dw
+            yield ky, kx, xp[:, y0:y0 + (g.oh - 1) * g.sh + 1:g.sh, x0:x0 + (g.ow - 1) * g.sw + 1:g.sw, :]
+
+
+def nhwc_attrs(attrs) -> dict:
+    """attrs with data_format NHWC and the 4-entry attrs (strides, dilations, ksize,
+    explicit_paddings) reordered to match."""
+    if data_format(attrs) == "NHWC":
+        return attrs
+    out = {**attrs, "data_format": "NHWC"}
+    for name in ("strides", "dilations", "ksize"):
+        if attrs.get(name):
+            n, c, h, w = attrs[name]
+            out[name] = [n, h, w, c]
+    e = attrs.get("explicit_paddings")
+    if e:
+        out["explicit_paddings"] = list(e[0:2]) + list(e[4:8]) + list(e[2:4])
+    return out
+
+
+def nhwc_reference(fn):
+    """Wraps fn(attrs, x_nhwc, *rest) -> y_nhwc (rest after the input: filters, fused args) for
+    data_format NCHW."""
+    def reference(attrs, x, *rest):
+        if data_format(attrs) == "NCHW":
+            y = fn(nhwc_attrs(attrs), x.transpose(0, 2, 3, 1), *rest)
+            return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+        return fn(attrs, x, *rest)
+    return reference
+
+
+# ----------------------------------------------------------------------------------- references
+def _conv_nhwc(attrs, x, f):
+    g = geometry(attrs, x.shape, *f.shape[:2])
+    y = np.zeros((g.n, g.oh, g.ow, f.shape[3]), np.float64)
+    for ky, kx, patch in windows(x.astype(np.float64), g):
+        y += patch @ f[ky, kx].astype(np.float64)
+    return y.astype(np.float32)
+
+
+def _depthwise_nhwc(attrs, x, f):
+    g = geometry(attrs, x.shape, *f.shape[:2])
+    c, m = f.shape[2:]
+    y = np.zeros((g.n, g.oh, g.ow, c, m), np.float64)
+    for ky, kx, patch in windows(x.astype(np.float64), g):
+        y += patch[..., None] * f[ky, kx].astype(np.float64)
+    return y.reshape(g.n, g.oh, g.ow, c * m).astype(np.float32)
+
+
+def _backprop_geometry(attrs, sizes, f_shape, dy_shape) -> Geometry:
+    g = geometry(attrs, [int(s) for s in sizes], *f_shape[:2])
+    fmt = data_format(attrs)
+    want = from_nhwc((g.n, g.oh, g.ow, f_shape[3]), fmt)
+    if tuple(dy_shape) != want:
+        raise ValueError(f"out_backprop has shape {tuple(dy_shape)}, but a convolution of input_sizes "
+                         f"{[int(s) for s in sizes]} with this filter gives {want}")
+    return g
+
+
+def _backprop_input_ref(attrs, sizes, f, dy):
+    fmt = data_format(attrs)
+    g = _backprop_geometry(attrs, sizes, f.shape, dy.shape)
+    dy = (dy.transpose(0, 2, 3, 1) if fmt == "NCHW" else dy).astype(np.float64)
+    dx = np.zeros((g.n, g.h + g.pt + g.pb, g.w + g.pl + g.pr, g.c), np.float64)
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            y0, x0 = ky * g.dh, kx * g.dw
+            dx[:, y0:y0 + (g.oh - 1) * g.sh + 1:g.sh, x0:x0 + (g.ow - 1) * g.sw + 1:g.sw, :] += \
+                dy @ f[ky, kx].astype(np.float64).T
+    dx = dx[:, g.pt:g.pt + g.h, g.pl:g.pl + g.w, :].astype(np.float32)
+    return np.ascontiguousarray(dx.transpose(0, 3, 1, 2)) if fmt == "NCHW" else dx
+
+
+def _fused(ref):
+    return nhwc_reference(lambda attrs, x, f, *extra: fused.reference_epilogue(attrs, ref(attrs, x, f), list(extra)))
+
+
+# ---------------------------------------------------------------------------------- shape rules
+def _check_float(ins):
+    if ins[0].dtype != F:
+        raise TypeError(f"convolutions support float32, got {ins[0].dtype}")
+
+
+def _conv_shape(attrs, ins):
+    _check_float(ins)
+    x, f = ins[0], ins[1]
+    if len(f.shape) != 4:
+        raise ValueError(f"filter must have rank 4 (HWIO), got shape {f.shape}")
+    g = geometry(attrs, x.shape, *f.shape[:2])
+    if g.c != f.shape[2]:
+        raise ValueError(f"input has {g.c} channels but the filter expects {f.shape[2]} "
+                         "(grouped convolutions are not supported)")
+    return [(from_nhwc((g.n, g.oh, g.ow, f.shape[3]), data_format(attrs)), F)]
+
+
+def _depthwise_shape(attrs, ins):
+    _check_float(ins)
+    x, f = ins[0], ins[1]
+    if len(f.shape) != 4:
+        raise ValueError(f"filter must have rank 4 (H, W, in, multiplier), got shape {f.shape}")
+    g = geometry(attrs, x.shape, *f.shape[:2])
+    if g.c != f.shape[2]:
+        raise ValueError(f"input has {g.c} channels but the filter expects {f.shape[2]}")
+    return [(from_nhwc((g.n, g.oh, g.ow, f.shape[2] * f.shape[3]), data_format(attrs)), F)]
+
+
+def _backprop_input_shape(attrs, ins):
+    sizes, f, dy = ins
+    if dy.dtype != F:
+        raise TypeError(f"convolutions support float32, got {dy.dtype}")
+    if sizes.value is None:
+        raise ValueError("input_sizes must be known before running")
+    if len(f.shape) != 4 or len(sizes.value) != 4:
+        raise ValueError(f"filter must have rank 4 and input_sizes 4 entries, got {f.shape} and {sizes.value}")
+    g = _backprop_geometry(attrs, sizes.value, f.shape, dy.shape)
+    if g.c != f.shape[2]:
+        raise ValueError(f"input_sizes has {g.c} channels but the filter expects {f.shape[2]}")
+    return [(tuple(int(s) for s in sizes.value), F)]
+
+
+# ------------------------------------------------------------------------------------ lowering
+def use_subgroups(device) -> bool:
+    """llvmpipe with 256-bit vectors runs 8 consecutive invocations as one subgroup."""
+    bits = re.search(r"(\d+) bits", device.adapter.info.get("device", ""))
+    return "subgroup" in device.features and device.is_software and bits is not None and int(bits[1]) == 256
+
+
+def nhwc_input(ctx, i: int, g: Geometry, channels: int, repeat: int = 1):
+    """Input ``i`` as NHWC with ``channels`` channels (a multiple of 4): itself when it is, else a
+    copy that transposes NCHW, repeats each channel ``repeat`` times and zero-pads the rest."""
+    t = ctx.inputs[i]
+    nchw = data_format(ctx.attrs) == "NCHW"
+    if not nchw and repeat == 1 and g.c == channels:
+        return t
+    buf = ctx.temp(4 * g.n * g.h * g.w * channels, f"input{i}-nhwc")
+    hw, c = g.h * g.w, g.c
+    src = [c * hw, 1, hw] if nchw else [hw * c, c, 1]
+    if repeat == 1:
+        copy(ctx, t, buf, [g.n, hw, channels], src, mode=PAD, lo=[0, 0, 0], ext=[g.n, hw, c])
+    else:   # depthwise multiplier: channel k is input channel k // repeat; padding channels stay
+            # unwritten (depthwise channels never mix, and their outputs are dropped)
+        copy(ctx, t, buf, [g.n, hw, c, repeat], src + [0], dst_strides=[hw * channels, channels, repeat, 1])
+    return buf
+
+
+def output_nhwc(ctx, n: int, hw: int, channels: int):
+    """Where a kernel writes its [n, hw, channels] NHWC result: the output itself when that is its
+    layout, else a temporary that :func:`finish_output` copies out."""
+    out = ctx.outputs[0]
+    ctx.device_output()
+    if data_format(ctx.attrs) == "NHWC" and out.shape[-1] == channels:
+        return out.buf
+    return ctx.temp(4 * n * hw * channels, "result-nhwc")
+
+
+def finish_output(ctx, buf, n: int, hw: int, channels: int) -> None:
+    out = ctx.outputs[0]
+    if buf is out.buf:
+        return
+    c = out.shape[1] if data_format(ctx.attrs) == "NCHW" else out.shape[-1]
+    if data_format(ctx.attrs) == "NCHW":
+        copy(ctx, buf, out.buf, [n, c, hw], [hw * channels, 1, channels])
+    else:
+        copy(ctx, buf, out.buf, [n, hw, c], [hw * channels, channels, 1])
+
+
+def split_rows(rows: int, per_row: int, fixed: int = 64) -> list[tuple[int, int]]:
+    """Ranges of filter rows whose loops (``per_row`` iterations per row, plus ``fixed``) stay
+    within LOOP_BUDGET."""
+    step = (LOOP_BUDGET - fixed) // (per_row + 1)
+    if step < 1:
+        raise ValueError(f"a filter row needs {per_row} loop iterations; at most {LOOP_BUDGET - fixed - 1} "
+                         "fit one invocation on this runtime")
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def _passes(kh: int, kw: int, k4: int) -> list[tuple[int, int, int, int]]:
+    """(ky0, ky1, c0, c1) passes of conv2d_main.wgsl: per filter row it loops kw * (c1 - c0 + 1)."""
+    c_step = max(1, min(k4, (LOOP_BUDGET - 64 - kh) // (kh * kw) - 1))
+    rows = split_rows(kh, kw * (c_step + 1))
+    return [(r0, r1, c, min(k4, c + c_step)) for r0, r1 in rows for c in range(0, k4, c_step)]
+
+
+@dataclass
+class Epilogue:
+    """What follows a convolution's sum. Bias and batch-norm scale fold into the packed filter;
+    the kernel applies the activation (kernels/conv_epilogue.wgsl): piecewise-linear ones as
+    min(max(v, v * slope), hi) in one shared pipeline (PWL), the others through ACT."""
+    bias: np.ndarray                  # per output channel
+    scale: np.ndarray | None          # per output channel, or None
+    bufs: list                        # the ep_bias / ep_scale / ep_alpha bindings (ep_alpha: Prelu)
+    constants: dict
+    slope: float
+    hi: float
+
+
+IDENTITY = ({"PWL": True}, 1.0, float("inf"))      # (constants, slope, hi) of passes before the last
+_PWL_SLOPE = {None: 1.0, "Relu": 0.0, "Relu6": 0.0}
+
+
+def epilogue(ctx, first_extra: int, channels: int) -> Epilogue:
+    """The epilogue of the node's fused_ops; its extra inputs start at ``first_extra``."""
+    ep = fused.parse(ctx.attrs, [t.value for t in ctx.inputs[first_extra:]], channels, ctx.node.name)
+    bufs = fused.bind(ctx, replace(ep, bias=None, scale=None), first_extra, channels)
+    bias = ep.bias if ep.bias is not None else np.zeros(channels, np.float32)
+    act = ep.activation
+    if act in _PWL_SLOPE or (act == "LeakyRelu" and ep.leaky_alpha <= 1):
+        constants, slope, hi = IDENTITY
+        slope = _PWL_SLOPE.get(act, ep.leaky_alpha)
+        hi = 6.0 if act == "Relu6" else hi
+    else:
+        constants, slope, hi = {"ACT": ep.constants["ACT"]}, ep.leaky_alpha, 0.0
+    return Epilogue(bias, ep.scale, bufs, constants, slope, hi)
+
+
+def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int, transposed: bool):
+    """conv2d_main.wgsl over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap."""
+    sub = use_subgroups(ctx.planner.device)
+    kernel = "conv2d_subgroup.wgsl" if sub else "conv2d.wgsl"
+    wg = 8 if ctx.planner.device.is_software else 64
+    groups = cdiv(cdiv(m, 4), wg)
+    gz = cdiv(groups, 65535)
+    grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
+    passes = _passes(g.kh, g.kw, k4)
+    for i, (ky0, ky1, c0, c1) in enumerate(passes):
+        act, slope, hi = (ep.constants, ep.slope, ep.hi) if i == len(passes) - 1 else IDENTITY
+        ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid,
+                     params=[m, n4, k4, slope, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw,
+                             g.pt, g.pl, ky0, ky1, c0, c1, hi, 0, 0, 0],
+                     constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, "WG": wg, **act})
+
+
+def _filter(ctx, i: int, what: str) -> np.ndarray:
+    v = ctx.inputs[i].value
+    if v is None:
+        raise ValueError(f"the {what} must be a constant (a model weight)")
+    return np.asarray(v, np.float32)
+
+
+def _pack_filter(f: np.ndarray, ep: Epilogue, cin_p: int, cout_p: int) -> np.ndarray:
+    """[kh, kw, cin, cout] (scaled by the batch-norm scale) -> [kh*kw*cin_p + 1, cout_p] with
+    the bias as the last row, zero padded."""
+    kh, kw, cin, cout = f.shape
+    packed = np.zeros((kh * kw * cin_p + 1, cout_p), np.float32)
+    packed[:-1].reshape(kh * kw, cin_p, cout_p)[:, :cin, :cout] = (
+        f.reshape(kh * kw, cin, cout) * (1 if ep.scale is None else ep.scale))
+    packed[-1, :cout] = ep.bias
+    return packed
+
+
+def _lower_conv(ctx):
+    out = ctx.outputs[0]
+    f = _filter(ctx, 1, "filter")
+    g = geometry(ctx.attrs, ctx.inputs[0].shape, *f.shape[:2])
+    if out.size == 0:
+        ctx.device_output()
+        return
+    cout = f.shape[3]
+    k4, n4 = cdiv(g.c, 4), cdiv(cout, 4)
+    ep = epilogue(ctx, 2, cout)
+    x = nhwc_input(ctx, 0, g, 4 * k4)
+    w = ctx.constant(_pack_filter(f, ep, 4 * k4, 4 * n4), F, "conv-filter")
+    y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * n4)
+    _launch_conv(ctx, x, w, y, ep, g, g.n * g.oh * g.ow, n4, k4, transposed=False)
+    finish_output(ctx, y, g.n, g.oh * g.ow, 4 * n4)
+
+
+def _lower_backprop_input(ctx):
+    out = ctx.outputs[0]
+    f = _filter(ctx, 1, "filter")
+    g = _backprop_geometry(ctx.attrs, ctx.value(0), f.shape, ctx.inputs[2].shape)
+    if out.size == 0 or ctx.inputs[2].size == 0:
+        if out.size:
+            raise ValueError("an empty out_backprop gives no gradient")
+        ctx.device_output()
+        return
+    cin, cout = f.shape[2:]
+    k4, n4 = cdiv(cout, 4), cdiv(cin, 4)
+    # the gather runs over dy (spatial oh x ow, cout channels) into dx (h x w, cin channels)
+    gather = Geometry(g.n, g.oh, g.ow, cout, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pb, g.pl, g.pr, g.h, g.w)
+    dy = nhwc_input(ctx, 2, gather, 4 * k4)
+    ep = epilogue(ctx, 3, cin)
+    w = ctx.constant(_pack_filter(f.transpose(0, 1, 3, 2), ep, 4 * k4, 4 * n4), F, "conv-filter-t")
+    y = output_nhwc(ctx, g.n, g.h * g.w, 4 * n4)
+    _launch_conv(ctx, dy, w, y, ep, gather, g.n * g.h * g.w, n4, k4, transposed=True)
+    finish_output(ctx, y, g.n, g.h * g.w, 4 * n4)
+
+
+def _lower_depthwise(ctx):
+    from ..graph.lowering import grid_1d
+
+    out = ctx.outputs[0]
+    f = _filter(ctx, 1, "filter")
+    g = geometry(ctx.attrs, ctx.inputs[0].shape, *f.shape[:2])
+    if out.size == 0:
+        ctx.device_output()
+        return
+    c, mult = f.shape[2:]
+    cout = c * mult
+    c4 = cdiv(cout, 4)
+    ep = epilogue(ctx, 2, cout)
+    x = nhwc_input(ctx, 0, g, 4 * c4, repeat=mult)
+    taps = g.kh * g.kw
+    packed = np.zeros((taps + 1, 4 * c4), np.float32)
+    packed[:taps, :cout] = f.reshape(taps, cout) * (1 if ep.scale is None else ep.scale)
+    packed[taps, :cout] = ep.bias
+    w = ctx.constant(packed, F, "depthwise-filter")
+    y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
+    owb = cdiv(g.ow, 8)
+    n = g.n * g.oh * owb * c4
+    passes = split_rows(g.kh, g.kw)
+    row3 = g.sw if g.kw == 3 and g.dw == 1 and g.sw <= 2 else 0
+    for i, (ky0, ky1) in enumerate(passes):
+        act, slope, hi = (ep.constants, ep.slope, ep.hi) if i == len(passes) - 1 else IDENTITY
+        ctx.dispatch("depthwise.wgsl", [x, w, *ep.bufs, y], grid_1d(n),
+                     params=[n, c4, owb, slope, g.h, g.w, g.oh, g.ow, g.kw, g.sh, g.sw, g.dh,
+                             g.dw, g.pt, g.pl, ky0, ky1, g.kh, hi, 0],
+                     constants={"ACCUMULATE": i > 0, "ROW3": row3, **act})
+    finish_output(ctx, y, g.n, g.oh * g.ow, 4 * c4)
+
+
+# ---------------------------------------------------------------------------------------- cases
+class IntegerValued(Case):
+    """float32 inputs rounded to integers: products and partial sums are exact, so a long
+    reduction compares exactly whatever the summation order."""
+
+    def materialize(self, seed: int = 0) -> list[np.ndarray]:
+        return [np.round(a) for a in super().materialize(seed)]
+
+
+def _x(shape):
+    return (shape, F)
+
+
+def _a(strides=(1, 1), padding="SAME", **kw) -> dict:
+    """Attrs in NHWC order from (row, column) strides."""
+    return {"strides": [1, *strides, 1], "padding": padding, **kw}
+
+
+def _explicit(top, bottom, left, right) -> dict:
+    return {"padding": "EXPLICIT", "explicit_paddings": [0, 0, top, bottom, left, right, 0, 0]}
+
+
+def _sizes(*dims):
+    return np.array(dims, np.int32)
+
+
+# Registry cases are also checked against TF's CPU kernels (no oneDNN), which lack NCHW, and
+# dilations for depthwise / backprop-input: tests/test_ops_conv.py covers those (EXTRA_CASES).
+_CONV_CASES = [
+    Case([_x((1, 5, 6, 8)), _x((1, 1, 8, 12))], _a(padding="VALID"), note="1x1 pointwise"),
+    Case([_x((2, 7, 9, 4)), _x((3, 3, 4, 8))], _a(), note="3x3 SAME, batch 2"),
+    Case([_x((1, 9, 11, 3)), _x((3, 3, 3, 5))], _a((2, 2)),
+         note="stride 2 SAME, odd sizes, 3 in / 5 out channels (padded copies)"),
+    Case([_x((1, 10, 11, 4)), _x((2, 3, 4, 6))], _a((2, 3), "VALID"), note="VALID strides 2x3"),
+    Case([_x((1, 6, 7, 4)), _x((3, 3, 4, 4))], {**_a(), **_explicit(1, 2, 0, 3)}, note="EXPLICIT"),
+    Case([_x((1, 9, 9, 4)), _x((3, 3, 4, 8))], _a(dilations=[1, 2, 2, 1]), note="dilation 2"),
+    Case([_x((1, 8, 9, 4)), _x((3, 2, 4, 8))], _a((2, 1), dilations=[1, 1, 2, 1]),
+         note="stride 2 rows, dilation 2 columns"),
+    Case([_x((1, 1, 1, 4)), _x((1, 1, 4, 4))], _a(), note="size-1"),
+    Case([_x((1, 3, 3, 1)), _x((3, 3, 1, 1))], _a(padding="VALID"), note="one window, 1 channel"),
+    Case([_x((3, 5, 7, 12)), _x((1, 1, 12, 40))], _a(), note="40 output channels (2 column blocks), 105 rows"),
+    Case([_x((0, 4, 4, 4)), _x((3, 3, 4, 4))], _a(), note="empty batch"),
+    IntegerValued([_x((1, 1, 2, 262148)), _x((1, 1, 262148, 4))], _a(padding="VALID"),
+                  note="65537 channel vec4s: reduction split into passes (loop cap)"),
+]
+
+_DEPTHWISE_CASES = [
+    Case([_x((1, 7, 9, 8)), _x((3, 3, 8, 1))], _a(), note="3x3 SAME"),
+    Case([_x((2, 9, 10, 12)), _x((3, 3, 12, 1))], _a((2, 2), "VALID"), note="stride 2 VALID"),
+    Case([_x((1, 6, 7, 3)), _x((3, 3, 3, 2))], _a(), note="multiplier 2, 3 channels (repeat + pad copy)"),
+    Case([_x((1, 6, 7, 5)), _x((2, 3, 5, 1))], {**_a(), **_explicit(1, 2, 3, 0)}, note="EXPLICIT"),
+    Case([_x((1, 1, 1, 4)), _x((1, 1, 4, 1))], _a(padding="VALID"), note="size-1"),
+    IntegerValued([_x((1, 250, 250, 4)), _x((250, 250, 4, 1))], _a(padding="VALID"),
+                  note="62500 taps: filter rows split into passes (loop cap)"),
+]
+
+_BPI_CASES = [
+    Case([_sizes(1, 7, 9, 4), _x((3, 3, 4, 8)), _x((1, 7, 9, 8))], _a(), note="stride 1 SAME"),
+    Case([_sizes(2, 9, 8, 3), _x((3, 3, 3, 6)), _x((2, 5, 4, 6))], _a((2, 2)),
+         note="stride 2 SAME, odd size, 3 channels"),
+    Case([_sizes(1, 8, 9, 4), _x((2, 3, 4, 5)), _x((1, 4, 3, 5))], _a((2, 3), "VALID"), note="VALID strides 2x3"),
+    Case([_sizes(1, 7, 8, 4), _x((3, 3, 4, 5)), _x((1, 4, 3, 5))], {**_a((2, 2)), **_explicit(1, 1, 0, 0)},
+         note="EXPLICIT"),
+]
+
+_NCHW = {"data_format": "NCHW"}
+EXTRA_CASES = {
+    "Conv2D": [Case([_x((1, 4, 6, 7)), _x((3, 3, 4, 5))], {"strides": [1, 1, 2, 2], "padding": "SAME", **_NCHW},
+                    note="NCHW")],
+    "DepthwiseConv2dNative": [
+        Case([_x((1, 9, 9, 4)), _x((3, 3, 4, 1))], _a(dilations=[1, 2, 2, 1]), note="dilation 2"),
+        Case([_x((1, 8, 17, 4)), _x((3, 3, 4, 1))], _a((2, 1)), note="stride 2 rows only"),
+        Case([_x((1, 4, 5, 6)), _x((3, 3, 4, 2))],
+             {"strides": [1, 1, 1, 1], "padding": "EXPLICIT", "explicit_paddings": [0, 0, 0, 0, 1, 0, 2, 1], **_NCHW},
+             note="NCHW, EXPLICIT, multiplier 2")],
+    "Conv2DBackpropInput": [
+        Case([_sizes(1, 7, 8, 4), _x((3, 3, 4, 8)), _x((1, 7, 8, 8))], _a(dilations=[1, 2, 2, 1]), note="dilation 2"),
+        Case([_sizes(1, 4, 6, 7), _x((3, 3, 4, 5)), _x((1, 5, 3, 4))],
+             {"strides": [1, 1, 2, 2], "padding": "SAME", **_NCHW}, note="NCHW")],
+}
+
+_FUSED_OPS = [["BiasAdd"], ["BiasAdd", "Relu"], ["BiasAdd", "Relu6"], ["BiasAdd", "LeakyRelu"], ["BiasAdd", "Prelu"],
+              ["BiasAdd", "Elu"], ["BiasAdd", "Sigmoid"], ["BiasAdd", "Tanh"], ["FusedBatchNorm"],
+              ["FusedBatchNorm", "Relu6"], ["FusedBatchNorm", "Prelu"]]
+
+
+def _fused_cases(x_shape, f_shape, cout: int, attrs: dict) -> list[Case]:
+    """One case per fused_ops variant; extra inputs in TF's order (bias | scale, offset, mean,
+    variance; then Prelu's alpha)."""
+    cases = []
+    for ops in _FUSED_OPS:
+        if ops[0] == "BiasAdd":
+            extra = [_x((cout,))]
+        else:
+            extra = [_x((cout,)), _x((cout,)), _x((cout,)), ((cout,), F, 0.1, 2.0)]    # variance > 0
+        if ops[-1] == "Prelu":
+            extra.append(_x((cout,)))
+        a = {**attrs, "fused_ops": ops, "num_args": len(extra), "epsilon": 0.001}
+        if ops[-1] == "LeakyRelu":
+            a["leakyrelu_alpha"] = 0.1
+        cases.append(Case([_x(x_shape), _x(f_shape), *extra], a, note="+".join(ops)))
+    return cases
+
+
+def _bias_relu(relu="Relu6", **kw):
+    return {"fused_ops": ["BiasAdd", relu], "num_args": 1, **kw}
+
+
+_FUSED_CONV_CASES = _fused_cases((1, 6, 7, 8), (3, 3, 8, 12), 12, _a()) + [
+    Case([_x((1, 4, 5, 6)), _x((1, 1, 4, 6)), _x((6,))],
+         {"strides": [1, 1, 2, 2], "padding": "VALID", **_NCHW, **_bias_relu()}, note="NCHW, stride 2, 6 channels"),
+    Case([_x((1, 5, 6, 8)), _x((1, 1, 8, 12)), _x((12,))], {**_a(), **_bias_relu("LeakyRelu", leakyrelu_alpha=1.5)},
+         note="LeakyRelu slope > 1 (not the piecewise-linear path)"),
+    IntegerValued([_x((1, 1, 2, 262148)), _x((1, 1, 262148, 4)), _x((4,))],
+                  {**_a(padding="VALID"), **_bias_relu("Relu")},
+                  note="passes (loop cap): bias in the first, Relu in the last"),
+]
+_FUSED_DEPTHWISE_CASES = _fused_cases((1, 7, 6, 8), (3, 3, 8, 1), 8, _a((2, 2))) + [
+    Case([_x((1, 5, 6, 3)), _x((3, 3, 3, 2)), _x((6,))], {**_a(), **_bias_relu()}, note="multiplier 2, 6 channels"),
+    IntegerValued([_x((1, 250, 250, 4)), _x((250, 250, 4, 1)), _x((4,))], {**_a(padding="VALID"), **_bias_relu("Relu")},
+                  note="row passes (loop cap): bias in the first, Relu in the last"),
+]
+
+_TOL = (2e-5, "sums of up to 9*12 float32 products in another order than the float64 reference (a few ULP "
+              "of the summed magnitudes), batch-norm scale folded into the filter, then exp/tanh")
+
+register("Conv2D", family="conv", reference=nhwc_reference(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
+         host_inputs=(1,), cases=_CONV_CASES, tol=_TOL)
+register("_FusedConv2D", family="conv", reference=_fused(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
+         host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_CONV_CASES, tol=_TOL)
+register("DepthwiseConv2dNative", family="conv", reference=nhwc_reference(_depthwise_nhwc), shape=_depthwise_shape,
+         lower=_lower_depthwise, host_inputs=(1,), cases=_DEPTHWISE_CASES, tol=_TOL)
+register("FusedDepthwiseConv2dNative", family="conv", reference=_fused(_depthwise_nhwc), shape=_depthwise_shape,
+         lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
+register("Conv2DBackpropInput", family="conv", reference=_backprop_input_ref, shape=_backprop_input_shape,
+         lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL)

@@ -1,1 +1,121 @@
-"""(being written)"""
+"""MaxPool and AvgPool: ksize / strides / padding (SAME, VALID; EXPLICIT for MaxPool), NHWC or
+NCHW, on kernels/pool.wgsl (8 output pixels x 4 channels per invocation). Windows leave padding
+out: AvgPool divides by the number of elements inside the image, as TF does. Layouts and channel
+counts other than NHWC with multiples of 4 go through strided copies, as for convolutions."""
+from __future__ import annotations
+
+import numpy as np
+
+from .conv import (IntegerValued, cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr, nhwc_input,
+                   nhwc_reference, output_nhwc, split_rows, windows)
+from .registry import Case, register
+
+F, I32 = "float32", "int32"
+_LOWEST_BITS = {"f32": 0xFF800000, "i32": 0x80000000}     # -inf; the lowest int32
+_MAX, _AVG = 0, 1
+
+
+def _geometry(attrs, x_shape, mode: int):
+    pad = attrs.get("padding")
+    pad = pad.decode() if isinstance(pad, bytes) else pad
+    if mode == _AVG and pad not in ("SAME", "VALID"):
+        raise ValueError(f"AvgPool padding must be SAME or VALID, got {pad!r}")
+    kh, kw = hw_attr(attrs, "ksize", data_format(attrs), default=None)
+    if kh is None:
+        raise ValueError("ksize is required")
+    return geometry(attrs, x_shape, kh, kw, dilations=False)
+
+
+def _shape(mode):
+    def shape(attrs, ins):
+        x = ins[0]
+        if x.dtype not in ((F, I32) if mode == _MAX else (F,)):
+            raise TypeError(f"{'MaxPool' if mode == _MAX else 'AvgPool'} does not support {x.dtype}")
+        g = _geometry(attrs, x.shape, mode)
+        return [(from_nhwc((g.n, g.oh, g.ow, g.c), data_format(attrs)), x.dtype)]
+    return shape
+
+
+def _max_nhwc(attrs, x):
+    g = _geometry(attrs, x.shape, _MAX)
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    y = np.full((g.n, g.oh, g.ow, g.c), lowest, x.dtype)
+    for _, _, patch in windows(x, g, fill=lowest):
+        y = np.maximum(y, patch)
+    return y
+
+
+def _avg_nhwc(attrs, x):
+    g = _geometry(attrs, x.shape, _AVG)
+    total = np.zeros((g.n, g.oh, g.ow, g.c), np.float64)
+    count = np.zeros((1, g.oh, g.ow, 1), np.float64)
+    for (_, _, patch), (_, _, ones) in zip(windows(x.astype(np.float64), g), windows(np.ones((1, g.h, g.w, 1)), g)):
+        total += patch
+        count += ones
+    return (total / np.maximum(count, 1)).astype(x.dtype)
+
+
+def _lower(mode):
+    def lower(ctx):
+        from ..graph.lowering import grid_1d
+
+        x, out = ctx.inputs[0], ctx.outputs[0]
+        g = _geometry(ctx.attrs, x.shape, mode)
+        if out.size == 0:
+            ctx.device_output()
+            return
+        c4 = cdiv(g.c, 4)
+        src = nhwc_input(ctx, 0, g, 4 * c4)
+        y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
+        owb = cdiv(g.ow, 8)
+        n = g.n * g.oh * owb * c4
+        t = ctx.wgsl_type(x.dtype)
+        passes = split_rows(g.kh, g.kw)
+        for i, (ky0, ky1) in enumerate(passes):
+            consts = {"MODE": mode, "ACCUMULATE": i > 0}
+            consts.update({"LOWEST_BITS": _LOWEST_BITS[t]} if mode == _MAX else {"FINAL": i == len(passes) - 1})
+            ctx.dispatch("pool.wgsl", [src, y], grid_1d(n),
+                         params=[n, c4, owb, g.kh, g.h, g.w, g.oh, g.ow, g.kw, g.sh, g.sw, g.pt, g.pl, ky0, ky1, 0],
+                         template={"T": t}, constants=consts)
+        finish_output(ctx, y, g.n, g.oh * g.ow, 4 * c4)
+    return lower
+
+
+def _pool(k, s, padding="VALID", **kw):
+    return {"ksize": [1, k[0], k[1], 1], "strides": [1, s[0], s[1], 1], "padding": padding, **kw}
+
+
+def _cases(dtype):
+    return [
+        Case([((1, 6, 7, 4), dtype)], _pool((2, 2), (2, 2)), note="2x2 stride 2 VALID"),
+        Case([((2, 7, 9, 5), dtype)], _pool((3, 3), (2, 2), "SAME"), note="3x3 stride 2 SAME, odd sizes, 5 channels"),
+        Case([((1, 5, 5, 8), dtype)], _pool((3, 3), (1, 1), "SAME"), note="3x3 stride 1 SAME"),
+        Case([((1, 9, 10, 4), dtype)], _pool((3, 2), (2, 3), "SAME"), note="3x2 window, strides 2x3"),
+        Case([((1, 3, 3, 4), dtype)], _pool((5, 5), (1, 1), "SAME"), note="window larger than the input"),
+        Case([((1, 1, 1, 4), dtype)], _pool((1, 1), (1, 1)), note="size-1"),
+        Case([((1, 19, 3, 4), dtype)], _pool((1, 3), (1, 1)), note="19 rows, one 8-pixel block partly out"),
+    ]
+
+
+_MAX_CASES = _cases(F) + [
+    Case([((1, 6, 7, 6), I32)], _pool((2, 2), (2, 2), "SAME"), low=-100, high=100, note="int32"),
+    Case([((1, 6, 7, 4), F)], _pool((3, 3), (2, 2), "EXPLICIT", explicit_paddings=[0, 0, 1, 1, 2, 0, 0, 0]),
+         note="EXPLICIT"),
+    Case([((1, 250, 250, 4), F)], _pool((250, 250), (1, 1)), note="62500-element window: row passes (loop cap)"),
+]
+_AVG_CASES = _cases(F) + [
+    IntegerValued([((1, 250, 250, 4), F)], _pool((250, 250), (1, 1)), low=0.0, high=9.0,
+                  note="62500-element window: row passes (loop cap); integer valued, so the sum is exact"),
+]
+# NCHW: TF's CPU kernels lack it, so tests/test_ops_conv.py checks these against transposes
+EXTRA_CASES = {
+    "MaxPool": [Case([((1, 5, 6, 7), F)], {"ksize": [1, 1, 3, 3], "strides": [1, 1, 2, 2], "padding": "SAME",
+                                           "data_format": "NCHW"}, note="NCHW")],
+    "AvgPool": [Case([((2, 3, 7, 6), F)], {"ksize": [1, 1, 2, 3], "strides": [1, 1, 2, 1], "padding": "SAME",
+                                           "data_format": "NCHW"}, note="NCHW")],
+}
+
+register("MaxPool", family="pool", reference=nhwc_reference(_max_nhwc), shape=_shape(_MAX), lower=_lower(_MAX),
+         cases=_MAX_CASES, dtypes=(F, I32))
+register("AvgPool", family="pool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), lower=_lower(_AVG),
+         cases=_AVG_CASES, tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))
