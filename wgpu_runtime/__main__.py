@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections import Counter
@@ -174,10 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=3)
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    for module in PLUGGED:
+        name, handler = importlib.import_module(module, __package__).add_subcommand(sub)
+        COMMANDS[name] = handler
     return p
 
 
 COMMANDS = {"adapters": cmd_adapters, "info": cmd_info, "run": cmd_run, "bench": cmd_bench}
+# Subcommands that live with their feature: each module has add_subcommand(subparsers) -> (name,
+# handler) and keeps its heavy imports (TensorFlow for convert) inside the handler.
+PLUGGED = [".convert.cli", ".conformance"]
 
 
 def main(argv=None) -> int:
