@@ -81,9 +81,8 @@ class Planner:
                 value = self.model.weights.get(node.name)
                 if value is None:
                     raise GraphError(f"Const node {node.name!r} has no weight in the manifest")
-                t = Tensor(tuple(value.shape), device_dtype(str(value.dtype)) if value.dtype != object else "string", value=value)
-                t.weight_key = node.name
-                env[(node.name, 0)] = t
+                env[(node.name, 0)] = Tensor(tuple(value.shape), _dtype_name(value), value=value,
+                                             weight_key=node.name)
                 continue
             self._plan_node(node, graph, env)
         outputs = []
@@ -113,8 +112,12 @@ class Planner:
                 t.weight_key = next((i.weight_key for i in ins if i.weight_key and _same_bytes(t.value, i.value)), None)
         else:
             outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
-            ctx = Lowering(self, node, ins, outs)
-            op.lower(ctx)
+            try:
+                op.lower(Lowering(self, node, ins, outs))
+            except GraphError:
+                raise
+            except (ValueError, TypeError, NotImplementedError) as e:  # an attribute value the kernel lacks
+                raise GraphError(str(e), node) from e
             for i, t in enumerate(outs):
                 if t.buf is None and t.value is None:
                     # outputs nobody reads may be left unwritten (e.g. FusedBatchNorm's statistics)
