@@ -10,7 +10,7 @@ from ..errors import InputError, UnsupportedOpError
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
 from ..memory import Buf, Uploader, device_dtype, nbytes_of, to_device_array
 from ..ops import registry
-from . import executor
+from . import executor, rewrites
 from .graph import Graph, parse_ref
 from .plan import Plan, Planner
 
@@ -24,7 +24,7 @@ class GraphModel:
     def __init__(self, artifacts: ModelArtifacts, device: Device):
         self.artifacts = artifacts
         self.device = device
-        self.graph = Graph(artifacts.nodes)
+        self.graph = Graph(rewrites.apply(artifacts.nodes, artifacts.weights))
         missing = registry.missing_ops(n for n in artifacts.nodes if n.op not in ("Placeholder", "Const"))
         if missing:
             raise UnsupportedOpError(missing)
