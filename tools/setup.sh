@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a bare Debian machine (root) or a developer box:
 #   - installs Mesa's software Vulkan driver when wgpu finds no adapter,
-#   - creates .venv in the repository root and installs the project with its extras.
+#   - creates .venv in the repository root and installs the project with its extras,
+#   - installs real TensorFlow.js (npm, tests/tfjs) for the converter's tests when npm exists.
 # Usage: tools/setup.sh [--no-extras]     (extras = TensorFlow + official converter + pytest)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,5 +35,11 @@ if ! have_vulkan; then
     else
         echo "setup: no Vulkan adapter found and cannot apt-get install mesa-vulkan-drivers (not root)" >&2
     fi
+fi
+# Real TensorFlow.js for the converter's tests (tests/tfjs: @tensorflow/tfjs pinned, pure-JS CPU backend).
+if command -v npm >/dev/null; then
+    (cd tests/tfjs && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+else
+    echo "setup: npm not found; the converter tests need Node.js + npm (apt-get install nodejs npm)" >&2
 fi
 "$vpy" -m wgpu_runtime adapters || true
