@@ -39,14 +39,20 @@ class ConvertOptions:
     saved_model_tags: str | None = "serve"
     # progress(phase: str) -> context manager; the CLI gives a rich display on a terminal.
     progress: Callable | None = None
+    unmatched_globs: list[str] = field(default_factory=list)   # filled by quantize_fn
+    stderr: object = None                 # where warnings go (default: sys.stderr)
 
-    def quantize_fn(self, names) -> Callable[[str], str | None] | None:
+    def quantize_fn(self, names, aliases: dict | None = None) -> Callable[[str], str | None] | None:
         """name -> "uint8" | "uint16" | "float16" | None for the weights ``names``, matched as
         the official converter does (fnmatch; one catch-all dtype at most; two dtypes matching
-        one weight is an error). None when nothing is quantized."""
+        one weight is an error). ``aliases``: {name: the official converter's name for it},
+        matched too, so globs written for its names keep working. None when nothing is
+        quantized. Globs that match no weight are listed in ``self.unmatched_globs``."""
         if not self.quantization:
             return None
         names = list(names)
+        aliases = aliases or {}
+        self.unmatched_globs = []
         chosen: dict[str, str] = {}
         fallthrough = [d for d, p in self.quantization.items() if p is True]
         if len(fallthrough) > 1:
@@ -56,7 +62,11 @@ class ConvertOptions:
             if patterns is True:
                 continue
             for pattern in patterns:
-                for name in fnmatch.filter(names, pattern):
+                matched = [n for n in names if fnmatch.fnmatch(n, pattern)
+                           or (n in aliases and fnmatch.fnmatch(aliases[n], pattern))]
+                if not matched:
+                    self.unmatched_globs.append(f"--quantize_{dtype} {pattern}")
+                for name in matched:
                     if chosen.get(name, dtype) != dtype:
                         raise ConversionError(f"weight {name!r} matches both --quantize_{chosen[name]} and "
                                               f"--quantize_{dtype}")
@@ -65,6 +75,18 @@ class ConvertOptions:
             for name in names:
                 chosen.setdefault(name, fallthrough[0])
         return chosen.get
+
+    def warn(self, text: str) -> None:
+        """Something the user should know even when piped (stderr)."""
+        import sys
+
+        print(f"warning: {text}", file=self.stderr or sys.stderr)
+
+    def info(self, text: str) -> None:
+        """What the converter did, shown with the progress display (terminal only)."""
+        console = getattr(self.progress, "console", None)
+        if console is not None:
+            console.print(f"[dim]{text}[/]", highlight=False)
 
     def phase(self, name: str):
         """A context manager around one phase of the conversion (progress display)."""

@@ -2,8 +2,9 @@
   * the op's numpy reference against TensorFlow's raw op (the reference is the oracle elsewhere,
     so it is itself checked against TF), and
   * the op on each adapter against the numpy reference.
-Tolerances: exact for int32/bool; for float32 the op's (or case's) stated relative tolerance,
-applied as |gpu - ref| <= tol * max(1, |ref|) (absolute near zero, relative for large values).
+Tolerances: wgpu_runtime/tolerance.py, the policy the conformance suite uses too
+(docs/conformance.md): exact for int32/bool; for float32 the op's (or case's) stated tolerance in
+ULPs of max(1, |ref|), grown to 4 ULP x sqrt(K) for ops summing K terms per output.
 """
 import inspect
 
@@ -12,32 +13,10 @@ import pytest
 
 from wgpu_runtime.graph.single_op import run_op
 from wgpu_runtime.ops import REGISTRY
+from wgpu_runtime.tolerance import assert_close, case_tolerance  # test_ops_conv imports assert_close
 
 CASES = [(name, i) for name, op in sorted(REGISTRY.items()) for i in range(len(op.cases))]
 IDS = [f"{n}-{i}" for n, i in CASES]
-
-
-def assert_close(got, want, tol, what):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    if want.dtype.kind in "biu" or want.dtype == np.bool_:
-        np.testing.assert_array_equal(got, want, err_msg=what)
-        return
-    got = got.astype(np.float64)
-    want = want.astype(np.float64)
-    assert np.array_equal(np.isnan(got), np.isnan(want)), f"{what}: NaN positions differ"
-    ok = ~np.isnan(want)
-    with np.errstate(invalid="ignore"):   # inf - inf: equal infinities are no error
-        err = np.where(got[ok] == want[ok], 0.0, np.abs(got[ok] - want[ok]))
-    bound = tol * np.maximum(1.0, np.abs(want[ok]))
-    if err.size and not (err <= bound).all():
-        k = int(np.argmax(err - bound))
-        raise AssertionError(f"{what}: max error {err.max():.3g} > tol {tol:g} (worst at flat {k}: "
-                             f"got {got[ok][k]!r}, want {want[ok][k]!r})")
-
-
-def _tol(op, case):
-    return (case.tol or op.tol)[0]
 
 
 @pytest.mark.parametrize("name,idx", CASES, ids=IDS)
@@ -48,7 +27,8 @@ def test_op_on_gpu_matches_reference(device, name, idx):
     want = op.run_reference(case.attrs, inputs)
     got = run_op(name, case.attrs, inputs, device, n_outputs=len(want))
     for k, (g, w) in enumerate(zip(got, want)):
-        assert_close(g, w, _tol(op, case), f"{name} case {idx} ({case.note}) output {k} on {device.backend}")
+        assert_close(g, w, case_tolerance(op, case, inputs, want),
+                     f"{name} case {idx} ({case.note}) output {k} on {device.backend}")
 
 
 def _tf_call(tf, name, case, inputs):

@@ -3,12 +3,21 @@
     import wgpu_runtime as wr
     model = wr.load_graph_model("web_model/model.json")
     y = model.predict(x)
-"""
-from .device import enumerate_adapters, get_device
-from .errors import (AdapterError, GraphError, InputError, ModelFormatError, UnsupportedOpError,
-                     WgpuRuntimeError)
-from .graph.model import GraphModel, load_graph_model
 
+    model = wr.load_layers_model("web_model/model.json")        # Keras / TF.js layers models
+    model.compile(optimizer=wr.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=3); model.save("tuned/")
+"""
 __version__ = "0.1.0"
-__all__ = ["load_graph_model", "GraphModel", "get_device", "enumerate_adapters", "AdapterError",
+
+from . import callbacks, losses, metrics, optimizers  # noqa: E402
+from .device import enumerate_adapters, get_device  # noqa: E402
+from .errors import (AdapterError, GraphError, InputError, ModelFormatError, UnsupportedOpError,  # noqa: E402
+                     WgpuRuntimeError)
+from .graph.model import GraphModel, load_graph_model  # noqa: E402
+from .layers import Layer, LayersModel, load_layers_model, register_layer  # noqa: E402
+
+__all__ = ["load_graph_model", "GraphModel", "load_layers_model", "LayersModel", "Layer", "register_layer",
+           "optimizers", "losses", "metrics", "callbacks", "get_device", "enumerate_adapters", "AdapterError",
            "GraphError", "InputError", "ModelFormatError", "UnsupportedOpError", "WgpuRuntimeError"]

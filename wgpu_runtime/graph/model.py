@@ -6,13 +6,14 @@ from collections import OrderedDict
 import numpy as np
 
 from ..device import Device, get_device
-from ..errors import InputError, UnsupportedOpError
+from ..errors import GraphError, InputError, UnsupportedOpError
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
 from ..memory import Buf, Uploader, device_dtype, nbytes_of, to_device_array
 from ..ops import registry
 from . import executor, rewrites
 from .graph import Graph, parse_ref
-from .plan import Plan, Planner
+from .dynamic import DynamicExecutor, function_nodes, needs_dynamic
+from .plan import DataDependentError, Plan, Planner
 
 _SAME_KIND = {"float32": ("float16", "float32", "float64"), "int32": ("int8", "int16", "int32", "int64",
               "uint8", "uint16"), "bool": ("bool",)}
@@ -25,7 +26,8 @@ class GraphModel:
         self.artifacts = artifacts
         self.device = device
         self.graph = Graph(rewrites.apply(artifacts.nodes, artifacts.weights))
-        missing = registry.missing_ops(n for n in artifacts.nodes if n.op not in ("Placeholder", "Const"))
+        missing = registry.missing_ops(n for n in [*artifacts.nodes, *function_nodes(artifacts)]
+                                       if n.op not in ("Placeholder", "Const", "_Arg"))
         if missing:
             raise UnsupportedOpError(missing)
         self.weights = artifacts.weights
@@ -34,6 +36,7 @@ class GraphModel:
         self.inputs, self.outputs = self._io_specs()
         self._input_keys = {}
         self._preload_weights()
+        self._dynamic = DynamicExecutor(self) if needs_dynamic(self.graph, artifacts) else None
 
     # -- public API -------------------------------------------------------------------------
     def predict(self, x):
@@ -57,12 +60,30 @@ class GraphModel:
         """feeds: {input name (signature key, tensor name or node name): array}. outputs: a name
         or a list of names (signature keys or tensor names 'node:i'); default: all outputs."""
         single = isinstance(outputs, str)
-        plan, arrays = self.prepare(feeds, outputs)
-        result = executor.run(self.device, plan, arrays)
+        if self._dynamic is None:
+            try:
+                plan, arrays = self.prepare(feeds, outputs)
+            except DataDependentError:      # a host op on data / a data-dependent shape
+                self._dynamic = DynamicExecutor(self)
+            else:
+                result = executor.run(self.device, plan, arrays)
+                return result[0] if single else result
+        names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
+        resolved = self._check_feeds(feeds)
+        result = self._dynamic.run(resolved, [self._resolve_output(n) for n in names])
         return result[0] if single else result
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether the model runs on the dynamic executor (control flow, data-dependent shapes)
+        rather than as one prepared plan."""
+        return self._dynamic is not None
 
     def prepare(self, feeds: dict, outputs=None) -> tuple[Plan, dict[str, np.ndarray]]:
         """The (cached) plan for these inputs' shapes and outputs, and the inputs in device layout."""
+        if self._dynamic is not None:
+            raise GraphError("this model has control flow or data-dependent shapes: it runs on the "
+                             "dynamic executor, node by node, not as one prepared plan")
         names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
         resolved = self._check_feeds(feeds)
         targets = [self._resolve_output(n) for n in names]
@@ -123,7 +144,8 @@ class GraphModel:
     def _io_specs(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
         sig = self.artifacts.signature
         if sig is not None and sig.inputs:
-            ins = [TensorSpec(s.name, s.dtype, s.shape) for s in sig.inputs.values()]
+            # resource inputs (hash table handles) come from the model's initializer, not the user
+            ins = [TensorSpec(s.name, s.dtype, s.shape) for s in sig.inputs.values() if s.dtype != "resource"]
             self._sig_inputs = {k: parse_ref(s.name)[0] for k, s in sig.inputs.items()}
         else:
             ins = [TensorSpec(n.name, n.attrs.get("dtype") or "float32",
@@ -162,13 +184,15 @@ class GraphModel:
             node = self.graph.nodes[node_name]
             want = device_dtype(node.attrs.get("dtype") or "float32")
             arr = np.asarray(value)
-            if str(arr.dtype) not in _SAME_KIND.get(want, (want,)):
+            if want == "string" and arr.dtype.kind in "OUS":     # host-only (the dynamic executor)
+                arr = arr.astype(object)
+            elif str(arr.dtype) not in _SAME_KIND.get(want, (want,)):
                 raise InputError(f"input {name!r} must be {want}, got an array of {arr.dtype}")
             shape = node.attrs.get("shape")
             if shape is not None and (len(shape) != arr.ndim or any(
                     d >= 0 and d != a for d, a in zip(shape, arr.shape))):
                 raise InputError(f"input {name!r} must have shape {_fmt_shape(shape)}, got {tuple(arr.shape)}")
-            resolved[node_name] = (to_device_array(arr, want), want)
+            resolved[node_name] = (arr if want == "string" else to_device_array(arr, want), want)
         for spec in self.inputs:
             node_name = self._resolve_input(spec.name)
             if node_name not in resolved:

@@ -23,6 +23,11 @@ from .graph import Graph
 from .lowering import Lowering, Step
 
 
+class DataDependentError(GraphError):
+    """A node needs, at plan time, a value that depends on the inputs' data (a host op on data, a
+    shape computed on the GPU): GraphModel then runs the graph on the dynamic executor."""
+
+
 @dataclass
 class Plan:
     steps: list[Step]
@@ -99,6 +104,10 @@ class Planner:
             if (name, idx) not in env:
                 raise GraphError(f"input {name}:{idx} is not produced by its node", node)
             ins.append(env[(name, idx)])
+        if not op.shape_only and any(t.value is None and (op.lower is None or op.is_host_input(i, len(ins)))
+                                     for i, t in enumerate(ins)):
+            raise DataDependentError("needs the value of an input computed from the model's inputs "
+                                     "(the dynamic executor runs such graphs)", node)
         try:
             specs = op.shape(node.attrs, ins)
         except GraphError:

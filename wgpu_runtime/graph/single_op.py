@@ -16,6 +16,8 @@ from .model import GraphModel
 
 
 def _dtype(a: np.ndarray) -> str:
+    if a.dtype.kind in "OUS":
+        return "string"
     return "bool" if a.dtype == np.bool_ else device_dtype(str(a.dtype))
 
 

@@ -210,6 +210,130 @@ def _fused(ref):
     return nhwc_reference(lambda attrs, x, f, *extra: fused.reference_epilogue(attrs, ref(attrs, x, f), list(extra)))
 
 
+# ------------------------------------------------------------------------- gradient rules
+# grad(attrs, inputs, outputs, dys) -> one gradient per input (see wgpu_runtime/autograd).
+# Computed in float32 with one matmul per filter tap (BLAS over every output pixel at once).
+def _tap_slices(g: Geometry, ky: int, kx: int):
+    """The padded input's [:, rows, cols, :] that tap (ky, kx) reads for every output pixel."""
+    y0, x0 = ky * g.dh, kx * g.dw
+    return (slice(None), slice(y0, y0 + (g.oh - 1) * g.sh + 1, g.sh), slice(x0, x0 + (g.ow - 1) * g.sw + 1, g.sw))
+
+
+def _padded(x: np.ndarray, g: Geometry, fill=0.0) -> np.ndarray:
+    if not (g.pt or g.pb or g.pl or g.pr):
+        return x
+    return np.pad(x, ((0, 0), (g.pt, g.pb), (g.pl, g.pr), (0, 0)), constant_values=fill)
+
+
+def _unpadded(xp: np.ndarray, g: Geometry) -> np.ndarray:
+    return np.ascontiguousarray(xp[:, g.pt:g.pt + g.h, g.pl:g.pl + g.w, :])
+
+
+_COLUMNS_BYTES = 64 << 20   # im2col up to this size (one GEMM over all taps), else one GEMM per tap
+
+
+def _columns(xp: np.ndarray, g: Geometry) -> np.ndarray | None:
+    """[pixels, taps * channels]: every output pixel's window (im2col), or None when too big."""
+    m, t = g.n * g.oh * g.ow, g.kh * g.kw
+    if 4 * m * t * g.c > _COLUMNS_BYTES:
+        return None
+    cols = np.empty((g.n, g.oh, g.ow, g.kh, g.kw, g.c), np.float32)
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            cols[:, :, :, ky, kx, :] = xp[_tap_slices(g, ky, kx)]
+    return cols.reshape(m, t * g.c)
+
+
+def _conv_input_grad(g: Geometry, f: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """d x of y = conv(x, f) (NHWC), given d y."""
+    dxp = np.zeros((g.n, g.h + g.pt + g.pb, g.w + g.pl + g.pr, g.c), np.float32)
+    dy2 = dy.reshape(-1, dy.shape[-1]).astype(np.float32, copy=False)
+    if 4 * dy2.shape[0] * g.kh * g.kw * g.c <= _COLUMNS_BYTES:
+        dcols = (dy2 @ f.reshape(-1, f.shape[3]).T).reshape(g.n, g.oh, g.ow, g.kh, g.kw, g.c)
+        tap = lambda ky, kx: dcols[:, :, :, ky, kx, :]    # noqa: E731
+    else:
+        tap = lambda ky, kx: (dy2 @ f[ky, kx].T).reshape(g.n, g.oh, g.ow, g.c)    # noqa: E731
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            dxp[_tap_slices(g, ky, kx)] += tap(ky, kx)
+    return _unpadded(dxp, g)
+
+
+def _conv_filter_grad(g: Geometry, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """d f of y = conv(x, f) (NHWC), given d y."""
+    xp = _padded(x.astype(np.float32, copy=False), g)
+    dy2 = dy.reshape(-1, dy.shape[-1]).astype(np.float32, copy=False)
+    cols = _columns(xp, g)
+    if cols is not None:
+        return (cols.T @ dy2).reshape(g.kh, g.kw, g.c, dy2.shape[1])
+    df = np.empty((g.kh, g.kw, g.c, dy2.shape[1]), np.float32)
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            df[ky, kx] = xp[_tap_slices(g, ky, kx)].reshape(-1, g.c).T @ dy2
+    return df
+
+
+def _conv_forward(g: Geometry, x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    xp = _padded(x.astype(np.float32, copy=False), g)
+    cols = _columns(xp, g)
+    if cols is not None:
+        return (cols @ f.reshape(-1, f.shape[3])).reshape(g.n, g.oh, g.ow, f.shape[3])
+    y = np.zeros((g.n * g.oh * g.ow, f.shape[3]), np.float32)
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            y += xp[_tap_slices(g, ky, kx)].reshape(-1, g.c) @ f[ky, kx]
+    return y.reshape(g.n, g.oh, g.ow, f.shape[3])
+
+
+def _nhwc_grad(rule):
+    """rule(attrs_nhwc, x_nhwc, f, dy_nhwc, need_dx) -> (dx_nhwc | None, df), for either
+    data_format. ``needs`` (from the autograd) may say the input needs no gradient."""
+    def grad(attrs, ins, outs, dys, needs=None):
+        x, f = ins[0], ins[1]
+        need_dx = needs is None or bool(needs[0])
+        if data_format(attrs) == "NCHW":
+            dx, df = rule(nhwc_attrs(attrs), x.transpose(0, 2, 3, 1), f, dys[0].transpose(0, 2, 3, 1), need_dx)
+            dx = None if dx is None else np.ascontiguousarray(dx.transpose(0, 3, 1, 2))
+        else:
+            dx, df = rule(attrs, x, f, dys[0], need_dx)
+        return [dx, df] + [None] * (len(ins) - 2)
+    return grad
+
+
+def _conv_grad_nhwc(attrs, x, f, dy, need_dx=True):
+    g = geometry(attrs, x.shape, *f.shape[:2])
+    return _conv_input_grad(g, f, dy) if need_dx else None, _conv_filter_grad(g, x, dy)
+
+
+def _depthwise_grad_nhwc(attrs, x, f, dy, need_dx=True):
+    g = geometry(attrs, x.shape, *f.shape[:2])
+    dy5 = dy.reshape(g.n, g.oh, g.ow, g.c, f.shape[3]).astype(np.float32, copy=False)
+    xp = _padded(x.astype(np.float32, copy=False), g)
+    dxp = np.zeros_like(xp)
+    df = np.empty(f.shape, np.float32)
+    for ky in range(g.kh):
+        for kx in range(g.kw):
+            sl = _tap_slices(g, ky, kx)
+            dxp[sl] += np.einsum("nhwcm,cm->nhwc", dy5, f[ky, kx])
+            df[ky, kx] = np.einsum("nhwc,nhwcm->cm", xp[sl], dy5)
+    return _unpadded(dxp, g), df
+
+
+def _backprop_input_grad(attrs, ins, outs, dys):
+    """y = Conv2DBackpropInput(sizes, f, d) is the input gradient of a convolution: d d is that
+    convolution applied to d y, d f its filter gradient with x = d y and dy = d."""
+    sizes, f, d = ins
+    fmt = data_format(attrs)
+    a = nhwc_attrs(attrs)
+    dY = dys[0].transpose(0, 2, 3, 1) if fmt == "NCHW" else dys[0]
+    dn = d.transpose(0, 2, 3, 1) if fmt == "NCHW" else d
+    g = geometry(a, dY.shape, *f.shape[:2])
+    dd = _conv_forward(g, dY, f)
+    df = _conv_filter_grad(g, dY, dn)
+    dd = np.ascontiguousarray(dd.transpose(0, 3, 1, 2)) if fmt == "NCHW" else dd
+    return [None, df, dd]
+
+
 # ---------------------------------------------------------------------------------- shape rules
 def _check_float(ins):
     if ins[0].dtype != F:
@@ -581,12 +705,13 @@ _TOL = (2e-5, "sums of up to 9*12 float32 products in another order than the flo
               "of the summed magnitudes), batch-norm scale folded into the filter, then exp/tanh")
 
 register("Conv2D", family="conv", reference=nhwc_reference(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
-         host_inputs=(1,), cases=_CONV_CASES, tol=_TOL)
+         host_inputs=(1,), cases=_CONV_CASES, tol=_TOL, grad=_nhwc_grad(_conv_grad_nhwc))
 register("_FusedConv2D", family="conv", reference=_fused(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
          host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_CONV_CASES, tol=_TOL)
 register("DepthwiseConv2dNative", family="conv", reference=nhwc_reference(_depthwise_nhwc), shape=_depthwise_shape,
-         lower=_lower_depthwise, host_inputs=(1,), cases=_DEPTHWISE_CASES, tol=_TOL)
+         lower=_lower_depthwise, host_inputs=(1,), cases=_DEPTHWISE_CASES, tol=_TOL,
+         grad=_nhwc_grad(_depthwise_grad_nhwc))
 register("FusedDepthwiseConv2dNative", family="conv", reference=_fused(_depthwise_nhwc), shape=_depthwise_shape,
          lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
 register("Conv2DBackpropInput", family="conv", reference=_backprop_input_ref, shape=_backprop_input_shape,
-         lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL)
+         lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL, grad=_backprop_input_grad)

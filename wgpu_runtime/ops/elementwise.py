@@ -50,7 +50,7 @@ def _unary_cases(low, high, dtypes):
     return cases
 
 
-def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_cases=()):
+def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_cases=(), grad=None):
     alpha_attr, alpha_default = alpha or (None, 0.0)
     dtypes = tuple(exprs)
 
@@ -61,44 +61,107 @@ def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_case
 
     register(name, family="elementwise", reference=reference, shape=_same_shape,
              lower=_lower_unary(exprs, alpha_attr, alpha_default), dtypes=dtypes, tol=tol,
-             cases=_unary_cases(low, high, dtypes) + list(extra_cases))
+             cases=_unary_cases(low, high, dtypes) + list(extra_cases), grad=_unary_grad(grad))
 
 
 F, I = FLOAT, INT
 _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+# ------------------------------------------------------------------------- gradient rules
+# grad(attrs, inputs, outputs, dys) -> one gradient per input (see wgpu_runtime/autograd).
+def unbroadcast(g: np.ndarray, shape) -> np.ndarray:
+    """Sum ``g`` (of a broadcast result's shape) down to an operand's ``shape``."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    keep = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
+    return (g.sum(axis=keep, keepdims=True) if keep else g).reshape(shape)
+
+
+def _unary_grad(rule):
+    """rule(attrs, x, y, dy) -> dx, as a registry grad rule (float inputs only)."""
+    if rule is None:
+        return None
+
+    def grad(attrs, ins, outs, dys):
+        x = ins[0]
+        if x.dtype.kind != "f":
+            return [None]
+        return [np.asarray(rule(attrs, x, outs[0], dys[0])).astype(x.dtype, copy=False)]
+    return grad
+
+
+def _zero_grad(attrs, x, y, dy):
+    return np.zeros_like(x)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _leaky_grad(attrs, x, y, dy):   # TF's LeakyReluGrad: alpha where x <= 0
+    a = attrs.get("alpha")
+    return np.where(x > 0, dy, dy * np.float32(0.2 if a is None else a))
+
+
 SELU_A, SELU_S = 1.6732632423543772, 1.0507009873554805
 
-unary("Neg", np.negative, {F: "-x", I: "-x"})
-unary("Abs", np.abs, {F: "abs(x)", I: "abs(x)"})
-unary("Square", np.square, {F: "x * x", I: "x * x"})
-unary("Sign", np.sign, {F: "sign(x)", I: "sign(x)"})
-unary("Exp", np.exp, {F: "exp(x)"}, tol=(2e-6, "exp is accurate to ~2 ULP in WGSL backends"))
-unary("Log", np.log, {F: "log(x)"}, low=0.01, high=10.0, tol=(3e-6, "log within a few ULP"))
-unary("Sqrt", np.sqrt, {F: "sqrt(x)"}, low=0.0, high=10.0)
+unary("Neg", np.negative, {F: "-x", I: "-x"},
+      grad=lambda at, x, y, dy: -dy)
+unary("Abs", np.abs, {F: "abs(x)", I: "abs(x)"},
+      grad=lambda at, x, y, dy: dy * np.sign(x))
+unary("Square", np.square, {F: "x * x", I: "x * x"},
+      grad=lambda at, x, y, dy: dy * 2 * x)
+unary("Sign", np.sign, {F: "sign(x)", I: "sign(x)"},
+      grad=_zero_grad)
+unary("Exp", np.exp, {F: "exp(x)"}, tol=(2e-6, "exp is accurate to ~2 ULP in WGSL backends"),
+      grad=lambda at, x, y, dy: dy * y)
+unary("Log", np.log, {F: "log(x)"}, low=0.01, high=10.0, tol=(3e-6, "log within a few ULP"),
+      grad=lambda at, x, y, dy: dy / x)
+unary("Sqrt", np.sqrt, {F: "sqrt(x)"}, low=0.0, high=10.0,
+      grad=lambda at, x, y, dy: dy * 0.5 / y)
 unary("Rsqrt", lambda x: 1 / np.sqrt(x), {F: "inverseSqrt(x)"}, low=0.01, high=10.0,
-      tol=(1e-5, "inverseSqrt is allowed 2 ULP by WGSL"))
-unary("Reciprocal", lambda x: 1 / x, {F: "1.0 / x"}, low=0.1, high=10.0)
-unary("Floor", np.floor, {F: "floor(x)"})
-unary("Ceil", np.ceil, {F: "ceil(x)"})
+      tol=(1e-5, "inverseSqrt is allowed 2 ULP by WGSL"),
+      grad=lambda at, x, y, dy: dy * -0.5 * y * y * y)
+unary("Reciprocal", lambda x: 1 / x, {F: "1.0 / x"}, low=0.1, high=10.0,
+      grad=lambda at, x, y, dy: -dy * y * y)
+unary("Floor", np.floor, {F: "floor(x)"},
+      grad=_zero_grad)
+unary("Ceil", np.ceil, {F: "ceil(x)"},
+      grad=_zero_grad)
 unary("Round", np.round, {F: "round(x)"},
-      extra_cases=[Case([np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5], np.float32)], note="ties to even")])
-unary("Sin", np.sin, {F: "sin(x)"}, tol=(1e-5, "sin/cos accuracy of GPU built-ins on |x|<3"))
-unary("Cos", np.cos, {F: "cos(x)"}, tol=(1e-5, "sin/cos accuracy of GPU built-ins on |x|<3"))
-unary("Relu", lambda x: np.maximum(x, 0), {F: "max(x, 0.0)", I: "max(x, 0)"})
-unary("Relu6", lambda x: np.clip(x, 0, 6), {F: "clamp(x, 0.0, 6.0)", I: "clamp(x, 0, 6)"}, low=-3, high=9)
+      extra_cases=[Case([np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5], np.float32)], note="ties to even")],
+      grad=_zero_grad)
+unary("Sin", np.sin, {F: "sin(x)"}, tol=(1e-5, "sin/cos accuracy of GPU built-ins on |x|<3"),
+      grad=lambda at, x, y, dy: dy * np.cos(x))
+unary("Cos", np.cos, {F: "cos(x)"}, tol=(1e-5, "sin/cos accuracy of GPU built-ins on |x|<3"),
+      grad=lambda at, x, y, dy: -dy * np.sin(x))
+unary("Relu", lambda x: np.maximum(x, 0), {F: "max(x, 0.0)", I: "max(x, 0)"},
+      grad=lambda at, x, y, dy: dy * (x > 0))
+unary("Relu6", lambda x: np.clip(x, 0, 6), {F: "clamp(x, 0.0, 6.0)", I: "clamp(x, 0, 6)"}, low=-3, high=9,
+      grad=lambda at, x, y, dy: dy * ((x > 0) & (x < 6)))
 unary("Elu", lambda x: np.where(x > 0, x, np.expm1(x)), {F: "select(exp(x) - 1.0, x, x > 0.0)"},
-      tol=(1e-5, "exp(x)-1 vs expm1 near 0 differs by ~1e-7 absolute"))
+      tol=(1e-5, "exp(x)-1 vs expm1 near 0 differs by ~1e-7 absolute"),
+      grad=lambda at, x, y, dy: np.where(x > 0, dy, dy * (y + 1)))
 unary("Selu", lambda x: SELU_S * np.where(x > 0, x, SELU_A * np.expm1(x)),
       {F: f"{SELU_S} * select({SELU_A} * (exp(x) - 1.0), x, x > 0.0)"},
-      tol=(1e-5, "exp(x)-1 vs expm1 near 0 differs by ~1e-7 absolute"))
+      tol=(1e-5, "exp(x)-1 vs expm1 near 0 differs by ~1e-7 absolute"),
+      grad=lambda at, x, y, dy: np.where(x > 0, dy * SELU_S, dy * (y + SELU_S * SELU_A)))
 unary("LeakyRelu", lambda x, a: np.where(x >= 0, x, x * np.float32(a)), {F: "select(x * p.alpha, x, x >= 0.0)"},
-      alpha=("alpha", 0.2), extra_cases=[Case([((3, 5), F)], attrs={"alpha": 0.01})])
-unary("Sigmoid", lambda x: 1 / (1 + np.exp(-x)), {F: "1.0 / (1.0 + exp(-x))"}, low=-20, high=20)
+      alpha=("alpha", 0.2), extra_cases=[Case([((3, 5), F)], attrs={"alpha": 0.01})],
+      grad=_leaky_grad)
+unary("Sigmoid", lambda x: 1 / (1 + np.exp(-x)), {F: "1.0 / (1.0 + exp(-x))"}, low=-20, high=20,
+      grad=lambda at, x, y, dy: dy * y * (1 - y))
 unary("Tanh", np.tanh, {F: "tanh_f32(x)"}, low=-20, high=20,
-      tol=(2e-6, "tanh through exp: a few ULP"))
+      tol=(2e-6, "tanh through exp: a few ULP"),
+      grad=lambda at, x, y, dy: dy * (1 - y * y))
 unary("Softplus", lambda x: np.logaddexp(0, x), {F: "max(x, 0.0) + log(1.0 + exp(-abs(x)))"}, low=-20, high=20,
-      tol=(2e-6, "log(1+exp(-|x|)) vs log1p: ~1e-7 absolute"))
-unary("Erf", _erf, {F: "erf_f32(x)"}, tol=(3e-7, "A&S 7.1.26 polynomial, |error| <= 1.5e-7 (absolute)"))
+      tol=(2e-6, "log(1+exp(-|x|)) vs log1p: ~1e-7 absolute"),
+      grad=lambda at, x, y, dy: dy * _sigmoid(x))
+unary("Erf", _erf, {F: "erf_f32(x)"}, tol=(3e-7, "A&S 7.1.26 polynomial, |error| <= 1.5e-7 (absolute)"),
+      grad=lambda at, x, y, dy: dy * (2 / np.sqrt(np.pi)) * np.exp(-np.square(x)))
 unary("LogicalNot", np.logical_not, {BOOL: "u32(x == 0u)"})
 
 
@@ -128,8 +191,12 @@ def _cast_lower(ctx):
                  template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
 
 
+def _cast_grad(attrs, ins, outs, dys):   # float -> float only (a value, not an index)
+    return [dys[0].astype(ins[0].dtype) if ins[0].dtype.kind == "f" and outs[0].dtype.kind == "f" else None]
+
+
 register("Cast", family="elementwise", reference=_cast_ref, shape=_cast_shape, lower=_cast_lower,
-         dtypes=(F, I, BOOL),
+         dtypes=(F, I, BOOL), grad=_cast_grad,
          cases=[Case([((3, 7), F)], attrs={"SrcT": F, "DstT": I}, low=-9, high=9, note="truncates toward 0"),
                 Case([((3, 7), I)], attrs={"SrcT": I, "DstT": F}, low=-9, high=9),
                 Case([((11,), BOOL)], attrs={"SrcT": BOOL, "DstT": F}),
@@ -206,7 +273,21 @@ _SHAPES = [((2, 3, 5), (2, 3, 5)), ((4, 1, 7), (1, 6, 1)), ((), (3, 4)), ((5,), 
            ((1,), (1,)), ((2, 1, 1, 3, 1, 2), (1, 4, 1, 1, 5, 1)), ((0, 3), (1, 3)), ((2, 3, 4), (1, 4))]
 
 
-def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=None, extra_cases=()):
+def _binary_grad(rule):
+    """rule(a, b, y, dy) -> (da, db) of the broadcast shape; summed back to each operand's shape."""
+    if rule is None:
+        return None
+
+    def grad(attrs, ins, outs, dys):
+        a, b = ins
+        if a.dtype.kind != "f":
+            return [None, None]
+        da, db = rule(a, b, outs[0], dys[0])
+        return [None if g is None else unbroadcast(np.asarray(g, a.dtype), x.shape) for g, x in ((da, a), (db, b))]
+    return grad
+
+
+def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=None, extra_cases=(), grad=None):
     dtypes = tuple(exprs)
 
     def reference(attrs, a, b):
@@ -222,29 +303,45 @@ def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=Non
         for c in cases:
             c.inputs = [c.inputs[0], (*c.inputs[1], *b_range)]
     register(name, family="elementwise", reference=reference, shape=_binary_shape(out),
-             lower=_lower_binary(exprs), dtypes=dtypes, tol=tol, cases=cases + list(extra_cases))
+             lower=_lower_binary(exprs), dtypes=dtypes, tol=tol, cases=cases + list(extra_cases),
+             grad=_binary_grad(grad))
 
 
 def _floordiv(a, b):
     return np.floor_divide(a, b)
 
 
-binary("AddV2", np.add, {F: "a + b", I: "a + b"})
-binary("Add", np.add, {F: "a + b", I: "a + b"})
-binary("Sub", np.subtract, {F: "a - b", I: "a - b"})
-binary("Mul", np.multiply, {F: "a * b", I: "a * b"})
-binary("RealDiv", np.divide, {F: "a / b"}, b_range=(0.5, 3.0), tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
+def _div_grad(a, b, y, dy):
+    return dy / b, -dy * a / (b * b)
+
+
+def _pow_grad(a, b, y, dy):   # TF: d/db is 0 where a <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        da = dy * b * np.power(a, b - 1)
+        db = np.where(a > 0, dy * y * np.log(np.where(a > 0, a, 1)), 0)
+    return da, db
+
+
+binary("AddV2", np.add, {F: "a + b", I: "a + b"}, grad=lambda a, b, y, dy: (dy, dy))
+binary("Add", np.add, {F: "a + b", I: "a + b"}, grad=lambda a, b, y, dy: (dy, dy))
+binary("Sub", np.subtract, {F: "a - b", I: "a - b"}, grad=lambda a, b, y, dy: (dy, -dy))
+binary("Mul", np.multiply, {F: "a * b", I: "a * b"}, grad=lambda a, b, y, dy: (dy * b, dy * a))
+binary("RealDiv", np.divide, {F: "a / b"}, b_range=(0.5, 3.0), tol=(2e-6, "WGSL f32 division is 2.5 ULP"),
+       grad=_div_grad)
 binary("Div", lambda a, b: np.divide(a, b) if a.dtype.kind == "f" else np.trunc(a / b).astype(a.dtype),
-       {F: "a / b", I: "a / b"}, b_range=(1, 5), tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
+       {F: "a / b", I: "a / b"}, b_range=(1, 5), tol=(2e-6, "WGSL f32 division is 2.5 ULP"), grad=_div_grad)
 binary("DivNoNan", lambda a, b: np.where(b == 0, 0, a / np.where(b == 0, 1, b)),
        {F: "select(a / b, 0.0, b == 0.0)"}, tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
-binary("Maximum", np.maximum, {F: "max(a, b)", I: "max(a, b)"})
-binary("Minimum", np.minimum, {F: "min(a, b)", I: "min(a, b)"})
-binary("SquaredDifference", lambda a, b: np.square(a - b), {F: "(a - b) * (a - b)", I: "(a - b) * (a - b)"})
+binary("Maximum", np.maximum, {F: "max(a, b)", I: "max(a, b)"},      # ties go to a, as TF
+       grad=lambda a, b, y, dy: (dy * (a >= b), dy * (a < b)))
+binary("Minimum", np.minimum, {F: "min(a, b)", I: "min(a, b)"},
+       grad=lambda a, b, y, dy: (dy * (a <= b), dy * (a > b)))
+binary("SquaredDifference", lambda a, b: np.square(a - b), {F: "(a - b) * (a - b)", I: "(a - b) * (a - b)"},
+       grad=lambda a, b, y, dy: (2 * (a - b) * dy, -2 * (a - b) * dy))
 binary("Pow", np.power, {F: "pow_f32(a, b)", I: "pow_i32(a, b)"}, low=0.1, high=3.0,
        tol=(1e-5, "pow = exp2(b*log2(a)) on GPUs: error grows with |b*log2(a)|"),
        extra_cases=[Case([np.array([-2.0, -3.0, -1.5, 2.0], np.float32), np.array([2.0, 3.0, 2.0, 0.5], np.float32)],
-                         note="negative base, integral exponent")])
+                         note="negative base, integral exponent")], grad=_pow_grad)
 binary("FloorDiv", _floordiv, {F: "floor(a / b)", I: "floordiv_i32(a, b)"}, b_range=(1.0, 3.0),
        extra_cases=[Case([np.array([-7, 7, -7, 7, 0], np.int32), np.array([2, -2, -2, 2, 3], np.int32)],
                          note="signs")])
@@ -252,7 +349,8 @@ binary("FloorMod", np.mod, {F: "floormod_f32(a, b)", I: "floormod_i32(a, b)"}, b
        tol=(1e-5, "fmod of float32 near multiples: one rounding of a/b"),
        extra_cases=[Case([np.array([-7, 7, -7, 7, 0], np.int32), np.array([2, -2, -2, 2, 3], np.int32)],
                          note="signs")])
-binary("Prelu", lambda x, a: np.where(x >= 0, x, x * a), {F: "select(a * b, a, a >= 0.0)"})
+binary("Prelu", lambda x, a: np.where(x >= 0, x, x * a), {F: "select(a * b, a, a >= 0.0)"},
+       grad=lambda x, a, y, dy: (np.where(x >= 0, dy, dy * a), np.where(x >= 0, 0, dy * x)))
 binary("Atan2", np.arctan2, {F: "atan2(a, b)"},
        tol=(1e-5, "WGSL allows atan2 4096 ULP; llvmpipe measured ~35 ULP (2e-6 at 0.8)"))
 
@@ -297,10 +395,21 @@ def _select_lower(ctx):
 _sel_cases = [Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)]),
               Case([((4,), BOOL), ((2, 3, 4), F), ((1, 4), F)], note="broadcast"),
               Case([((5,), BOOL), ((5,), I), ((5,), I)], note="int32")]
+def _select_grad(attrs, ins, outs, dys):
+    c, t, e = ins
+    if t.dtype.kind != "f":
+        return [None, None, None]
+    if c.ndim == 1 and t.ndim > 1 and c.shape[0] == t.shape[0]:
+        c = c.reshape(c.shape + (1,) * (t.ndim - 1))
+    dy = dys[0]
+    zero = np.zeros((), dy.dtype)
+    return [None, unbroadcast(np.where(c, dy, zero), t.shape), unbroadcast(np.where(c, zero, dy), e.shape)]
+
+
 register("SelectV2", family="elementwise", reference=_select_ref, shape=_select_shape, lower=_select_lower,
-         dtypes=(F, I, BOOL), cases=_sel_cases)
+         dtypes=(F, I, BOOL), cases=_sel_cases, grad=_select_grad)
 register("Select", family="elementwise", reference=_select_ref, shape=_select_shape, lower=_select_lower,
-         dtypes=(F, I, BOOL), cases=[Case([((3,), BOOL), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
+         dtypes=(F, I, BOOL), grad=_select_grad, cases=[Case([((3,), BOOL), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
                                      Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)])])
 
 
@@ -325,4 +434,5 @@ def _addn_lower(ctx):
 
 register("AddN", family="elementwise", reference=lambda attrs, *xs: np.sum(xs, axis=0).astype(xs[0].dtype),
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_addn_lower, dtypes=(F, I),
+         grad=lambda attrs, ins, outs, dys: [dys[0] if x.dtype.kind == "f" else None for x in ins],
          cases=[Case([((3, 5), F)] * 3, tf_inputs=[[0, 1, 2]]), Case([((7,), I)] * 2, tf_inputs=[[0, 1]])])

@@ -45,6 +45,8 @@ def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epi
         next_arg = 4
     else:
         next_arg = 0
+        if rest and rest[0] == "NoOp":   # [NoOp, activation]: no bias (the converters' depthwise fusion)
+            rest.pop(0)
     if rest:
         act = rest.pop(0)
         if act not in ACTIVATIONS:

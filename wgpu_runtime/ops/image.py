@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import Case, register
-from .transform import grid, run_length, view
+from .transform import _moved_grad, grid, run_length, view
 
 F, I, B = "float32", "int32", "bool"
 
@@ -104,6 +104,22 @@ def _nearest_ref(attrs, images, size):
     return images[:, ys][:, :, xs]
 
 
+def _bilinear_grad(attrs, ins, outs, dys):
+    """Bilinear resizing is linear, one interpolation matrix per axis: dx = Wy^T dy Wx."""
+    images = ins[0]
+    if images.dtype.kind != "f":
+        return [None, None]
+    align, half = _resize_flags(attrs)
+    mats = []
+    for out_size, in_size in ((dys[0].shape[1], images.shape[1]), (dys[0].shape[2], images.shape[2])):
+        lo, hi, frac = _bilinear_axis(out_size, in_size, align, half)
+        m = np.zeros((out_size, in_size), np.float32)
+        np.add.at(m, (np.arange(out_size), lo), 1 - frac)
+        np.add.at(m, (np.arange(out_size), hi), frac)
+        mats.append(m)
+    return [np.einsum("oh,nopc,pw->nhwc", mats[0], dys[0], mats[1]).astype(images.dtype), None]
+
+
 _FLAGS = [{}, {"align_corners": True}, {"half_pixel_centers": True}]
 _SIZES = [((1, 5, 7, 3), (9, 13), "upscale, odd sizes"), ((2, 9, 11, 2), (4, 5), "downscale, odd sizes"),
           ((1, 4, 4, 1), (8, 8), "2x"), ((1, 1, 3, 2), (1, 5), "a size-1 dim"),
@@ -119,10 +135,11 @@ def _resize_cases():
 
 
 register("ResizeBilinear", family="image", reference=_bilinear_ref, shape=_resize_shape(F), lower=_resize_lower,
-         host_inputs=(1,), dtypes=(F, I), cases=_resize_cases(),
+         host_inputs=(1,), dtypes=(F, I), cases=_resize_cases(), grad=_bilinear_grad,
          tol=(2e-6, "three lerps in float32 as TF does them; the GPU may fuse a multiply-add (FMA)"))
 register("ResizeNearestNeighbor", family="image", reference=_nearest_ref, shape=_resize_shape(), lower=_resize_lower,
-         host_inputs=(1,), dtypes=(F, I), tol=(0.0, "a copy: exact"), cases=_resize_cases() + [
+         host_inputs=(1,), dtypes=(F, I), tol=(0.0, "a copy: exact"), grad=_moved_grad("ResizeNearestNeighbor"),
+         cases=_resize_cases() + [
              Case([((1, 3, 3, 1), F), np.array([5, 4], np.int32)], attrs={"align_corners": True},
                   note="align_corners at exact .5: roundf rounds up"),
              Case([((1, 7, 7, 1), F), np.array([3, 5], np.int32)], attrs={"half_pixel_centers": True},
@@ -187,12 +204,18 @@ def _s2d_ref(attrs, x):
     return y.reshape(n, h // bs, w // bs, bs * bs * c)
 
 
+def _inverse_grad(inverse):   # DepthToSpace and SpaceToDepth undo each other (same block size)
+    return lambda attrs, ins, outs, dys: [inverse(attrs, dys[0]) if ins[0].dtype.kind == "f" else None]
+
+
 register("DepthToSpace", family="image", reference=_d2s_ref, shape=_d2s_shape, lower=_d2s_lower, dtypes=(F, I, B),
+         grad=_inverse_grad(_s2d_ref),
          cases=[Case([((2, 3, 5, 8), F)], attrs={"block_size": 2}),
                 Case([((1, 2, 3, 9), I)], attrs={"block_size": 3}, note="block 3"),
                 Case([((1, 1, 1, 4), B)], attrs={"block_size": 2}),
                 Case([((1, 2, 2, 12), F)], attrs={"block_size": 2, "data_format": "NHWC"})])
 register("SpaceToDepth", family="image", reference=_s2d_ref, shape=_s2d_shape, lower=_s2d_lower, dtypes=(F, I, B),
+         grad=_inverse_grad(_d2s_ref),
          cases=[Case([((2, 4, 6, 3), F)], attrs={"block_size": 2}),
                 Case([((1, 6, 3, 2), I)], attrs={"block_size": 3}, note="block 3"),
                 Case([((1, 2, 2, 1), B)], attrs={"block_size": 2})])

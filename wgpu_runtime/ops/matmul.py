@@ -69,6 +69,36 @@ def _reference(flags, with_epilogue=False):
     return reference
 
 
+def _grad(flags):
+    """C = op(A) op(B): dA = dC op(B)^T, dB = op(A)^T dC, transposed back where the operand was,
+    summed over broadcast batch dims."""
+    def grad(attrs, ins, outs, dys, needs=None):
+        a, b = ins[0], ins[1]
+        if a.dtype.kind != "f":
+            return [None] * len(ins)
+        ta, tb = (bool(attrs.get(f)) for f in flags)
+        A = np.swapaxes(a, -1, -2) if ta else a
+        B = np.swapaxes(b, -1, -2) if tb else b
+        dy = dys[0]
+        da = db = None
+        if needs is None or needs[0]:
+            dA = np.matmul(dy, np.swapaxes(B, -1, -2))
+            da = _sum_to(np.swapaxes(dA, -1, -2) if ta else dA, a.shape)
+        if needs is None or needs[1]:
+            dB = np.matmul(np.swapaxes(A, -1, -2), dy)
+            db = _sum_to(np.swapaxes(dB, -1, -2) if tb else dB, b.shape)
+        return [da, db] + [None] * (len(ins) - 2)
+    return grad
+
+
+def _sum_to(g: np.ndarray, shape) -> np.ndarray:
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead > 0 else g
+    keep = tuple(i for i, d in enumerate(shape[:-2]) if d == 1 and g.shape[i] != 1)
+    g = g.sum(axis=keep, keepdims=True) if keep else g
+    return np.ascontiguousarray(g, dtype=np.float32).reshape(shape)
+
+
 # ------------------------------------------------------------------------------------ lowering
 def _pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
@@ -220,7 +250,7 @@ _matmul_cases = [
          note="K=300001 > llvmpipe's loop cap: split-K"),
 ]
 register("MatMul", family="matmul", reference=_reference(_MM), shape=_shape(_MM, "none"),
-         lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases)
+         lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM))
 
 _bmm_cases = [
     Case([_q((2, 3, 4, 5), 1), _q((2, 3, 5, 6), 2)]),
@@ -231,9 +261,9 @@ _bmm_cases = [
     Case([_ints((2, 3, 4), 11), _ints((2, 4, 5), 12)], note="int32"),
 ]
 register("BatchMatMul", family="matmul", reference=_reference(_BMM), shape=_shape(_BMM, "same"),
-         lower=_lower(_BMM, "same"), dtypes=(F, I), cases=_bmm_cases)
+         lower=_lower(_BMM, "same"), dtypes=(F, I), cases=_bmm_cases, grad=_grad(_BMM))
 register("BatchMatMulV2", family="matmul", reference=_reference(_BMM), shape=_shape(_BMM, "broadcast"),
-         lower=_lower(_BMM, "broadcast"), dtypes=(F, I), cases=_bmm_cases + [
+         lower=_lower(_BMM, "broadcast"), dtypes=(F, I), grad=_grad(_BMM), cases=_bmm_cases + [
              Case([_q((2, 1, 3, 5), 13), _q((4, 5, 2), 14)], note="broadcast batch dims"),
              Case([_q((3, 5), 15), _q((2, 2, 5, 4), 16)], note="rank-2 x rank-4"),
              Case([_q((2, 3, 4, 5), 17), _q((1, 3, 6, 5), 18)], attrs={"adj_y": True}, note="broadcast + adj_y"),

@@ -58,8 +58,16 @@ def _bias_lower(ctx):
     lower_binary(ctx, "a + b", x, bias, ctx.outputs[0])
 
 
+def _bias_grad(attrs, ins, outs, dys):
+    x, dy = ins[0], dys[0]
+    if x.dtype.kind != "f":
+        return [None, None]
+    axis = _channel_axis(attrs, x.ndim, _BIAS_FORMATS)
+    return [dy, dy.sum(axis=tuple(d for d in range(x.ndim) if d != axis)).astype(x.dtype)]
+
+
 register("BiasAdd", family="normalization", reference=_bias_reference, shape=_bias_shape, lower=_bias_lower,
-         dtypes=(F, I), cases=[
+         dtypes=(F, I), grad=_bias_grad, cases=[
              Case([((2, 3, 4, 5), F), ((5,), F)], note="NHWC"),
              Case([((2, 5, 3, 4), F), ((5,), F)], attrs={"data_format": "NCHW"}, note="NCHW"),
              Case([((3, 7), F), ((7,), F)], note="rank 2"),

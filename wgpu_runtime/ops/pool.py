@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import (IntegerValued, cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr, nhwc_input,
-                   nhwc_reference, output_nhwc, split_rows, windows)
+from .conv import (IntegerValued, _tap_slices, cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr,
+                   nhwc_attrs, nhwc_input, nhwc_reference, output_nhwc, split_rows, windows)
 from .registry import Case, register
 
 F, I32 = "float32", "int32"
@@ -53,6 +53,58 @@ def _avg_nhwc(attrs, x):
         total += patch
         count += ones
     return (total / np.maximum(count, 1)).astype(x.dtype)
+
+
+# ------------------------------------------------------------------------- gradient rules
+def _pool_grad(mode):
+    """MaxPool: each window's gradient goes to its first largest element (TF's MaxPoolGrad);
+    AvgPool: shared by the window's elements inside the image."""
+    def tiled_max(g, x, y, dy):
+        """Windows that tile the image (stride = size, no padding): x viewed as
+        [n, oh, kh, ow, kw, c]; the rows and columns past the last window get no gradient."""
+        xr = x[:, :g.oh * g.kh, :g.ow * g.kw, :].reshape(g.n, g.oh, g.kh, g.ow, g.kw, g.c)
+        dx = np.zeros(x.shape, np.float32)
+        dxr = dx[:, :g.oh * g.kh, :g.ow * g.kw, :].reshape(g.n, g.oh, g.kh, g.ow, g.kw, g.c)
+        taken = np.zeros(y.shape, bool)
+        for ky in range(g.kh):
+            for kx in range(g.kw):
+                hit = (xr[:, :, ky, :, kx, :] == y) & ~taken
+                dxr[:, :, ky, :, kx, :] = np.where(hit, dy, 0)
+                taken |= hit
+        return dx
+
+    def grad_nhwc(attrs, x, y, dy):
+        g = _geometry(attrs, x.shape, mode)
+        if mode == _MAX and g.sh == g.kh and g.sw == g.kw and not (g.pt or g.pb or g.pl or g.pr):
+            return tiled_max(g, x, y, dy)
+        dxp = np.zeros((g.n, g.h + g.pt + g.pb, g.w + g.pl + g.pr, g.c), np.float32)
+        if mode == _MAX:
+            taps = list(windows(x, g, fill=-np.inf))
+            best, first = taps[0][2].copy(), np.zeros(dy.shape, np.int32)   # first largest tap
+            for t, (_, _, p) in enumerate(taps[1:], 1):
+                bigger = p > best
+                best[bigger] = p[bigger]
+                first[bigger] = t
+            for t, (ky, kx, _) in enumerate(taps):
+                dxp[_tap_slices(g, ky, kx)] += np.where(first == t, dy, 0)
+        else:
+            count = sum(p for _, _, p in windows(np.ones((1, g.h, g.w, 1), np.float32), g))
+            share = dy / np.maximum(count, 1)
+            for ky in range(g.kh):
+                for kx in range(g.kw):
+                    dxp[_tap_slices(g, ky, kx)] += share
+        return np.ascontiguousarray(dxp[:, g.pt:g.pt + g.h, g.pl:g.pl + g.w, :])
+
+    def grad(attrs, ins, outs, dys):
+        x = ins[0]
+        if x.dtype.kind != "f":
+            return [None]
+        if data_format(attrs) == "NCHW":
+            t = (0, 2, 3, 1)
+            dx = grad_nhwc(nhwc_attrs(attrs), x.transpose(t), outs[0].transpose(t), dys[0].transpose(t))
+            return [np.ascontiguousarray(dx.transpose(0, 3, 1, 2))]
+        return [grad_nhwc(attrs, x, outs[0], dys[0])]
+    return grad
 
 
 def _lower(mode):
@@ -116,6 +168,6 @@ EXTRA_CASES = {
 }
 
 register("MaxPool", family="pool", reference=nhwc_reference(_max_nhwc), shape=_shape(_MAX), lower=_lower(_MAX),
-         cases=_MAX_CASES, dtypes=(F, I32))
+         cases=_MAX_CASES, dtypes=(F, I32), grad=_pool_grad(_MAX))
 register("AvgPool", family="pool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), lower=_lower(_AVG),
-         cases=_AVG_CASES, tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))
+         cases=_AVG_CASES, grad=_pool_grad(_AVG), tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))

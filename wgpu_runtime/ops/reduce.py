@@ -206,11 +206,39 @@ def _reduce_cases(name, dtypes):
     return cases
 
 
+# ------------------------------------------------------------------------- gradient rules
+def _kept(attrs, x, axis, g) -> np.ndarray:
+    """A reduction's output (or its gradient) with the reduced axes back as size 1."""
+    return g if _keep(attrs) else np.reshape(g, [1 if d in reduction_axes(axis, x.ndim) else s
+                                                 for d, s in enumerate(x.shape)])
+
+
+def _reduce_grad(name):
+    def grad(attrs, ins, outs, dys):
+        x, axis = ins
+        if x.dtype.kind != "f":
+            return [None, None]
+        dy = _kept(attrs, x, axis, dys[0])
+        if name == "Sum":
+            dx = np.broadcast_to(dy, x.shape)
+        elif name == "Mean":
+            count = int(np.prod([x.shape[a] for a in reduction_axes(axis, x.ndim)], dtype=np.int64))
+            dx = np.broadcast_to(dy / max(count, 1), x.shape)
+        elif name == "Prod":
+            dx = dy * _kept(attrs, x, axis, outs[0]) / x      # x without zeros (TF handles them apart)
+        else:                      # Max / Min: shared equally between the tied extremes, as TF
+            hit = x == _kept(attrs, x, axis, outs[0])
+            n = np.sum(hit, axis=reduction_axes(axis, x.ndim), keepdims=True)
+            dx = hit * (dy / n)
+        return [np.ascontiguousarray(dx, dtype=x.dtype), None]
+    return grad
+
+
 for _name, _op, _dtypes in [("Sum", "sum", (F, I)), ("Mean", "sum", (F, I)), ("Prod", "prod", (F, I)),
                             ("Max", "max", (F, I)), ("Min", "min", (F, I))]:
     register(_name, family="reduce", reference=_reduce_reference(_name), shape=_reduce_shape,
              lower=_reduce_lower(_op, mean=_name == "Mean"), host_inputs=(1,), dtypes=_dtypes,
-             cases=_reduce_cases(_name, _dtypes))
+             cases=_reduce_cases(_name, _dtypes), grad=_reduce_grad(_name))
 
 for _name, _op in [("All", "min"), ("Any", "max")]:
     register(_name, family="reduce", reference=_reduce_reference(_name), shape=_reduce_shape,
@@ -338,10 +366,20 @@ def _softmax_cases():
             Case([((2, 0), F)], note="empty rows")]
 
 
+def _softmax_grad(attrs, ins, outs, dys):
+    y, dy = outs[0], dys[0]
+    return [(y * (dy - np.sum(dy * y, axis=-1, keepdims=True))).astype(np.float32)]
+
+
+def _log_softmax_grad(attrs, ins, outs, dys):
+    y, dy = outs[0], dys[0]
+    return [(dy - np.exp(y) * np.sum(dy, axis=-1, keepdims=True)).astype(np.float32)]
+
+
 register("Softmax", family="reduce", reference=_softmax_reference(False), shape=_softmax_shape,
-         lower=_softmax_lower(False), cases=_softmax_cases(),
+         lower=_softmax_lower(False), cases=_softmax_cases(), grad=_softmax_grad,
          tol=(1e-5, "exp within a few ULP, sums of up to 2500 terms in chunks (~sqrt(n) eps)"))
 register("LogSoftmax", family="reduce", reference=_softmax_reference(True), shape=_softmax_shape,
-         lower=_softmax_lower(True), cases=_softmax_cases(),
+         lower=_softmax_lower(True), cases=_softmax_cases(), grad=_log_softmax_grad,
          tol=(2e-5, "log(sum of exp): a few ULP of exp/log on values up to ~60"))
 

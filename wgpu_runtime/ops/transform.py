@@ -141,11 +141,82 @@ def _cases(shapes_dtypes, **kw):
     return [Case([(s, d)], **kw) for s, d in shapes_dtypes]
 
 
+# ------------------------------------------------------------------------- gradient rules
+# grad(attrs, inputs, outputs, dys) -> one gradient per input (see wgpu_runtime/autograd);
+# shapes, axes, paddings and indices get None.
+def _float(x) -> bool:
+    return x.dtype.kind == "f"
+
+
+def _reshaped_grad(attrs, ins, outs, dys):        # Reshape, Squeeze, ExpandDims, Identity
+    x = ins[0]
+    return [dys[0].reshape(x.shape) if _float(x) else None] + [None] * (len(ins) - 1)
+
+
+def _moved_grad(op: str, pos: int = 0):
+    """Gradient of an op whose every output element is one element of input ``pos`` or a fill
+    value (slices, pads, tiles, gathers): the op's own reference, run on element numbers 1..n
+    (0 stays the fill), says where each output element came from; gradients are summed back."""
+    def grad(attrs, ins, outs, dys):
+        x = ins[pos]
+        if not _float(x):
+            return [None] * len(ins)
+        from .registry import REGISTRY
+
+        args = list(ins)
+        args[pos] = np.arange(1, x.size + 1, dtype=np.int64).reshape(x.shape)
+        if op == "PadV2":
+            args[2] = np.zeros((), np.int64)
+        src = np.asarray(REGISTRY[op].reference(attrs, *args)).ravel()
+        dx = np.bincount(src, weights=dys[0].ravel().astype(np.float64), minlength=x.size + 1)[1:]
+        out = [None] * len(ins)
+        out[pos] = dx.reshape(x.shape).astype(x.dtype)
+        return out
+    return grad
+
+
+def _transpose_grad(attrs, ins, outs, dys):
+    x, perm = ins
+    return [np.transpose(dys[0], np.argsort([int(p) for p in perm])) if _float(x) else None, None]
+
+
+def _zeros_for(dys, outs):
+    return [np.zeros_like(o) if d is None else d for d, o in zip(dys, outs)]
+
+
+def _concat_grad(attrs, ins, outs, dys):
+    vals = ins[:-1]
+    axis = int(np.reshape(ins[-1], -1)[0]) % vals[0].ndim
+    pieces = np.split(dys[0], np.cumsum([v.shape[axis] for v in vals])[:-1], axis=axis)
+    return [p if _float(v) else None for p, v in zip(pieces, vals)] + [None]
+
+
+def _pack_grad(attrs, ins, outs, dys):
+    axis = int(attrs.get("axis") or 0) % outs[0].ndim
+    return [np.take(dys[0], i, axis=axis) if _float(x) else None for i, x in enumerate(ins)]
+
+
+def _unpack_grad(attrs, ins, outs, dys):
+    x = ins[0]
+    return [np.stack(_zeros_for(dys, outs), axis=int(attrs.get("axis") or 0)) if _float(x) else None]
+
+
+def _split_grad(attrs, ins, outs, dys):        # Split (axis, value)
+    x, axis = ins[1], int(np.reshape(ins[0], -1)[0])
+    return [None, np.concatenate(_zeros_for(dys, outs), axis=axis) if _float(x) else None]
+
+
+def _splitv_grad(attrs, ins, outs, dys):       # SplitV (value, size_splits, axis)
+    x, axis = ins[0], int(np.reshape(ins[2], -1)[0])
+    return [np.concatenate(_zeros_for(dys, outs), axis=axis) if _float(x) else None, None, None]
+
+
 # ------------------------------------------------------------------------------------ views
 _VIEW_CASES = _cases([((3, 5), F), ((2, 1, 7), I), ((), F), ((4,), B)])
 for _name in ("Identity", "Snapshot", "StopGradient"):
     register(_name, family="transform", reference=lambda attrs, x: x, shape=_same, lower=_alias,
-             dtypes=ALL, cases=_VIEW_CASES)
+             dtypes=ALL, cases=_VIEW_CASES,
+             grad=(lambda attrs, ins, outs, dys: [None]) if _name == "StopGradient" else _reshaped_grad)
 
 # NoOp has no outputs (it only orders control edges); tests/test_ops_transform.py plans one.
 register("NoOp", family="transform", reference=lambda attrs: (), shape=lambda attrs, ins: [], dtypes=())
@@ -167,7 +238,7 @@ def _reshape_dims(ins) -> tuple[int, ...]:
 
 register("Reshape", family="transform", reference=lambda attrs, x, s: np.reshape(x, [int(d) for d in s]),
          shape=lambda attrs, ins: [(_reshape_dims(ins), ins[0].dtype)], lower=_alias, host_inputs=(1,),
-         dtypes=ALL,
+         dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((2, 3, 4), F), np.array([4, -1], np.int32)], note="-1"),
                 Case([((6,), I), np.array([1, 2, 3], np.int32)]),
                 Case([((1,), B), np.array([], np.int32)], note="to a scalar"),
@@ -194,7 +265,7 @@ def _squeeze_shape(attrs, ins):
 register("Squeeze", family="transform",
          reference=lambda attrs, x: np.squeeze(x, axis=tuple(attrs.get("squeeze_dims") or attrs.get("axis") or [])
                                                     or None),
-         shape=_squeeze_shape, lower=_alias, dtypes=ALL,
+         shape=_squeeze_shape, lower=_alias, dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((1, 3, 1, 5), F)], note="all size-1 dims"),
                 Case([((1, 3, 1, 5), I)], attrs={"axis": [-2]}),
                 Case([((1, 1), B)], attrs={"axis": [0, 1]})])
@@ -210,7 +281,7 @@ def _expand_shape(attrs, ins):
 
 
 register("ExpandDims", family="transform", reference=lambda attrs, x, a: np.expand_dims(x, int(np.reshape(a, -1)[0])),
-         shape=_expand_shape, lower=_alias, host_inputs=(1,), dtypes=ALL,
+         shape=_expand_shape, lower=_alias, host_inputs=(1,), dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((3, 5), F), np.array(0, np.int32)]),
                 Case([((3, 5), I), np.array([-1], np.int32)], note="last"),
                 Case([((), B), np.array(0, np.int32)], note="scalar")])
@@ -304,7 +375,8 @@ def _transpose_lower(ctx):
     view(ctx, [x.shape[p] for p in perm], [st[p] for p in perm])
 
 
-register("Transpose", family="transform", reference=lambda attrs, x, p: np.transpose(x, [int(v) for v in p]),
+register("Transpose", family="transform", grad=_transpose_grad,
+         reference=lambda attrs, x, p: np.transpose(x, [int(v) for v in p]),
          shape=lambda attrs, ins: [(tuple(ins[0].shape[p] for p in _perm(ins)), ins[0].dtype)],
          lower=_transpose_lower, host_inputs=(1,), dtypes=ALL,
          cases=[Case([((2, 3, 5), F), np.array([2, 0, 1], np.int32)]),
@@ -361,7 +433,8 @@ def _pad_ref(attrs, x, pads, value=0):
 
 
 _PADS = np.array([[1, 2], [0, 0], [3, 1]], np.int32)
-register("Pad", family="transform", reference=_pad_ref, shape=_pad_shape, lower=_pad_lower, host_inputs=(1,),
+register("Pad", family="transform", grad=_moved_grad("Pad"),
+         reference=_pad_ref, shape=_pad_shape, lower=_pad_lower, host_inputs=(1,),
          dtypes=ALL,
          cases=[Case([((2, 3, 5), F), _PADS]),
                 Case([((1, 4, 4, 3), I), np.array([[0, 0], [1, 1], [2, 0], [0, 0]], np.int32)], note="NHWC"),
@@ -369,7 +442,8 @@ register("Pad", family="transform", reference=_pad_ref, shape=_pad_shape, lower=
                 Case([((2, 3), F), np.zeros((2, 2), np.int32)], note="no padding: alias"),
                 Case([((3, 41), F), np.array([[1, 0], [5, 3]], np.int32)], note="inner dim 49: several runs"),
                 Case([((0, 2), F), np.array([[1, 1], [0, 1]], np.int32)], note="empty input")])
-register("PadV2", family="transform", reference=_pad_ref, shape=_pad_shape, lower=_pad_lower,
+register("PadV2", family="transform", grad=_moved_grad("PadV2"),
+         reference=_pad_ref, shape=_pad_shape, lower=_pad_lower,
          host_inputs=(1, 2), dtypes=ALL,
          cases=[Case([((2, 3, 5), F), _PADS, np.array(-1.5, np.float32)]),
                 Case([((4, 3), I), np.array([[1, 0], [2, 2]], np.int32), np.array(7, np.int32)]),
@@ -380,7 +454,8 @@ def _mirror_ref(attrs, x, pads):
     return np.pad(x, np.asarray(pads, np.int64), mode="reflect" if _mirror_mode(attrs) == REFLECT else "symmetric")
 
 
-register("MirrorPad", family="transform", reference=_mirror_ref, shape=_pad_shape, lower=_pad_lower,
+register("MirrorPad", family="transform", grad=_moved_grad("MirrorPad"),
+         reference=_mirror_ref, shape=_pad_shape, lower=_pad_lower,
          host_inputs=(1,), dtypes=ALL,
          cases=[Case([((3, 4, 5), F), np.array([[2, 2], [0, 0], [1, 4]], np.int32)], attrs={"mode": "REFLECT"},
                      note="largest REFLECT paddings"),
@@ -409,7 +484,8 @@ def _tile_lower(ctx):
     copy(ctx, x, ctx.device_output(), out.shape, strides(x.shape), mode=TILE, ext=x.shape)
 
 
-register("Tile", family="transform", reference=lambda attrs, x, m: np.tile(x, [int(v) for v in m]),
+register("Tile", family="transform", grad=_moved_grad("Tile"),
+         reference=lambda attrs, x, m: np.tile(x, [int(v) for v in m]),
          shape=lambda attrs, ins: [(tuple(d * m for d, m in zip(ins[0].shape, _multiples(ins))), ins[0].dtype)],
          lower=_tile_lower, host_inputs=(1,), dtypes=ALL,
          cases=[Case([((2, 3), F), np.array([3, 2], np.int32)]),
@@ -493,7 +569,8 @@ def _block_case(shape, dtype, block, amounts, note):
     return Case([(shape, dtype), np.array(block, np.int32), np.array(amounts, np.int32).reshape(-1, 2)], note=note)
 
 
-register("SpaceToBatchND", family="transform", reference=_space_to_batch_ref, shape=_space_to_batch_shape,
+register("SpaceToBatchND", family="transform", grad=_moved_grad("SpaceToBatchND"),
+         reference=_space_to_batch_ref, shape=_space_to_batch_shape,
          lower=_space_to_batch_lower, host_inputs=(1, 2), dtypes=(F, I),
          cases=[_block_case((1, 6, 6, 3), F, [2, 2], [[2, 2], [2, 2]], "dilated 3x3 SAME, rate 2: one copy"),
                 _block_case((2, 5, 7, 3), F, [2, 3], [[1, 0], [0, 2]], "partial blocks: pad, then copy"),
@@ -566,7 +643,8 @@ def _batch_to_space_ref(attrs, x, block, crops):
     return full[(slice(None), *crop)]
 
 
-register("BatchToSpaceND", family="transform", reference=_batch_to_space_ref, shape=_batch_to_space_shape,
+register("BatchToSpaceND", family="transform", grad=_moved_grad("BatchToSpaceND"),
+         reference=_batch_to_space_ref, shape=_batch_to_space_shape,
          lower=_batch_to_space_lower, host_inputs=(1, 2), dtypes=(F, I),
          cases=[_block_case((4, 3, 3, 2), F, [2, 2], [[0, 0], [0, 0]], "no crops: one copy"),
                 _block_case((8, 2, 3, 3), F, [2, 4], [[1, 0], [2, 3]], "partial blocks: copy, then crop"),
@@ -625,7 +703,7 @@ def _concat_lower(ctx):
         offset += t.shape[axis]
 
 
-register("ConcatV2", family="transform",
+register("ConcatV2", family="transform", grad=_concat_grad,
          reference=lambda attrs, *xs: np.concatenate(xs[:-1], axis=int(np.reshape(xs[-1], -1)[0])),
          shape=_concat_shape, lower=_concat_lower, host_inputs=(-1,), dtypes=ALL,
          cases=[Case([((2, 3), F), ((2, 4), F), ((2, 1), F), np.array(1, np.int32)], tf_inputs=[[0, 1, 2], 3]),
@@ -656,7 +734,7 @@ def _pack_lower(ctx):
         _into(ctx, t, dst, axis, out.shape, 1, i)
 
 
-register("Pack", family="transform",
+register("Pack", family="transform", grad=_pack_grad,
          reference=lambda attrs, *xs: np.stack(xs, axis=int(attrs.get("axis") or 0)),
          shape=_pack_shape, lower=_pack_lower, dtypes=ALL,
          cases=[Case([((2, 3), F)] * 3, tf_inputs=[[0, 1, 2]]),
@@ -686,7 +764,7 @@ def _unpack_lower(ctx):
         _out_of(ctx, i, 0, axis, 1, i)
 
 
-register("Unpack", family="transform",
+register("Unpack", family="transform", grad=_unpack_grad,
          reference=lambda attrs, x: tuple(np.moveaxis(x, int(attrs.get("axis") or 0), 0)),
          shape=_unpack_shape, lower=_unpack_lower, dtypes=ALL,
          cases=[Case([((3, 4), F)], attrs={"num": 3}),
@@ -743,13 +821,15 @@ def _splitv_ref(attrs, x, sizes, axis):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
-register("Split", family="transform", reference=_split_ref, shape=_split_shape, lower=_split_lower,
+register("Split", family="transform", grad=_split_grad,
+         reference=_split_ref, shape=_split_shape, lower=_split_lower,
          host_inputs=(0,), dtypes=ALL,
          cases=[Case([np.array(1, np.int32), ((2, 6, 3), F)], attrs={"num_split": 3}),
                 Case([np.array(-1, np.int32), ((4, 4), I)], attrs={"num_split": 2}),
                 Case([np.array(0, np.int32), ((3, 2), B)], attrs={"num_split": 3}),
                 Case([np.array(0, np.int32), ((3, 2), F)], attrs={"num_split": 1}, note="alias")])
-register("SplitV", family="transform", reference=_splitv_ref, shape=_split_shape, lower=_split_lower,
+register("SplitV", family="transform", grad=_splitv_grad,
+         reference=_splitv_ref, shape=_split_shape, lower=_split_lower,
          host_inputs=(1, 2), dtypes=ALL,
          cases=[Case([((2, 7, 3), F), np.array([2, -1, 1], np.int32), np.array(1, np.int32)],
                      attrs={"num_split": 3}, note="-1"),
@@ -781,7 +861,8 @@ def _slice_ref(attrs, x, begin, size):
     return x[tuple(slice(int(b), None if s == -1 else int(b) + int(s)) for b, s in zip(begin, size))]
 
 
-register("Slice", family="transform", reference=_slice_ref,
+register("Slice", family="transform", grad=_moved_grad("Slice"),
+         reference=_slice_ref,
          shape=lambda attrs, ins: [(tuple(_slice_spec(ins)[1]), ins[0].dtype)], lower=_slice_lower,
          host_inputs=(1, 2), dtypes=ALL,
          cases=[Case([((4, 5, 6), F), np.array([1, 0, 2], np.int32), np.array([2, -1, 3], np.int32)]),
@@ -872,7 +953,8 @@ def _ss_case(shape, dtype, begin, end, step, note="", **masks):
     return Case([(shape, dtype), *(np.array(v, np.int32) for v in (begin, end, step))], attrs=masks, note=note)
 
 
-register("StridedSlice", family="transform", reference=_strided_slice_ref,
+register("StridedSlice", family="transform", grad=_moved_grad("StridedSlice"),
+         reference=_strided_slice_ref,
          shape=lambda attrs, ins: [(_strided_slice_spec(attrs, ins[0].shape, *_ss_args(ins))[1], ins[0].dtype)],
          lower=_strided_slice_lower, host_inputs=(1, 2, 3), dtypes=ALL,
          cases=[_ss_case((5, 6), F, [1, 0], [4, 6], [1, 2], "plain"),
@@ -962,7 +1044,8 @@ def _gather_ref(attrs, params, indices, axis):
     return np.stack(pieces).reshape(out_shape) if pieces else np.zeros(out_shape, params.dtype)
 
 
-register("GatherV2", family="transform", reference=_gather_ref, shape=_gather_shape, lower=_gather_lower,
+register("GatherV2", family="transform", grad=_moved_grad("GatherV2"),
+         reference=_gather_ref, shape=_gather_shape, lower=_gather_lower,
          host_inputs=(2,), dtypes=ALL,
          cases=[Case([((5, 3), F), ((4,), I, 0, 4), np.array(0, np.int32)], note="rows"),
                 Case([((2, 6, 3), I), ((2, 2), I, 0, 5), np.array(1, np.int32)], note="middle axis, 2-D indices"),
@@ -1002,7 +1085,8 @@ def _gather_nd_ref(attrs, params, indices):
     return params[tuple(np.moveaxis(indices, -1, 0))]
 
 
-register("GatherNd", family="transform", reference=_gather_nd_ref,
+register("GatherNd", family="transform", grad=_moved_grad("GatherNd"),
+         reference=_gather_nd_ref,
          shape=lambda attrs, ins: [(ins[1].shape[:-1] + ins[0].shape[_gather_nd_dims(ins):], ins[0].dtype)],
          lower=_gather_nd_lower, dtypes=ALL,
          cases=[Case([((4, 5, 3), F), ((2, 3, 2), I, 0, 3)], note="pairs of indices -> rows"),

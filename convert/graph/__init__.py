@@ -1,0 +1,77 @@
+"""Graph models: any TF / Keras input -> frozen graph -> optimized -> op check -> model.json +
+shards. ``convert_graph`` is what the CLI calls for every ``--output_format=tfjs_graph_model``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConversionError
+from ..options import ConvertOptions
+
+
+def load(input_path: Path, input_format: str, options: ConvertOptions):
+    """The :class:`~.freeze.Frozen` graph of any supported input."""
+    if input_format == "tf_saved_model":
+        from .saved_model import load_saved_model
+
+        return load_saved_model(input_path, options)
+    if input_format == "tf_hub":
+        from .hub import load_hub
+
+        return load_hub(input_path, options)
+    if input_format == "tf_frozen_model":
+        from .frozen_pb import load_frozen_pb
+
+        return load_frozen_pb(input_path, options)
+    if input_format in ("keras", "keras_keras"):
+        from .keras_model import load_keras_file
+
+        return load_keras_file(input_path, options)
+    if input_format == "tfjs_layers_model":
+        from .layers_model import load_layers_model
+
+        return load_layers_model(input_path, options)
+    raise ConversionError(f"no graph-model converter for --input_format={input_format}")
+
+
+def convert_graph(input_path, output_dir, input_format: str, options: ConvertOptions | None = None) -> Path:
+    """Convert ``input_path`` into a graph model in ``output_dir``; returns the model.json path."""
+    from ..optimize import optimize
+    from .op_check import check_ops
+    from .write import write_graph_model
+
+    options = options or ConvertOptions()
+    input_path, output_dir = Path(input_path), Path(output_dir)
+    if options.split_weights_by_layer:
+        options.warn("--split_weights_by_layer applies to layers models; a graph model has one weight group")
+    _quiet_tensorflow()
+    with options.phase(f"loading and freezing {input_path.name}"):
+        frozen = load(input_path, input_format, options)
+
+    graph_def = optimize(frozen.graph_def, frozen.output_nodes, frozen.signature_def(),
+                         strip_debug_ops=options.strip_debug_ops, phase=options.phase, notes=frozen.notes,
+                         control_flow_v2=options.control_flow_v2)
+    present = {n.name for n in graph_def.node}
+    frozen.inputs = [e for e in frozen.inputs if e.node in present]
+    if not options.skip_op_check:
+        with options.phase("checking ops against the runtime's registry"):
+            check_ops(graph_def)
+    with options.phase(f"writing {output_dir}"):
+        out = write_graph_model(output_dir, graph_def, frozen, options)
+    for note in frozen.notes:
+        options.info(note)
+    return out
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's deprecation notices and absl warnings are noise for a converter's user."""
+    import logging
+
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass

@@ -1,0 +1,33 @@
+"""Conformance: the registry's op cases and given models, on every adapter, against references.
+
+``python -m wgpu_runtime conformance [MODELS...] [--adapter all|SUBSTR] [--ops PATTERNS]
+[--no-ops] [--json] [--report F.md|F.html]``
+
+Modules, one job each: ``op_cases`` (registry cases on a device), ``reference`` (the numpy
+reference executor), ``models`` (a model against its references, and its first divergent node),
+``results`` (what was found, as JSON), ``report`` (table, Markdown, HTML), ``run`` (the command),
+``kernel_usage`` (which kernels each op dispatches, for docs/ops.md). The tolerance policy lives
+in wgpu_runtime/tolerance.py, shared with the unit tests; docs/conformance.md explains it.
+"""
+from __future__ import annotations
+
+
+def add_subcommand(sub):
+    p = sub.add_parser("conformance", help="run the op registry's cases and models on every adapter "
+                                           "against the references")
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="graph models (model.json or its folder); stored outputs next to it "
+                        "(io.npz, reference.npz) are references too")
+    p.add_argument("--adapter", default="all",
+                   help="'all' (default: every adapter found) or a substring (vulkan, gl, ...)")
+    p.add_argument("--ops", metavar="PATTERNS",
+                   help="comma-separated op names or globs (e.g. 'Relu,Conv*'); default: every op")
+    p.add_argument("--no-ops", action="store_true", help="run the models only")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--report", metavar="FILE", help="also write a report: FILE.md (Markdown) or FILE.html")
+
+    def handler(args) -> int:
+        from .run import main
+
+        return main(args)
+    return "conformance", handler

@@ -1,0 +1,124 @@
+"""The conformance command: pick adapters, run op cases and models on each, print and report."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import tolerance
+from ..device import describe, enumerate_adapters, get_device
+from ..errors import AdapterError, WgpuRuntimeError
+from . import op_cases
+from .models import ModelUnderTest
+from .report import print_table, write_report
+from .results import AdapterResult, Run
+
+POLICY = (f"errors in ULPs of max(1, |want|) per element for op cases (eps of the dtype computed: "
+          f"float32 2^-23, float16 2^-10); each op's stated bound, raised to "
+          f"{tolerance.ACCUMULATION_ULPS:g} ULP x sqrt(K) for ops summing K terms; integers and booleans "
+          f"exact; models and intermediate tensors in ULPs of the tensor's scale max|want|, "
+          f"{tolerance.MODEL.ulps:g} ULP (docs/conformance.md)")
+
+
+def select_adapters(query: str | None) -> list:
+    """The adapters to run on: every one found ('all'), or those matching a substring."""
+    found, seen = [], set()
+    for a in enumerate_adapters():
+        key = describe(a)
+        if key not in seen:          # some drivers list one adapter twice
+            seen.add(key)
+            found.append(a)
+    if query in (None, "", "all"):
+        if not found:
+            raise AdapterError("no WebGPU adapter found (on Debian: apt-get install mesa-vulkan-drivers)")
+        return found
+    q = query.lower()
+    chosen = [a for a in found if q in " ".join(str(a.info.get(k, "")) for k in
+                                                ("backend_type", "device", "description", "vendor")).lower()]
+    if not chosen:
+        raise AdapterError(f"no adapter matches {query!r}; adapters found: "
+                           + ("; ".join(describe(a) for a in found) or "none"))
+    return chosen
+
+
+def _device_query(adapter) -> str:
+    """A substring that picks exactly this adapter in wgpu_runtime.device.get_device."""
+    info = adapter.info
+    return " ".join(str(info.get(k, "")) for k in ("backend_type", "device", "description"))
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """A rich progress bar on a terminal (stderr); nothing when piped."""
+    if not sys.stderr.isatty():
+        yield lambda: None, lambda text: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as prog:
+        task = prog.add_task("conformance", total=total)
+        yield (lambda: prog.advance(task)), (lambda text: prog.update(task, description=text))
+
+
+def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_step) -> AdapterResult:
+    info = adapter.info
+    result = AdapterResult(describe(adapter), str(info.get("backend_type", "?")))
+    t0 = time.perf_counter()
+    try:
+        device = get_device(_device_query(adapter))
+    except Exception as e:  # noqa: BLE001 -- an adapter that cannot open is reported, the rest still run
+        result.error = f"cannot open a device: {type(e).__name__}: {e}"
+        for _ in range(len(cases) + len(models)):
+            advance()
+        return result
+    describe_step(f"{result.backend}: op cases")
+    result.cases = op_cases.run_cases(cases, device, advance)
+    for m in models:
+        describe_step(f"{result.backend}: {Path(m.path).name}")
+        result.models.append(m.check(device))
+        advance()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def main(args) -> int:
+    if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
+        raise WgpuRuntimeError(f"--report {args.report}: the extension picks the format: .md or .html")
+    if args.report and not Path(args.report).resolve().parent.is_dir():
+        raise WgpuRuntimeError(f"--report {args.report}: folder {Path(args.report).parent} does not exist")
+    patterns = None if args.ops is None else [p.strip() for p in args.ops.split(",") if p.strip()]
+    ops = [] if args.no_ops else op_cases.select_ops(patterns)
+    if patterns is not None and not ops and not args.no_ops:
+        raise WgpuRuntimeError(f"--ops {args.ops!r} matches no registry op")
+    if args.no_ops and not args.models:
+        raise WgpuRuntimeError("nothing to run: --no-ops and no model given")
+    cases = op_cases.case_list(ops)
+    models = [ModelUnderTest(p) for p in args.models]      # a model that cannot load is a user error
+    adapters = select_adapters(args.adapter)
+    results = []
+    with _progress(len(adapters) * (len(cases) + len(models))) as (advance, describe_step):
+        for adapter in adapters:
+            results.append(run_adapter(adapter, cases, models, advance, describe_step))
+    run = Run(results, [m.path for m in models], patterns, {
+        "policy": POLICY, "element_ulps_unit": "eps(dtype) * max(1, |want|)",
+        "accumulation_ulps_per_sqrt_k": tolerance.ACCUMULATION_ULPS, "model_ulps": tolerance.MODEL.ulps,
+        "model_ulps_unit": "eps(float32) * max|want| over the tensor", "eps": tolerance.EPS},
+        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    if args.json:
+        print(json.dumps(run.to_dict(), indent=2))
+    else:
+        from rich.console import Console
+
+        # piped (CI logs): wide enough for one line per adapter instead of rich's default 80 columns
+        print_table(run, Console(width=None if sys.stdout.isatty() else 160))
+    if args.report:
+        write_report(run, args.report)
+    return 0 if run.passed else 1

@@ -1,0 +1,134 @@
+"""One node's GPU work, prepared once and replayed on whatever buffers its inputs live in.
+
+A :class:`Program` is what the static planner would emit for a one-node graph: the op's
+lowering runs once per (node, input shapes, host-input values) through the ordinary
+:class:`~wgpu_runtime.graph.lowering.Lowering` context, which records steps on virtual buffers.
+Running it binds those to real ones -- the inputs' buffers, pooled buffers for outputs and
+scratch, the model's weight buffers -- and records the dispatches into the stream (bind groups
+are cached per set of buffers, so a loop that ping-pongs between pooled buffers reuses them).
+"""
+from __future__ import annotations
+
+import wgpu
+
+from ...errors import GraphError
+from ...memory import Buf, Uploader, nbytes_of, to_device_array
+from ...ops.registry import Tensor
+from ..lowering import Lowering
+from .values import DevBuf, Value
+
+_BIND_CACHE = 16     # bind groups kept per step
+
+
+class _Collector:
+    """The planner interface ``Lowering`` calls (add_step, on_device, model_constant)."""
+
+    def __init__(self, model, device):
+        self.model = model
+        self.device = device
+        self.steps = []
+        self.consts: list[Buf] = []
+
+    def add_step(self, step) -> None:
+        self.steps.append(step)
+
+    def on_device(self, t: Tensor) -> Buf:
+        if t.buf is None:
+            if t.value is None:
+                raise GraphError("a tensor with neither a value nor a buffer reached the GPU")
+            if t.weight_key is not None:
+                t.buf = self.model.weight_buffer(t.weight_key, t.value, t.dtype)
+            else:
+                t.buf = Buf(nbytes_of(t.shape), "const", data=to_device_array(t.value, t.dtype))
+                self.consts.append(t.buf)
+        return t.buf
+
+    def model_constant(self, key: str, array, dtype: str) -> Buf:
+        return self.model.weight_buffer(key, array, dtype)
+
+
+class Program:
+    def __init__(self, model, device, node, op, ins: list[Tensor]):
+        self.device = device
+        specs = op.shape(node.attrs, ins)
+        outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
+        col = _Collector(model, device)
+        op.lower(Lowering(col, node, ins, outs))
+        up = Uploader(device)
+        for b in col.consts:
+            b.gpu = up(b.data, b.label)
+        up.flush()
+        self.consts = col.consts                       # keeps them alive with the program
+        self.inputs = [t.buf if t.buf is not None and t.buf.kind == "input" else None for t in ins]
+        # what each output is: ("in", i) an input's buffer, ("fixed", buf) a weight/const,
+        # ("host", value), or ("new", Buf) a buffer written by the steps
+        self.outputs = []
+        for i, t in enumerate(outs):
+            if t.value is not None and t.buf is None:
+                self.outputs.append(("host", t.value, t.shape, t.dtype))
+                continue
+            if t.buf is None:
+                t.buf = Buf(nbytes_of(t.shape), "temp", label=f"{node.name}:{i}")
+            if t.buf.kind == "input":
+                self.outputs.append(("in", self.inputs.index(t.buf), t.shape, t.dtype))
+            elif t.buf.kind in ("const", "weight"):
+                self.outputs.append(("fixed", t.buf, t.shape, t.dtype))
+            else:
+                self.outputs.append(("new", t.buf, t.shape, t.dtype))
+        self.steps = []
+        for st in col.steps:
+            uniform = None
+            if st.params:
+                uniform = device.device.create_buffer_with_data(data=st.params, usage=wgpu.BufferUsage.UNIFORM)
+            self.steps.append((st, uniform, {}))
+
+    def run(self, stream, in_bufs: list[DevBuf | None]) -> list[Value]:
+        """Record the steps reading ``in_bufs`` (by input position); the outputs as Values."""
+        gpu: dict[int, tuple] = {}          # id(Buf) -> (gpu buffer, DevBuf keeping it alive)
+        for b, d in zip(self.inputs, in_bufs):
+            if b is not None:
+                gpu[id(b)] = (d.gpu, d)
+        results = []
+        for kind, x, shape, dtype in self.outputs:
+            if kind == "host":
+                results.append(Value(shape, dtype, host=x))
+            elif kind == "in":
+                results.append(Value(shape, dtype, dev=in_bufs[x]))
+            elif kind == "fixed":
+                results.append(Value(shape, dtype, dev=DevBuf(x.gpu, x.gpu.size)))
+            else:
+                d = gpu.get(id(x))
+                if d is None:
+                    d = (None, stream.alloc(x.nbytes))
+                    d = gpu[id(x)] = (d[1].gpu, d[1])
+                results.append(Value(shape, dtype, dev=d[1]))
+        for st, uniform, cache in self.steps:
+            bufs = []
+            for b in st.bindings:
+                g = gpu.get(id(b))
+                if g is None:
+                    if b.kind == "temp":
+                        d = stream.alloc(b.nbytes)
+                        g = gpu[id(b)] = (d.gpu, d)
+                    else:
+                        g = gpu[id(b)] = (b.gpu, None)
+                bufs.append((g[0], b.nbytes))
+            key = tuple(id(g) for g, _ in bufs)
+            group = cache.get(key)
+            if group is None:
+                entries = [{"binding": i, "resource": {"buffer": g, "offset": 0,
+                                                       "size": min(g.size, max(16, (n + 15) // 16 * 16))}}
+                           for i, (g, n) in enumerate(bufs)]
+                if uniform is not None:
+                    entries.append({"binding": len(bufs),
+                                    "resource": {"buffer": uniform, "offset": 0, "size": uniform.size}})
+                try:
+                    group = self.device.device.create_bind_group(layout=st.pipeline.get_bind_group_layout(0),
+                                                                 entries=entries)
+                except wgpu.GPUError as e:
+                    raise GraphError(f"node {st.node!r} ({st.op}): kernel {st.kernel} cannot be bound: {e}") from None
+                if len(cache) >= _BIND_CACHE:
+                    cache.pop(next(iter(cache)))
+                group = cache[key] = (group, [g for g, _ in bufs])     # the buffers stay alive with it
+            stream.dispatch(st.pipeline, group[0], st.grid)
+        return results

@@ -1,0 +1,553 @@
+"""Ops whose output shapes depend on data (Where, NonMaxSuppressionV2-V5, Unique, UniqueV2,
+ListDiff) and sorted-data searches (TopKV2, LowerBound, UpperBound).
+
+Where they run:
+* TopKV2 on the GPU (kernels/dyn_topk.wgsl, ranks: the k largest with ties broken by the lower
+  index, exactly TensorFlow's order); its output shape is static, so it runs in static plans.
+* NMS, Where, Unique, ListDiff, LowerBound/UpperBound on the host: a selection made one box at a
+  time (NMS) or a compaction whose size is the question being asked (Where, Unique) needs the
+  values on the host anyway. In a model they make the graph run on the dynamic executor, which
+  reads back exactly these ops' inputs and uploads their (small) outputs only if a GPU op
+  consumes them.
+
+The NMS references follow TensorFlow's kernel step by step in float32 (candidates by descending
+score, ties by lower index; IoU > threshold suppresses; Soft-NMS re-queues decayed scores), so
+selections agree even for boxes at the threshold.
+"""
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from .control import runtime_op
+from .registry import Case, register
+from .shapes import vec8
+
+F, I, B = "float32", "int32", "bool"
+f32 = np.float32
+
+
+def _host(t, what):
+    if t.value is None:
+        raise ValueError(f"{what} depends on data: the dynamic executor computes it when the values are known")
+    return t.value
+
+
+def _by_reference(ref, n_inputs=None):
+    """Shape rule of a host op: run the reference when the inputs are known (folding)."""
+    def shape(attrs, ins):
+        vals = [_host(t, "the output shape") for t in ins]
+        outs = ref(attrs, *vals)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return [(np.shape(o), "bool" if np.asarray(o).dtype == np.bool_ else
+                 F if np.asarray(o).dtype.kind == "f" else I) for o in outs]
+    return shape
+
+
+# ----------------------------------------------------------------------------------- TopKV2
+CHUNK = 16384   # elements one invocation compares against (llvmpipe: <= 65535 loop iterations)
+
+
+def _topk_k(attrs, ins) -> int:
+    k = int(np.reshape(_host(ins[1], "TopKV2's k"), -1)[0])
+    n = ins[0].shape[-1] if ins[0].shape else None
+    if n is None:
+        raise ValueError("TopKV2 needs an input of rank >= 1")
+    if not 0 <= k <= n:
+        raise ValueError(f"TopKV2: k = {k} must be in [0, {n}] (the last dimension)")
+    return k
+
+
+def _topk_shape(attrs, ins):
+    k = _topk_k(attrs, ins)
+    shape = ins[0].shape[:-1] + (k,)
+    return [(shape, ins[0].dtype), (shape, I)]
+
+
+def _topk_ref(attrs, x, k):
+    k = int(np.reshape(k, -1)[0])
+    order = np.argsort(-x.astype(np.float64), axis=-1, kind="stable")[..., :k]
+    return np.take_along_axis(x, order, axis=-1), order.astype(np.int32)
+
+
+def _topk_lower(ctx):
+    from ..graph.lowering import grid_1d
+
+    x = ctx.inputs[0]
+    k = _topk_k(ctx.attrs, ctx.inputs)
+    vals, idx = ctx.device_output(0), ctx.device_output(1)
+    n = x.shape[-1]
+    rows = x.size // n if n else 0
+    if k == 0 or rows == 0:
+        return
+    T = ctx.wgsl_type(x.dtype)
+    if n <= CHUNK:
+        dummy = ctx.constant(np.zeros(1, np.int32), I, "topk-no-partial")
+        ctx.dispatch("dyn_topk.wgsl", [x, vals, idx, dummy], grid_1d(rows * n),
+                     params=[rows * n, n, k, CHUNK, 1, 0, 0, 0], template={"T": T}, constants={"MODE": 0})
+        return
+    nchunks = -(-n // CHUNK)
+    partial = ctx.temp(4 * rows * n * nchunks, "partial-ranks")
+    ctx.dispatch("dyn_topk.wgsl", [x, vals, idx, partial], grid_1d(rows * n * nchunks),
+                 params=[rows * n * nchunks, n, k, CHUNK, nchunks, 0, 0, 0], template={"T": T},
+                 constants={"MODE": 1})
+    ctx.dispatch("dyn_topk.wgsl", [x, vals, idx, partial], grid_1d(rows * n),
+                 params=[rows * n, n, k, CHUNK, nchunks, 0, 0, 0], template={"T": T}, constants={"MODE": 2})
+
+
+def _ties(shape, seed, levels=5):
+    """Values from a few levels: many equal values, so the tie order is exercised."""
+    return (np.random.default_rng(seed).integers(0, levels, size=shape) / 2).astype(np.float32)
+
+
+register("TopKV2", family="evaluation", reference=_topk_ref, shape=_topk_shape, lower=_topk_lower,
+         host_inputs=(1,), dtypes=(F, I), tf_outputs=None,
+         cases=[Case([((3, 17), F), np.array(5, np.int32)], note="rows"),
+                Case([_ties((2, 40), 1), np.array(12, np.int32)], note="many ties: lower index first"),
+                Case([((4, 3, 9), I, -5, 5), np.array(9, np.int32)], note="int32, k = n (a full sort)"),
+                Case([((7,), F), np.array(0, np.int32)], note="k = 0"),
+                Case([_ties((2, CHUNK + 300), 2, levels=40), np.array(7, np.int32)],
+                     note="rows longer than one chunk: two passes")])
+
+
+# ------------------------------------------------------------------------------------ Where
+def _where_ref(attrs, x):
+    return np.argwhere(np.asarray(x) != 0).astype(np.int32)
+
+
+BLOCK = 256          # elements per invocation of the count and scatter passes
+
+
+def _where_blocks(x) -> int:
+    nblocks = -(-x.size // BLOCK)
+    if nblocks >= 65535:
+        raise ValueError(f"Where on {x.size} elements: the count scan is one invocation (<= 65535 blocks)")
+    return nblocks
+
+
+def _where_count_lower(ctx):
+    """Counts per block, then their exclusive scan: output 0 = offsets with the total last."""
+    from ..graph.lowering import grid_1d
+
+    x = ctx.inputs[0]
+    counts = ctx.device_output(0)
+    nblocks = _where_blocks(x)
+    dummy = ctx.constant(np.zeros(1, np.int32), I, "where-no-coords")
+    params = [x.size, nblocks, max(1, x.rank), 0, *vec8(x.shape or (1,))]
+    T = {"T": ctx.wgsl_type(x.dtype)}
+    if nblocks:
+        ctx.dispatch("dyn_where.wgsl", [x, counts, dummy], grid_1d(nblocks), params=params, template=T,
+                     constants={"MODE": 0, "BLOCK": BLOCK})
+    ctx.dispatch("dyn_where.wgsl", [x, counts, dummy], (1, 1, 1), params=params, template=T,
+                 constants={"MODE": 1, "BLOCK": BLOCK})
+
+
+def _where_scatter_lower(ctx):
+    from ..graph.lowering import grid_1d
+
+    x, offsets = ctx.inputs[0], ctx.inputs[1]
+    coords = ctx.device_output(0)
+    nblocks = _where_blocks(x)
+    if ctx.outputs[0].size == 0:
+        return
+    ctx.dispatch("dyn_where.wgsl", [x, offsets, coords], grid_1d(nblocks),
+                 params=[x.size, nblocks, max(1, x.rank), 0, *vec8(x.shape or (1,))],
+                 template={"T": ctx.wgsl_type(x.dtype)}, constants={"MODE": 2, "BLOCK": BLOCK})
+
+
+# Where's two GPU passes (internal ops, like the converter's fused ops: never in a model file)
+def _where_count_ref(attrs, x):
+    flat = np.reshape(x, -1)
+    counts = [np.count_nonzero(flat[k:k + BLOCK]) for k in range(0, flat.size, BLOCK)]
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)     # exclusive scan, then the total
+
+
+register("_WhereCount", family="dynamic", reference=_where_count_ref,
+         shape=lambda attrs, ins: [((-(-ins[0].size // BLOCK) + 1,), I)], lower=_where_count_lower, dtypes=(B, F, I),
+         cases=[Case([((40, 30), B)], note="5 blocks"), Case([((7,), F, -1, 1)]), Case([np.zeros((0, 3), bool)])])
+register("_WhereScatter", family="dynamic", reference=lambda attrs, x, offsets: _where_ref(attrs, x),
+         shape=lambda attrs, ins: [((int(attrs.get("count") or 0), max(1, ins[0].rank)), I)],
+         lower=_where_scatter_lower, dtypes=(B, F, I))
+
+
+def _where(rt, attrs, ins):
+    """On the GPU when the input is there: count, read back the total alone (4 bytes), then
+    write the coordinates; on the host when it is already there."""
+    x = ins[0]
+    if not rt.on_device(x) or rt.shape(x) == ():
+        return [rt.value(_where_ref(attrs, rt.host(x)))]
+    offsets = rt.op("_WhereCount", {}, [x])[0]
+    total = int(np.reshape(rt.host(rt.op("Slice", {}, [offsets, rt.value(np.array([rt.shape(offsets)[0] - 1], np.int32)),
+                                                        rt.value(np.array([1], np.int32))])[0]), -1)[0])
+    return rt.op("_WhereScatter", {"count": total}, [x, offsets])
+
+
+runtime_op("Where", family="dynamic", impl=_where, shape=_by_reference(_where_ref), dtypes=(B, F, I),
+           cases=[Case([((3, 4), B)]), Case([((2, 3, 2), F, -1, 1)], note="numeric: non-zeros"),
+                  Case([np.zeros((5,), bool)], note="none"),
+                  Case([((70, 9), B)], note="several blocks")])
+
+
+# ------------------------------------------------------------------------- NonMaxSuppression
+def _iou(boxes, i, j) -> np.float32:
+    """TensorFlow's IOU() in float32 (corners in either order; empty boxes overlap nothing)."""
+    a, b = boxes[i], boxes[j]
+    ymin_i, xmin_i, ymax_i, xmax_i = min(a[0], a[2]), min(a[1], a[3]), max(a[0], a[2]), max(a[1], a[3])
+    ymin_j, xmin_j, ymax_j, xmax_j = min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])
+    area_i = (ymax_i - ymin_i) * (xmax_i - xmin_i)
+    area_j = (ymax_j - ymin_j) * (xmax_j - xmin_j)
+    if area_i <= 0 or area_j <= 0:
+        return f32(0.0)
+    ih = max(min(ymax_i, ymax_j) - max(ymin_i, ymin_j), f32(0.0))
+    iw = max(min(xmax_i, xmax_j) - max(xmin_i, xmin_j), f32(0.0))
+    inter = f32(ih * iw)
+    return f32(inter / f32(area_i + area_j - inter))
+
+
+def nms(boxes, scores, max_output, iou_threshold, score_threshold=-np.inf, soft_nms_sigma=0.0):
+    """TensorFlow's DoNonMaxSuppressionOp: (selected indices, their (decayed) scores)."""
+    boxes = np.asarray(boxes, f32).reshape(-1, 4)
+    scores = np.asarray(scores, f32).reshape(-1)
+    iou_threshold, score_threshold = f32(iou_threshold), f32(score_threshold)
+    if not 0 <= iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+    if boxes.shape[0] != scores.shape[0]:
+        raise ValueError(f"{boxes.shape[0]} boxes but {scores.shape[0]} scores")
+    soft = soft_nms_sigma > 0
+    scale = f32(-0.5 / soft_nms_sigma) if soft else f32(0.0)
+    heap = [(-s, i, 0) for i, s in enumerate(scores) if s > score_threshold]   # best first, ties: lower index
+    heapq.heapify(heap)
+    selected, selected_scores = [], []
+    while len(selected) < max_output and heap:
+        neg, i, begin = heapq.heappop(heap)
+        score = original = f32(-neg)
+        hard = False
+        for j in range(len(selected) - 1, begin - 1, -1):
+            sim = _iou(boxes, i, selected[j])
+            weight = f32(np.exp(f32(scale * sim * sim))) if sim <= iou_threshold else f32(0.0)
+            score = f32(score * weight)
+            if not soft and sim > iou_threshold:
+                hard = True
+                break
+            if score <= score_threshold:
+                break
+        if hard:
+            continue
+        if score == original:
+            selected.append(i)
+            selected_scores.append(score)
+        elif score > score_threshold:
+            heapq.heappush(heap, (-score, i, len(selected)))
+    return np.array(selected, np.int32), np.array(selected_scores, f32)
+
+
+def _scalar(v, kind=float):
+    return kind(np.reshape(v, -1)[0])
+
+
+def _pad(a, n):
+    return np.concatenate([a, np.zeros(n - a.size, a.dtype)])
+
+
+def _nms_v2(attrs, boxes, scores, max_out, iou):
+    return nms(boxes, scores, _scalar(max_out, int), _scalar(iou))[0]
+
+
+def _nms_v3(attrs, boxes, scores, max_out, iou, score_thr):
+    return nms(boxes, scores, _scalar(max_out, int), _scalar(iou), _scalar(score_thr))[0]
+
+
+def _nms_v4(attrs, boxes, scores, max_out, iou, score_thr):
+    n = _scalar(max_out, int)
+    sel = nms(boxes, scores, n, _scalar(iou), _scalar(score_thr))[0]
+    valid = np.int32(sel.size)
+    return (_pad(sel, n) if attrs.get("pad_to_max_output_size") else sel), valid
+
+
+def _nms_v5(attrs, boxes, scores, max_out, iou, score_thr, sigma):
+    n = _scalar(max_out, int)
+    sel, sc = nms(boxes, scores, n, _scalar(iou), _scalar(score_thr), _scalar(sigma))
+    valid = np.int32(sel.size)
+    if attrs.get("pad_to_max_output_size"):
+        sel, sc = _pad(sel, n), _pad(sc, n)
+    return sel, sc, valid
+
+
+def _boxes(n, seed):
+    """Boxes on a coarse grid (many equal IoUs and exact areas) with a few repeated scores."""
+    rng = np.random.default_rng(seed)
+    lo = rng.integers(0, 6, size=(n, 2)) / 8
+    size = rng.integers(1, 5, size=(n, 2)) / 8
+    boxes = np.concatenate([lo, lo + size], axis=1).astype(np.float32)
+    scores = (rng.integers(0, 6, size=n) / 8 + 0.1).astype(np.float32)
+    return boxes, scores
+
+
+def _nms_case(version, n, seed, max_out, iou, score=None, sigma=None, note="", **attrs):
+    boxes, scores = _boxes(n, seed)
+    ins = [boxes, scores, np.array(max_out, np.int32), np.array(iou, np.float32)]
+    if score is not None:
+        ins.append(np.array(score, np.float32))
+    if sigma is not None:
+        ins.append(np.array(sigma, np.float32))
+    return Case(ins, attrs=attrs, note=note)
+
+
+register("NonMaxSuppressionV2", family="dynamic", reference=_nms_v2, shape=_by_reference(_nms_v2),
+         cases=[_nms_case(2, 30, 1, 10, 0.5, note="ties in scores and IoUs")])
+register("NonMaxSuppressionV3", family="dynamic", reference=_nms_v3, shape=_by_reference(_nms_v3),
+         cases=[_nms_case(3, 40, 2, 20, 0.4, 0.3, note="score threshold"),
+                _nms_case(3, 40, 3, 5, 0.0, 0.0, note="IoU threshold 0: disjoint boxes only"),
+                _nms_case(3, 10, 4, 20, 1.0, -1.0, note="IoU threshold 1: nothing suppressed")])
+register("NonMaxSuppressionV4", family="dynamic", reference=_nms_v4, shape=_by_reference(_nms_v4),
+         cases=[_nms_case(4, 40, 5, 25, 0.5, 0.2, pad_to_max_output_size=True, note="padded"),
+                _nms_case(4, 40, 6, 25, 0.5, 0.2, pad_to_max_output_size=False, note="not padded")])
+register("NonMaxSuppressionV5", family="dynamic", reference=_nms_v5, shape=_by_reference(_nms_v5),
+         cases=[_nms_case(5, 30, 7, 12, 0.5, 0.1, 0.0, pad_to_max_output_size=True, note="hard NMS, padded"),
+                _nms_case(5, 30, 8, 12, 0.6, 0.2, 0.5, pad_to_max_output_size=False, note="Soft-NMS")])
+
+
+# ------------------------------------------------------------------- Unique, ListDiff, bounds
+def _unique_ref(attrs, x, axis=None):
+    x = np.asarray(x)
+    if axis is None:
+        _, first, inverse = np.unique(x.reshape(-1), return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return x.reshape(-1)[first[order]], rank[inverse].astype(np.int32)
+    ax = int(np.reshape(axis, -1)[0]) % max(x.ndim, 1)
+    moved = np.moveaxis(x, ax, 0)
+    flat = moved.reshape(moved.shape[0], -1)
+    _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return np.moveaxis(moved[first[order]], 0, ax), rank[np.reshape(inverse, -1)].astype(np.int32)
+
+
+register("Unique", family="dynamic", reference=lambda attrs, x: _unique_ref(attrs, x),
+         shape=_by_reference(lambda attrs, x: _unique_ref(attrs, x)), dtypes=(F, I),
+         cases=[Case([((20,), I, 0, 6)]), Case([np.array([2.5, -1, 2.5, 0, -1, 7], np.float32)], note="float")])
+register("UniqueV2", family="dynamic", reference=_unique_ref, shape=_by_reference(_unique_ref), dtypes=(F, I),
+         cases=[Case([((12,), I, 0, 4), np.array([0], np.int32)]),
+                Case([np.array([[1, 2], [3, 4], [1, 2], [3, 5]], np.int32), np.array([0], np.int32)], note="rows"),
+                Case([np.array([[1, 1, 2], [3, 3, 4]], np.int32), np.array([1], np.int32)], note="columns")])
+
+
+def _listdiff_ref(attrs, x, y):
+    keep = ~np.isin(x, y)
+    return x[keep], np.flatnonzero(keep).astype(np.int32)
+
+
+register("ListDiff", family="dynamic", reference=_listdiff_ref, shape=_by_reference(_listdiff_ref), dtypes=(F, I),
+         cases=[Case([((15,), I, 0, 8), ((6,), I, 0, 8)])])
+
+
+def _bound(side):
+    def ref(attrs, sorted_inputs, values):
+        out = np.stack([np.searchsorted(s, v, side=side) for s, v in
+                        zip(sorted_inputs.reshape(-1, sorted_inputs.shape[-1]), values.reshape(-1, values.shape[-1]))])
+        return out.reshape(values.shape).astype(np.int32)
+    return ref
+
+
+def _sorted_case(rows, n, m, seed, dtype):
+    rng = np.random.default_rng(seed)
+    s = np.sort(rng.integers(-4, 5, size=(rows, n)), axis=-1).astype(dtype)
+    return Case([s, rng.integers(-5, 6, size=(rows, m)).astype(dtype)], note="duplicates and values outside")
+
+
+for _name, _side in (("LowerBound", "left"), ("UpperBound", "right")):
+    register(_name, family="evaluation", reference=_bound(_side), shape=lambda attrs, ins: [(ins[1].shape, I)],
+             dtypes=(F, I), cases=[_sorted_case(3, 10, 7, 1, np.float32), _sorted_case(2, 6, 9, 2, np.int32)])
+
+
+# ------------------------------------------------------------------ sparse tensors (host)
+def _fill_empty_rows(attrs, indices, values, dense_shape, default):
+    indices = np.asarray(indices).reshape(-1, np.size(dense_shape))
+    n_rows = int(np.reshape(dense_shape, -1)[0]) if np.size(dense_shape) else 0
+    rows = indices[:, 0] if indices.size else np.zeros(0, np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError(f"a row index is outside [0, {n_rows})")
+    counts = np.bincount(rows, minlength=n_rows) if rows.size else np.zeros(n_rows, np.int64)
+    empty = counts == 0
+    per_row = np.where(empty, 1, counts)
+    start = np.concatenate([[0], np.cumsum(per_row)[:-1]]).astype(np.int64)
+    total = int(per_row.sum())
+    out_idx = np.zeros((total, indices.shape[1]), np.int32)
+    out_val = np.full(total, np.reshape(default, -1)[0], np.asarray(values).dtype)
+    for r in np.flatnonzero(empty):
+        out_idx[start[r], 0] = r
+    reverse = np.zeros(len(rows), np.int32)
+    fill = start.copy()
+    for i, r in enumerate(rows):                  # input order kept within a row, as TF does
+        out_idx[fill[r]] = indices[i]
+        out_val[fill[r]] = values[i]
+        reverse[i] = fill[r]
+        fill[r] += 1
+    return out_idx, out_val, empty, reverse
+
+
+register("SparseFillEmptyRows", family="sparse", reference=_fill_empty_rows, shape=_by_reference(_fill_empty_rows),
+         dtypes=(F, I),
+         cases=[Case([np.array([[0, 1], [0, 3], [2, 0], [4, 2]], np.int64), np.array([1.5, 2, 3, 4], np.float32),
+                      np.array([6, 5], np.int64), np.array(-1, np.float32)]),
+                Case([np.zeros((0, 2), np.int64), np.zeros(0, np.int32), np.array([3, 2], np.int64),
+                      np.array(7, np.int32)], note="all rows empty")])
+
+
+def _sparse_reshape(attrs, indices, shape, new_shape):
+    shape = [int(d) for d in np.reshape(shape, -1)]
+    new = [int(d) for d in np.reshape(new_shape, -1)]
+    total = int(np.prod(shape, dtype=np.int64))
+    if new.count(-1) > 1:
+        raise ValueError("new_shape may hold one -1")
+    if -1 in new:
+        known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+        new[new.index(-1)] = total // known if known else 0
+    if int(np.prod(new, dtype=np.int64)) != total:
+        raise ValueError(f"cannot reshape a sparse tensor of shape {shape} to {new}")
+    indices = np.asarray(indices, np.int64).reshape(-1, len(shape))
+    flat = indices @ np.array([int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(len(shape))], np.int64) \
+        if indices.size else np.zeros(len(indices), np.int64)
+    out = np.stack(np.unravel_index(flat, new), axis=1) if len(indices) else np.zeros((0, len(new)), np.int64)
+    return out.astype(np.int32), np.array(new, np.int32)
+
+
+register("SparseReshape", family="sparse", reference=_sparse_reshape, shape=_by_reference(_sparse_reshape),
+         dtypes=(I,),
+         cases=[Case([np.array([[0, 1, 1], [1, 0, 2], [1, 2, 3]], np.int64), np.array([2, 3, 4], np.int64),
+                      np.array([4, -1], np.int64)])])
+
+
+def _segment(mean):
+    def ref(attrs, data, indices, segment_ids):
+        seg = np.asarray(segment_ids).reshape(-1)
+        n = int(seg.max()) + 1 if seg.size else 0
+        rows = np.asarray(data)[np.asarray(indices).reshape(-1)].astype(np.float64)
+        out = np.zeros((n,) + data.shape[1:])
+        np.add.at(out, seg, rows)
+        if mean:
+            count = np.bincount(seg, minlength=n).reshape((n,) + (1,) * (data.ndim - 1))
+            out = out / np.maximum(count, 1)
+        return out.astype(data.dtype)
+    return ref
+
+
+for _name, _mean in (("SparseSegmentSum", False), ("SparseSegmentMean", True)):
+    register(_name, family="sparse", reference=_segment(_mean), shape=_by_reference(_segment(_mean)),
+             dtypes=(F,) if _mean else (F, I),
+             cases=[Case([((5, 3), F), np.array([0, 2, 4, 1, 1], np.int32), np.array([0, 0, 1, 3, 3], np.int32)],
+                         note="segment 2 empty")])
+
+
+# ------------------------------------------------------------------ ragged tensors (host)
+def _ragged_range(attrs, starts, limits, deltas):
+    s, l, d = np.broadcast_arrays(np.reshape(starts, -1) if np.ndim(starts) else starts,
+                                  np.reshape(limits, -1) if np.ndim(limits) else limits,
+                                  np.reshape(deltas, -1) if np.ndim(deltas) else deltas)
+    s, l, d = (np.atleast_1d(v) for v in (s, l, d))
+    pieces = []
+    for a, b, c in zip(s, l, d):
+        if c == 0:
+            raise ValueError("RaggedRange: delta must not be 0")
+        pieces.append(np.arange(a, b, c, dtype=np.asarray(starts).dtype))
+    splits = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int32)
+    values = np.concatenate(pieces) if pieces else np.zeros(0, np.asarray(starts).dtype)
+    return splits, values.astype(np.asarray(starts).dtype)
+
+
+register("RaggedRange", family="ragged", reference=_ragged_range, shape=_by_reference(_ragged_range), dtypes=(F, I),
+         cases=[Case([np.array([0, 5, 8], np.int32), np.array([3, 5, 20], np.int32), np.array([1, 1, 4], np.int32)]),
+                Case([np.array(1.5, np.float32), np.array([3, 4], np.float32), np.array(0.5, np.float32)],
+                     note="broadcast scalars")])
+
+
+def _ragged_gather(attrs, *xs):
+    """TF's RaggedGather: inputs are PARAMS_RAGGED_RANK splits, the dense values, the indices;
+    outputs: OUTPUT_RAGGED_RANK splits (the indices' outer dims first), then the values."""
+    splits, values, indices = list(xs[:-2]), np.asarray(xs[-2]), np.asarray(xs[-1])
+    flat = indices.reshape(-1)
+    out_splits = [[0] for _ in splits]
+    ranges = [(int(i), int(i) + 1) for i in flat]
+    for level, s in enumerate(splits):
+        nxt = []
+        for a, b in ranges:
+            for r in range(a, b):
+                out_splits[level].append(out_splits[level][-1] + int(s[r + 1] - s[r]))
+            nxt.append((int(s[a]), int(s[b])))
+        ranges = [(a, b) for a, b in nxt]
+        if level + 1 < len(splits):
+            ranges = [(a, b) for a, b in ranges]
+    rows = [values[a:b] for a, b in ranges]
+    dense = np.concatenate(rows) if rows else values[:0]
+    outer = []
+    for j in range(indices.ndim - 1):
+        n_rows = int(np.prod(indices.shape[:j + 1]))
+        outer.append(np.arange(n_rows + 1, dtype=np.int32) * indices.shape[j + 1])
+    return (*outer, *(np.array(s, np.int32) for s in out_splits), dense)
+
+
+register("RaggedGather", family="ragged", reference=_ragged_gather, shape=_by_reference(_ragged_gather),
+         dtypes=(F, I))     # no cases: TF returns (list, tensor); tests/test_dynamic_models.py checks it
+
+
+def _partition_rows(kind, tensor, n_parent):
+    """A row partition as (value_rowids, nrows)."""
+    t = np.asarray(tensor).reshape(-1)
+    if kind == "ROW_SPLITS":
+        return np.repeat(np.arange(len(t) - 1), np.diff(t)), len(t) - 1
+    if kind == "VALUE_ROWIDS":
+        return t, n_parent
+    raise ValueError(f"row partition type {kind!r} is not supported")
+
+
+def _ragged_to_tensor(attrs, shape, values, default, *partitions):
+    kinds = [k.decode() if isinstance(k, bytes) else str(k) for k in attrs.get("row_partition_types") or []]
+    values, parts = np.asarray(values), list(partitions)
+    nrows = None
+    if kinds and kinds[0] == "FIRST_DIM_SIZE":
+        nrows, kinds, parts = int(np.reshape(parts[0], -1)[0]), kinds[1:], parts[1:]
+    coords = None                                            # per value: its ragged coordinates
+    n_parent = nrows
+    levels = []
+    for kind, t in zip(kinds, parts):
+        rowids, n = _partition_rows(kind, t, n_parent)
+        levels.append((rowids, n))
+        n_parent = len(rowids)
+    # walk from the outermost level: each element's (row, position-in-row)
+    pos = [np.arange(levels[0][1])] if levels else []
+    dims = [levels[0][1]] if levels else []
+    for rowids, n in levels:
+        col = np.zeros(len(rowids), np.int64)
+        if len(rowids):
+            starts = np.concatenate([[0], np.flatnonzero(np.diff(rowids)) + 1])
+            for a, b in zip(starts, list(starts[1:]) + [len(rowids)]):
+                col[a:b] = np.arange(b - a)
+        pos = [p[rowids] for p in pos] + [col]
+        dims.append(int(col.max()) + 1 if col.size else 0)
+    coords = np.stack(pos, axis=1) if pos else np.zeros((len(values), 0), np.int64)
+    inner = values.shape[1:]
+    want = np.reshape(shape, -1)
+    if want.size and np.ndim(shape) > 0:
+        dims = [int(w) if w >= 0 else d for w, d in zip(want, dims + list(inner))][:len(dims)]
+    out = np.full(tuple(dims) + inner, np.reshape(default, -1)[0] if np.size(default) == 1 else 0, values.dtype)
+    if np.size(default) > 1:
+        out[...] = default
+    keep = np.all(coords < np.array(dims), axis=1) if len(coords) else np.zeros(0, bool)
+    for c, v in zip(coords[keep], values[keep]):
+        out[tuple(c)] = v
+    return out
+
+
+register("RaggedTensorToTensor", family="ragged", reference=_ragged_to_tensor,
+         shape=_by_reference(_ragged_to_tensor), dtypes=(F, I),
+         cases=[Case([np.array([-1, -1], np.int32), np.array([1, 2, 3, 4, 5], np.float32), np.array(0, np.float32),
+                      np.array([0, 2, 2, 5], np.int32)], attrs={"row_partition_types": ["ROW_SPLITS"]},
+                     tf_inputs=[0, 1, 2, [3]], note="row splits"),
+                Case([np.array([4, 2], np.int32), np.array([1, 2, 3, 4], np.int32), np.array(-1, np.int32),
+                      np.array(3, np.int32), np.array([0, 0, 2, 2], np.int32)],
+                     attrs={"row_partition_types": ["FIRST_DIM_SIZE", "VALUE_ROWIDS"]},
+                     tf_inputs=[0, 1, 2, [3, 4]], note="value rowids, padded and truncated shape")])
