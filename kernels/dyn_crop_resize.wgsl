@@ -11,6 +11,7 @@ override NEAREST: bool = false;
 struct Params {
     n: u32, batch: u32, height: u32, width: u32,
     channels: u32, crop_h: u32, crop_w: u32, extrapolation: f32,
+    opaque: u32, pad0: u32, pad1: u32, pad2: u32,    // opaque is always 0 (see rounded())
 }
 
 @group(0) @binding(0) var<storage, read> image: array<{{T}}>;
@@ -23,11 +24,19 @@ fn px(b: u32, y: u32, x: u32, c: u32) -> f32 {
     return f32(image[((b * p.height + y) * p.width + x) * p.channels + c]);
 }
 
+// A product rounded to f32 before it is added: GPU compilers may contract a*b+c into an FMA,
+// which moves sample points that sit exactly on a pixel's half (nearest mode picks the other
+// pixel there, seen on an NVIDIA H200). A select on a uniform the compiler cannot see through
+// keeps the product a separate value, as TF's CPU kernel computes it.
+fn rounded(x: f32) -> f32 {
+    return select(x, 0.0, p.opaque != 0u);
+}
+
 fn coord(lo: f32, hi: f32, i: u32, crop: u32, size: u32) -> f32 {
     let extent = f32(size - 1u);
     if (crop > 1u) {
         let scale = (hi - lo) * extent / f32(crop - 1u);
-        return lo * extent + f32(i) * scale;
+        return rounded(lo * extent) + rounded(f32(i) * scale);
     }
     return 0.5 * (lo + hi) * extent;
 }

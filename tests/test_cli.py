@@ -12,7 +12,7 @@ MODEL = default_model_path()
 
 
 def cli(*args, check=True):
-    out = subprocess.run([sys.executable, "-m", "wgpu_runtime", *map(str, args)], capture_output=True,
+    out = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", *map(str, args)], capture_output=True,
                          text=True, timeout=300)
     if check:
         assert out.returncode == 0, out.stderr

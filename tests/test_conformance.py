@@ -25,7 +25,7 @@ SUBSET = "Relu,Add*,Sum"          # elementwise, broadcasting binary (Add, AddN,
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "wgpu_runtime", "conformance", *map(str, args)],
+    return subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "conformance", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
 
 

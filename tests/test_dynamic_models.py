@@ -15,7 +15,10 @@ import pytest
 from wgpu_runtime.format import load_artifacts
 from wgpu_runtime.graph.model import GraphModel
 from wgpu_runtime.tolerance import Tolerance, assert_close
-from tests.fixtures_dynamic import ensure, fixture
+try:                                     # repo root on sys.path (python -m pytest)
+    from tests.fixtures_dynamic import ensure, fixture
+except ImportError:                      # only tests/ on sys.path (python -P -m pytest)
+    from fixtures_dynamic import ensure, fixture
 
 FIXTURES = ["loops_v1", "loops_v2", "detect_v1", "detect_v2", "misc_v1", "misc_v2", "tables_v1", "tables_v2",
             "tensorarray_v3"]

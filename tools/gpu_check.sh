@@ -25,7 +25,7 @@ for a in ${adapters//,/ }; do
 done
 WGPU_TEST_ADAPTERS="$adapters" timeout 400 python3 -P -m pytest -q -p no:cacheprovider \
     tests/test_ops.py tests/test_ops_transform.py tests/test_ops_matmul.py tests/test_ops_reduce.py \
-    tests/test_models.py tests/test_errors.py -k "not tensorflow" 2>&1 | tee "$OUT/tests.log" | tail -25
+    tests/test_models.py tests/test_errors.py tests/test_dynamic_models.py tests/test_conformance.py -k "not tensorflow" 2>&1 | tee "$OUT/tests.log" | tail -25
 python3 -P -m wgpu_runtime conformance --adapter all wgpu_runtime/models/mobilenet_v2_035_128 .fixtures/mobilenet_v2 \
     --report "$OUT/conformance.md" --json > "$OUT/conformance.json"
 echo "conformance exit $?"; head -c 1500 "$OUT/conformance.md"

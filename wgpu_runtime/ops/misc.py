@@ -405,7 +405,7 @@ def _crop_lower(ctx):
     n, H, W, C = image.shape
     ch, cw = _crop_size(ctx.inputs)
     ctx.dispatch("dyn_crop_resize.wgsl", [image, boxes, box_ind, dst], grid(out.size),
-                 params=[out.size, n, H, W, C, ch, cw, float(ctx.attrs.get("extrapolation_value") or 0.0)],
+                 params=[out.size, n, H, W, C, ch, cw, float(ctx.attrs.get("extrapolation_value") or 0.0), 0, 0, 0, 0],
                  template={"T": ctx.wgsl_type(image.dtype)}, constants={"NEAREST": method == "nearest"})
 
 
