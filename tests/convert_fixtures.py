@@ -64,6 +64,7 @@ def tf_keras_cnn(work: Path) -> Source:
     x = L.DepthwiseConv2D(3, padding="same", name="dw")(x)
     x = L.BatchNormalization(name="bn_dw")(x)
     x = L.Activation("relu", name="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", use_bias=False, activation="elu", name="dw_elu")(x)   # [NoOp, Elu]
     y = L.Conv2D(8, 1, name="conv_b")(x)
     x = L.Add(name="add")([x, y])
     x = L.PReLU(shared_axes=[1, 2], name="prelu")(x)
@@ -292,6 +293,26 @@ def build_sources(work: Path) -> dict[str, Source]:
     k3 = sources["keras3_cnn"]
     sources["keras3_keras_file"] = Source(work / "keras3_cnn.keras", "keras_keras", k3.feeds, k3.ref)
     return sources
+
+
+def lookup_table_model(work: Path) -> Path:
+    """A SavedModel with a StaticHashTable (a resource that freezing cannot make a constant)."""
+    import tensorflow as tf
+
+    class M(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                tf.constant([1, 2, 3], tf.int64), tf.constant([10.0, 20.0, 30.0])), -1.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="ids")])
+        def serve(self, ids):
+            return {"values": self.table.lookup(ids)}
+
+    m = M()
+    path = work / "lookup_table_saved_model"
+    tf.saved_model.save(m, str(path), signatures={"serving_default": m.serve})
+    return path
 
 
 def debug_ops_model(work: Path) -> Path:

@@ -52,6 +52,7 @@ def convert_graph(input_path, output_dir, input_format: str, options: ConvertOpt
                          control_flow_v2=options.control_flow_v2)
     present = {n.name for n in graph_def.node}
     frozen.inputs = [e for e in frozen.inputs if e.node in present]
+    _refuse_unfrozen_resources(graph_def, input_path)
     if not options.skip_op_check:
         with options.phase("checking ops against the runtime's registry"):
             check_ops(graph_def)
@@ -60,6 +61,21 @@ def convert_graph(input_path, output_dir, input_format: str, options: ConvertOpt
     for note in frozen.notes:
         options.info(note)
     return out
+
+
+def _refuse_unfrozen_resources(graph_def, input_path) -> None:
+    """Resources freezing cannot turn into constants (lookup tables) stay as resource
+    placeholders that nothing would feed: TF.js needs them built by an initializer graph
+    (model.json's modelInitializer), which this converter does not write."""
+    from tensorflow.python.framework import dtypes
+
+    resources = [n.name for n in graph_def.node
+                 if n.op == "Placeholder" and n.attr["dtype"].type == dtypes.resource.as_datatype_enum]
+    if resources:
+        users = sorted({n.op for n in graph_def.node for r in n.input if r.split(":")[0] in resources})
+        raise ConversionError(f"{input_path}: the model uses resources that cannot be frozen into weights "
+                              f"({', '.join(users) or ', '.join(resources)}): lookup tables need an initializer "
+                              "graph (modelInitializer), which this converter does not write")
 
 
 def _quiet_tensorflow() -> None:

@@ -81,17 +81,22 @@ def function_entries(fn, graph_def) -> tuple[list[TensorEntry], list[TensorEntry
 
     present = {n.name: n.op for n in graph_def.node}
     args, kwargs = fn.structured_input_signature
-    specs = tf.nest.flatten(args) + [kwargs[k] for k in sorted(kwargs)]
-    arg_keys = [None] * len(tf.nest.flatten(args)) + sorted(kwargs)
+    flat_args = tf.nest.flatten(args)
+    keyed_specs = [(getattr(s, "name", None), s) for s in flat_args] + [(k, kwargs[k]) for k in sorted(kwargs)]
+    user_inputs = fn.inputs[:len(keyed_specs)]     # captured variables come after
+    by_node = {t.name.split(":")[0]: t for t in user_inputs}
     inputs = []
-    user_inputs = fn.inputs[:len(specs)]   # captured variables come after
-    for i, t in enumerate(user_inputs):
+    for i, (key, spec) in enumerate(keyed_specs):
+        # the placeholder is named after the spec; position is the fallback (names uniquified)
+        t = by_node.get(getattr(spec, "name", None) or "")
+        if t is None:
+            t = user_inputs[i] if i < len(user_inputs) else None
+        if t is None:
+            continue
         node = t.name.split(":")[0]
         if present.get(node) in (None, "Const"):
             continue
-        spec_name = getattr(specs[i], "name", None) if i < len(specs) else None
-        key = arg_keys[i] if i < len(arg_keys) and arg_keys[i] else (spec_name or node)
-        inputs.append(TensorEntry(key, t.name, t.dtype.as_datatype_enum, t.shape.as_proto()))
+        inputs.append(TensorEntry(key or node, t.name, t.dtype.as_datatype_enum, t.shape.as_proto()))
     structured = fn.structured_outputs
     if isinstance(structured, dict):
         keys = sorted(structured)

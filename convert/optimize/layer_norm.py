@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .util import consumers, make_const, node_name, output_index, rebuild
+from .util import const_value, consumers, make_const, node_name, output_index, rebuild
 
 OPS = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 CHANNEL_AXIS = {"NHWC": (4, 3), "NCHW": (4, 1), "NDHWC": (5, 4), "NCDHW": (5, 1)}
@@ -52,8 +52,6 @@ def rewrite_training_batch_norms(graph_def):
 
 def _filled_with(nodes, ref):
     """The scalar a ``Fill`` (tf.ones / tf.zeros of a computed size) or a uniform Const holds."""
-    from .util import const_value
-
     n = nodes.get(node_name(ref))
     if n is not None and n.op == "Fill":
         n = nodes.get(node_name(n.input[1]))

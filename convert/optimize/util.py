@@ -99,8 +99,3 @@ def rebuild(graph_def, skip=(), extra=(), rewire=None):
 
 def fused_ops(node) -> list[str]:
     return [s.decode() for s in node.attr["fused_ops"].list.s]
-
-
-def is_const(nodes: dict, ref: str) -> bool:
-    n = nodes.get(node_name(ref))
-    return n is not None and n.op == "Const"
