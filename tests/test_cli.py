@@ -55,3 +55,17 @@ def test_bench_json_has_the_documented_keys():
     assert result["runs"] == 3 and result["pipelines_compiled"] > 0
     assert result["min_ms"] <= result["median_ms"] <= result["p90_ms"]
     assert result["top_ops"], "timestamp queries work on lavapipe: per-op GPU times expected"
+
+
+def test_bench_a_control_flow_model_with_given_inputs(tmp_path):
+    try:
+        from tests.fixtures_dynamic import fixture
+    except ImportError:
+        from fixtures_dynamic import fixture
+    folder, inputs, _ = fixture("loops_v2")
+    args = []
+    for key, value in inputs.items():
+        np.save(tmp_path / f"{key}.npy", value)
+        args += ["--input", f"{key}={tmp_path / f'{key}.npy'}"]
+    result = json.loads(cli("bench", folder, "--json", "--runs", "2", "--warmup", "1", *args).stdout)
+    assert result["executor"] == "dynamic" and result["runs"] == 2 and result["median_ms"] > 0

@@ -113,15 +113,16 @@ def cmd_bench(args) -> int:
 
     path = args.model or default_model_path()
     total = args.runs + args.warmup
+    feeds = _parse_inputs(args.input) or None
     if args.json or not sys.stderr.isatty():
-        result = bench(path, args.adapter, args.runs, args.warmup, args.batch)
+        result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True) as prog:
             task = prog.add_task("benchmarking", total=total)
             result = bench(path, args.adapter, args.runs, args.warmup, args.batch,
-                           progress=lambda: prog.advance(task))
+                           progress=lambda: prog.advance(task), feeds=feeds)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -138,9 +139,12 @@ def _print_bench(r) -> None:
             ("first inference", f"{r.first_ms:.1f} ms ({r.pipelines_compiled} pipelines compiled)"),
             ("median", f"{r.median_ms:.2f} ms"), ("min", f"{r.min_ms:.2f} ms"), ("p90", f"{r.p90_ms:.2f} ms"),
             ("timed runs", f"{r.runs} (after {r.warmup} warm-up runs discarded)"),
-            ("dispatches", f"{r.dispatches} ({r.encode_us_per_dispatch:.1f} µs host encoding each)"),
-            ("weights", f"{r.weight_bytes / 1e6:.2f} MB"),
-            ("peak activations", f"{r.peak_activation_bytes / 1e6:.2f} MB")]
+            ("weights", f"{r.weight_bytes / 1e6:.2f} MB")]
+    if r.executor == "static":
+        rows += [("dispatches", f"{r.dispatches} ({r.encode_us_per_dispatch:.1f} µs host encoding each)"),
+                 ("peak activations", f"{r.peak_activation_bytes / 1e6:.2f} MB")]
+    else:
+        rows.append(("executor", "dynamic (control flow / data-dependent shapes): whole runs timed"))
     if r.gpu_ms_total is not None:
         rows.append(("GPU time (timestamps)", f"{r.gpu_ms_total:.2f} ms"))
     for k, v in rows:
@@ -174,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=int, default=20)
     b.add_argument("--warmup", type=int, default=3)
     b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--input", action="append", metavar="NAME=FILE.npy",
+                   help="inputs to time (default: seeded random inputs of the model's shapes)")
     b.add_argument("--json", action="store_true", help="one JSON object on stdout")
     for module in PLUGGED:
         name, handler = importlib.import_module(module, __package__).add_subcommand(sub)

@@ -27,10 +27,11 @@ class BenchResult:
     median_ms: float
     min_ms: float
     p90_ms: float
-    dispatches: int
-    encode_us_per_dispatch: float
+    dispatches: int | None             # None on the dynamic executor (not a fixed plan)
+    encode_us_per_dispatch: float | None
     weight_bytes: int
-    peak_activation_bytes: int
+    peak_activation_bytes: int | None
+    executor: str = "static"           # "static": one prepared plan; "dynamic": control flow
     gpu_ms_total: float | None = None
     top_ops: list = field(default_factory=list)   # [{op, count, gpu_ms, share}]
 
@@ -57,25 +58,48 @@ def example_inputs(model, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray
     return feeds
 
 
+def _bench_dynamic(model, feeds, runs, warmup, batch, load_ms, first_ms, pipelines_compiled, progress):
+    """Models with control flow or data-dependent shapes run on the dynamic executor: whole
+    ``execute`` calls are timed; dispatch counts and per-op GPU times are not collected."""
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        model.execute(feeds)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+        if progress:
+            progress()
+    dev = model.device
+    return BenchResult(
+        model=str(model.artifacts.path), adapter=dev.name, backend=dev.backend, batch=batch, load_ms=load_ms,
+        first_ms=first_ms, pipelines_compiled=pipelines_compiled, runs=runs, warmup=warmup,
+        median_ms=statistics.median(times), min_ms=min(times), p90_ms=_percentile(times, 90), dispatches=None,
+        encode_us_per_dispatch=None, weight_bytes=model.weight_bytes, peak_activation_bytes=None,
+        executor="dynamic")
+
+
 def _percentile(values, q):
     return float(np.percentile(np.asarray(values), q))
 
 
 def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, batch: int = 1,
-          profile: bool = True, progress=None) -> BenchResult:
+          profile: bool = True, progress=None, feeds: dict | None = None) -> BenchResult:
+    """``feeds``: the inputs to time (default: seeded random inputs, see example_inputs)."""
     t0 = time.perf_counter()
     model = load_graph_model(path, adapter)
     model.device.wait_idle()
     load_ms = (time.perf_counter() - t0) * 1e3
     dev = model.device
-    feeds = example_inputs(model, batch)
+    feeds = feeds or example_inputs(model, batch)
 
     compiled = dev.pipelines.compiled
     t0 = time.perf_counter()
-    plan, arrays = model.prepare(feeds)
-    executor.run(dev, plan, arrays)
+    model.execute(feeds)
     first_ms = (time.perf_counter() - t0) * 1e3
     pipelines_compiled = dev.pipelines.compiled - compiled
+    if model.is_dynamic:
+        return _bench_dynamic(model, feeds, runs, warmup, batch, load_ms, first_ms, pipelines_compiled, progress)
+    plan, arrays = model.prepare(feeds)
 
     for _ in range(warmup):
         executor.run(dev, plan, arrays)

@@ -202,6 +202,9 @@ class Scheduler:
             self._store(node.name, ctx, [ins[0]])
             self._notify(node.name, ctx)
         else:
-            outs = self.rt.execute(node, ins) if op != "Const" else self.rt.const(node.name)
+            try:
+                outs = self.rt.execute(node, ins) if op != "Const" else self.rt.const(node.name)
+            except (IndexError, ValueError, KeyError, TypeError) as e:   # e.g. an index the inputs make invalid
+                raise GraphError(f"{type(e).__name__}: {e}", node) from e
             self._store(node.name, ctx, list(outs))
             self._notify(node.name, ctx)
