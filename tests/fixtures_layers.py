@@ -124,6 +124,10 @@ def ensure(*names: str) -> dict[str, Path]:
 
 
 def layers_fixture(name: str) -> Path:
+    """The fixture's folder; a first call builds every missing fixture in one TensorFlow process
+    (each process pays ~5 s of imports, and the tests use them all)."""
+    if not _complete(fixtures_root() / name):
+        ensure(*NAMES)
     return ensure(name)[name]
 
 

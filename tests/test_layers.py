@@ -164,3 +164,37 @@ def test_input_checks():
 def test_graph_model_loader_refuses_layers_models():
     with pytest.raises(InputError, match="load_layers_model"):
         wr.load_graph_model(layers_fixture("mlp"))
+
+
+def test_dense_chains_run_fused_on_the_gpu():
+    """MatMul + BiasAdd + activation become one _FusedMatMul node in the traced graph (a Dense
+    layer ending in softmax keeps its Softmax apart: evaluate() fetches the logits before it)."""
+    model = wr.load_layers_model(layers_fixture("mlp"))
+    x = load_npz("mlp")["x_test"]
+    _, traced = model.gpu_model([x])
+    ops = [n.op for n in traced.artifacts.nodes]
+    assert ops.count("_FusedMatMul") == 3 and "MatMul" not in ops and "Softmax" in ops
+    assert traced.logits[0][0] == "Softmax"
+    _close(model.predict(x), model(x), "fused graph vs CPU")
+
+
+@pytest.mark.parametrize("name", ["keras3", "tfjs_saved", "zoo_seq"])
+def test_save_and_load_back(name, tmp_path):
+    model = wr.load_layers_model(layers_fixture(name))
+    arrays = load_npz(name)
+    xs = _model_inputs(model, arrays)
+    model.save(tmp_path / name)
+    again = wr.load_layers_model(tmp_path / name)
+    for a, b in zip(_as_list(again(xs)), _as_list(model(xs))):
+        np.testing.assert_array_equal(a, b)
+    original = json.loads((layers_fixture(name) / "model.json").read_text())
+    saved = json.loads((tmp_path / name / "model.json").read_text())
+    assert saved["modelTopology"] == original["modelTopology"]
+    assert [w["name"] for g in saved["weightsManifest"] for w in g["weights"]] == \
+        [w["name"] for g in original["weightsManifest"] for w in g["weights"]]
+    if name == "tfjs_saved":             # a TF.js-written model, saved here, loads back in TF.js
+        from tfjs_harness import require_tfjs, tfjs_predict
+
+        require_tfjs()
+        (y,) = tfjs_predict(tmp_path / name, {"img": xs[0], "seq": xs[1]}, kind="layers")
+        _close(y, outputs(arrays)[0], "TF.js reading our save")

@@ -37,14 +37,14 @@ def _models(k):
     return {"mlp": (mlp, (784,)), "small_cnn": (cnn, (28, 28, 1))}
 
 
-def _time_fit(model, x, y, batch):
-    model.fit(x[:batch * 2], y[:batch * 2], batch_size=batch, epochs=1, shuffle=False, verbose=0)   # warm-up
+def _time_fit(model, x, y, batch, **kw):
+    model.fit(x[:batch * 2], y[:batch * 2], batch_size=batch, epochs=1, shuffle=False, verbose=0, **kw)   # warm-up
     t0 = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0, **kw)
     return time.perf_counter() - t0
 
 
-def _measure(model_name: str, side: str, steps: int, batch: int) -> float:
+def _measure(model_name: str, side: str, steps: int, batch: int, blas_threads: int) -> float:
     """Seconds for ``steps`` training steps of one side (run in a child process)."""
     import tf_keras as k
 
@@ -63,7 +63,7 @@ def _measure(model_name: str, side: str, steps: int, batch: int) -> float:
     ours = model_from_topology({"model_config": json.loads(km.to_json())})
     ours.set_weights(km.get_weights())
     ours.compile(wr.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    return _time_fit(ours, x, y, batch)
+    return _time_fit(ours, x, y, batch, blas_threads=blas_threads or None)
 
 
 def main(argv=None) -> int:
@@ -71,10 +71,12 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="OpenBLAS threads during our fit (fit's default 1; 0: leave numpy's default)")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "SIDE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(_measure(*args.child, args.steps, args.batch)))
+        print(json.dumps(_measure(*args.child, args.steps, args.batch, args.blas_threads)))
         return 0
 
     import tensorflow as tf
@@ -85,7 +87,8 @@ def main(argv=None) -> int:
         seconds = {}
         for side in ("keras", "ours"):
             out = subprocess.run([sys.executable, __file__, "--child", name, side, "--steps", str(args.steps),
-                                  "--batch", str(args.batch)], capture_output=True, text=True, check=True)
+                                  "--batch", str(args.batch), "--blas-threads", str(args.blas_threads)],
+                                 capture_output=True, text=True, check=True)
             seconds[side] = float(out.stdout.strip().splitlines()[-1])
         results.append({"model": name, "batch": args.batch, "steps": args.steps,
                         "keras_steps_per_s": args.steps / seconds["keras"],
@@ -93,6 +96,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     info = {"tensorflow": tf.__version__, "tf_keras": k.__version__, "numpy": np.__version__,
             "cpu_count": os.cpu_count(), "machine": platform.machine(), "load_average_1min": load,
+            "blas_threads": args.blas_threads or "numpy default",
             "results": results}
     if args.json:
         print(json.dumps(info, indent=2))

@@ -139,7 +139,10 @@ class ReduceLROnPlateau(Callback):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        better = (current < self.best - self.min_delta) if self.monitor_op == np.less else (current > self.best + self.min_delta)
+        if self.monitor_op == np.less:
+            better = current < self.best - self.min_delta
+        else:
+            better = current > self.best + self.min_delta
         if better:
             self.best, self.wait = current, 0
         elif self.cooldown_counter <= 0:

@@ -1,17 +1,17 @@
 """A small reverse-mode autograd over the op registry (micrograd-sized).
 
-A :class:`Var` holds a numpy value. :func:`apply` runs a registry op's numpy reference (or, for
-a few hot ops, its float32 fast path in :mod:`.kernels`) on its inputs' values and, when one of them requires a gradient, remembers how the result was made
-(a :class:`Node`: the op, its attributes, its inputs and outputs). :func:`backward` walks those
-nodes from a scalar back to the leaves, calling each op's ``grad`` rule (declared beside its
-reference in ``wgpu_runtime/ops``)::
+A :class:`Var` holds a numpy value. :func:`apply` runs a registry op's numpy reference (or, for a
+few hot ops, its float32 fast path in :mod:`.kernels`) on its inputs' values and, when one of them
+requires a gradient, remembers how the result was made (a :class:`Node`: the op, its attributes,
+its inputs and outputs). :func:`backward` walks those nodes from a scalar back to the leaves,
+calling each op's ``grad`` rule (declared beside its reference in ``wgpu_runtime/ops``)::
 
     grad(attrs, inputs, outputs, dys) -> [d input_0, d input_1, ...]   (None: no gradient)
 
 ``inputs`` and ``outputs`` are the forward values (numpy), ``dys`` one upstream gradient per
 output (None for outputs nothing depends on). A rule with a ``needs`` keyword also learns which
-inputs want a gradient (it may skip the others: a convolution's data input, say). Plain numpy arrays given to :func:`apply` are
-constants (axes, shapes, labels): no gradient flows into them.
+inputs want a gradient (it may skip the others: a convolution's data input, say). Plain numpy
+arrays given to :func:`apply` are constants (axes, shapes, labels): no gradient flows into them.
 """
 from __future__ import annotations
 

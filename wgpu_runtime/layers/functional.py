@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import InputError, ModelFormatError
 from .base import Layer, layer_class, register, unknown_layer
-from .topology import Topology, dtype_name, execution_order, input_shape, parse, resolve
+from .topology import Ref, Topology, dtype_name, execution_order, input_shape, parse, resolve
 
 # call kwargs that say how Keras called a layer while building, not what it computes
 _IGNORED_KWARGS = {"training", "mask"}
@@ -51,7 +51,7 @@ class Functional(Layer):
         self.name = self.config.get("name") or topology.name
         self.layer_map: dict[str, Layer] = {}
         for spec in topology.layers:
-            cfg = spec.config if isinstance(spec.config, dict) else {}
+            cfg = spec.config if isinstance(spec.config, dict) else {"layers": spec.config}   # old Sequential: a list
             self.layer_map[spec.name] = make_layer(spec.class_name, {**cfg, "name": spec.name}, flavor, spec.name)
         self.layers = [l for l in self.layer_map.values()]
         self.sublayers = [l for l in self.layers if not isinstance(l, InputLayer)]
@@ -81,8 +81,6 @@ class Functional(Layer):
         env = {}
         for r, x in zip(self.topology.inputs, inputs):
             env[r] = x
-        from .topology import Ref
-
         for spec, k, call in self.order:
             layer = self.layer_map[spec.name]
             args = resolve(call.args, env)

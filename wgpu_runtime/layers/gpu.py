@@ -18,9 +18,11 @@ from ..format import ModelArtifacts, Signature, TensorSpec
 from ..graph.model import GraphModel
 from ..memory import to_device_array
 from .ctx import GraphCtx, Sym
+from .fusion import fuse
 
 TRACE_BATCH = 2       # stand-in batch size while tracing (not 1: it would hide broadcasting slips)
 _FINAL_OPS = ("Softmax", "Sigmoid")
+FUSE = True           # MatMul/Conv + BiasAdd + activation -> one fused op (layers/fusion.py)
 
 
 @dataclass
@@ -57,9 +59,11 @@ def trace(net, inputs_spec, example_shapes) -> Traced:
             logits.append(None)
     sig_in = {a.ref: TensorSpec(f"{a.ref}:0", n.attrs["dtype"], n.attrs["shape"])
               for a, n in zip(args, [producers[a.ref] for a in args])}
+    fetchable = names + [lg[1] for lg in logits if lg is not None]
+    nodes = fuse(ctx.nodes, fetchable, ctx.weights) if FUSE else ctx.nodes
     sig_out = {f"output_{i}": TensorSpec(name, "float32", None) for i, name in enumerate(names)}
     art = ModelArtifacts(path=Path(f"<layers model {net.name}>"), format="graph-model", generated_by=None,
-                         converted_by=None, model_topology={}, nodes=ctx.nodes, functions=[],
+                         converted_by=None, model_topology={}, nodes=nodes, functions=[],
                          signature=Signature(sig_in, sig_out), weights=ctx.weights, weight_specs=[],
                          user_defined_metadata=None, model_initializer=None, initializer_signature=None)
     return Traced(art, [a.ref for a in args], names, logits, ctx.weights)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..device import get_device
 from ..errors import InputError, ModelFormatError
-from ..format import load_artifacts, write_artifacts
+from ..format import load_artifacts
 from .base import Layer, Weight
 from .ctx import EagerCtx
 from .functional import Functional, InputLayer
@@ -198,12 +198,14 @@ class LayersModel:
         compile_model(self, optimizer, loss, metrics, loss_weights)
 
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, seed=None):
+            validation_data=None, shuffle=True, initial_epoch=0, seed=None, blas_threads=1):
+        """Keras' fit. ``seed`` fixes shuffling and dropout; ``blas_threads`` caps numpy's
+        OpenBLAS threads while training (None: leave it as it is)."""
         from .training import fit
 
         return fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-                   initial_epoch=initial_epoch, seed=seed)
+                   initial_epoch=initial_epoch, seed=seed, blas_threads=blas_threads)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, return_dict=False, device="gpu"):
         from .training import evaluate
@@ -215,9 +217,11 @@ class LayersModel:
         return values[0] if len(values) == 1 else values
 
     def train_on_batch(self, x, y, return_dict=False):
+        from ..autograd import blas
         from .training import _targets, train_step
 
-        logs = train_step(self, self._feeds(x), _targets(self, y))
+        with blas.limit(1):
+            logs = train_step(self, self._feeds(x), _targets(self, y))
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
     def test_on_batch(self, x, y, return_dict=False):

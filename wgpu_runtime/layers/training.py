@@ -7,6 +7,7 @@ non-trainable updates (moving statistics), and marks the GPU copy stale (it is r
 the next GPU inference). Logged figures are Keras': the epoch's ``loss`` is the batch losses'
 mean weighted by batch size, metrics are means over the epoch's samples, validation runs in
 inference mode (on the GPU by default) after each epoch and is logged with a ``val_`` prefix.
+Steps run with numpy's OpenBLAS held to ``blas_threads`` threads (see autograd/blas.py).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .. import callbacks as callbacks_mod
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers
-from ..autograd import Var, backward
+from ..autograd import Var, backward, blas
 from ..errors import InputError
 from .ctx import EagerCtx
 from .progress import Progress
@@ -188,9 +189,16 @@ def evaluate(model, x, y, batch_size=None, device="gpu", prefix="") -> dict:
 
 
 def fit(model, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-        validation_data=None, shuffle=True, initial_epoch=0, seed=None):
+        validation_data=None, shuffle=True, initial_epoch=0, seed=None, blas_threads=1):
     if model.compiled is None:
         raise RuntimeError("compile() the model before fit()")
+    with blas.limit(blas_threads):
+        return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                    shuffle, initial_epoch, seed)
+
+
+def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+         initial_epoch, seed):
     xs, ys = model._feeds(x), _targets(model, y)
     n = xs[0].shape[0]
     if any(a.shape[0] != n for a in xs + ys):
