@@ -69,3 +69,20 @@ def test_bench_a_control_flow_model_with_given_inputs(tmp_path):
         args += ["--input", f"{key}={tmp_path / f'{key}.npy'}"]
     result = json.loads(cli("bench", folder, "--json", "--runs", "2", "--warmup", "1", *args).stdout)
     assert result["executor"] == "dynamic" and result["runs"] == 2 and result["median_ms"] > 0
+
+
+@pytest.mark.parametrize("adapter", ["vulkan", "gl"])
+def test_run_and_info_on_a_layers_model(tmp_path, adapter):
+    try:
+        from tests.fixtures_layers import layers_fixture, load_npz
+    except ImportError:
+        from fixtures_layers import layers_fixture, load_npz
+    folder = layers_fixture("mlp")
+    io = load_npz("mlp")
+    np.save(tmp_path / "f.npy", io["in:features"])
+    cli("run", folder, "--input", f"features={tmp_path / 'f.npy'}", "--output", tmp_path / "o.npz",
+        "--adapter", adapter)
+    got = np.load(tmp_path / "o.npz")["dense_2"]
+    # Keras' own prediction (io.npz); 3 small dense layers in float32: a few ULP of accumulation order
+    np.testing.assert_allclose(got, io["out:0"], atol=1e-5)
+    assert "Total params" in cli("info", folder).stdout

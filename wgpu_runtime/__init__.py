@@ -17,7 +17,8 @@ from .errors import (AdapterError, GraphError, InputError, ModelFormatError, Uns
                      WgpuRuntimeError)
 from .graph.model import GraphModel, load_graph_model  # noqa: E402
 from .layers import Layer, LayersModel, load_layers_model, register_layer  # noqa: E402
+from .loading import load_model  # noqa: E402
 
-__all__ = ["load_graph_model", "GraphModel", "load_layers_model", "LayersModel", "Layer", "register_layer",
+__all__ = ["load_model", "load_graph_model", "GraphModel", "load_layers_model", "LayersModel", "Layer", "register_layer",
            "optimizers", "losses", "metrics", "callbacks", "get_device", "enumerate_adapters", "AdapterError",
            "GraphError", "InputError", "ModelFormatError", "UnsupportedOpError", "WgpuRuntimeError"]
