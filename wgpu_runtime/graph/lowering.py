@@ -62,6 +62,35 @@ def grid_1d(n: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:
     return (-(-groups // y), y, 1)
 
 
+class StepCollector:
+    """What :class:`Lowering` calls back into: collects steps, puts host values on the device
+    (a model weight once per model, anything else as a per-collector constant). The static
+    planner and the dynamic executor's per-node programs both extend it."""
+
+    def __init__(self, model, device):
+        self.model = model
+        self.device = device
+        self.steps: list[Step] = []
+        self.consts: list[Buf] = []
+
+    def add_step(self, step: Step) -> None:
+        self.steps.append(step)
+
+    def on_device(self, t: Tensor) -> Buf:
+        if t.buf is None:
+            if t.value is None:
+                raise GraphError("a tensor with neither a value nor a buffer reached the GPU")
+            if t.weight_key is not None:
+                t.buf = self.model.weight_buffer(t.weight_key, t.value, t.dtype)
+            else:
+                t.buf = Buf(nbytes_of(t.shape), "const", data=to_device_array(t.value, t.dtype))
+                self.consts.append(t.buf)
+        return t.buf
+
+    def model_constant(self, key: str, array: np.ndarray, dtype: str) -> Buf:
+        return self.model.weight_buffer(key, array, dtype)
+
+
 class Lowering:
     """Context handed to ``OpDef.lower`` for one node."""
 

@@ -16,11 +16,11 @@ import numpy as np
 import wgpu
 
 from ..errors import GraphError, UnsupportedOpError
-from ..memory import Buf, Uploader, assign_temps, create_buffer, device_dtype, nbytes_of, to_device_array
+from ..memory import Buf, Uploader, assign_temps, create_buffer, device_dtype, nbytes_of
 from ..ops import registry
 from ..ops.registry import Tensor
 from .graph import Graph
-from .lowering import Lowering, Step
+from .lowering import Lowering, Step, StepCollector
 
 
 class DataDependentError(GraphError):
@@ -39,31 +39,7 @@ class Plan:
     staging_offsets: list = field(default_factory=list)
 
 
-class Planner:
-    def __init__(self, model, device):
-        self.model = model
-        self.device = device
-        self.steps: list[Step] = []
-        self.consts: list[Buf] = []
-
-    # called by Lowering ------------------------------------------------------------------
-    def add_step(self, step: Step) -> None:
-        self.steps.append(step)
-
-    def on_device(self, t: Tensor) -> Buf:
-        if t.buf is None:
-            if t.value is None:
-                raise GraphError("a tensor with neither a value nor a buffer reached the GPU")
-            if t.weight_key is not None:
-                t.buf = self.model.weight_buffer(t.weight_key, t.value, t.dtype)
-            else:
-                t.buf = Buf(nbytes_of(t.shape), "const", data=to_device_array(t.value, t.dtype))
-                self.consts.append(t.buf)
-        return t.buf
-
-    def model_constant(self, key: str, array: np.ndarray, dtype: str) -> Buf:
-        return self.model.weight_buffer(key, array, dtype)
-
+class Planner(StepCollector):
     # planning ----------------------------------------------------------------------------
     def build(self, graph: Graph, feeds: dict[str, tuple[tuple[int, ...], str]],
               targets: list[tuple[str, int]]) -> Plan:

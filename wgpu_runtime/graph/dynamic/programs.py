@@ -12,39 +12,12 @@ from __future__ import annotations
 import wgpu
 
 from ...errors import GraphError
-from ...memory import Buf, Uploader, nbytes_of, to_device_array
+from ...memory import Buf, Uploader, nbytes_of
 from ...ops.registry import Tensor
-from ..lowering import Lowering
+from ..lowering import Lowering, StepCollector
 from .values import DevBuf, Value
 
 _BIND_CACHE = 16     # bind groups kept per step
-
-
-class _Collector:
-    """The planner interface ``Lowering`` calls (add_step, on_device, model_constant)."""
-
-    def __init__(self, model, device):
-        self.model = model
-        self.device = device
-        self.steps = []
-        self.consts: list[Buf] = []
-
-    def add_step(self, step) -> None:
-        self.steps.append(step)
-
-    def on_device(self, t: Tensor) -> Buf:
-        if t.buf is None:
-            if t.value is None:
-                raise GraphError("a tensor with neither a value nor a buffer reached the GPU")
-            if t.weight_key is not None:
-                t.buf = self.model.weight_buffer(t.weight_key, t.value, t.dtype)
-            else:
-                t.buf = Buf(nbytes_of(t.shape), "const", data=to_device_array(t.value, t.dtype))
-                self.consts.append(t.buf)
-        return t.buf
-
-    def model_constant(self, key: str, array, dtype: str) -> Buf:
-        return self.model.weight_buffer(key, array, dtype)
 
 
 class Program:
@@ -52,7 +25,7 @@ class Program:
         self.device = device
         specs = op.shape(node.attrs, ins)
         outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
-        col = _Collector(model, device)
+        col = StepCollector(model, device)
         op.lower(Lowering(col, node, ins, outs))
         up = Uploader(device)
         for b in col.consts:
