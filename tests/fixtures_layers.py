@@ -40,8 +40,6 @@ Fixtures:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -50,11 +48,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+try:
+    from tests.fixture_cache import COMPLETE, cache_root, ensure_built, is_complete, script_version
+except ImportError:                       # tests/ itself is on sys.path (pytest, or run as a script)
+    from fixture_cache import COMPLETE, cache_root, ensure_built, is_complete, script_version
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SCRIPT = Path(__file__).resolve()
-VERSION = hashlib.sha256(SCRIPT.read_bytes()).hexdigest()[:16]
-COMPLETE = ".complete"
+VERSION = script_version(SCRIPT)
 
 NAMES = ["mlp", "cnn", "lstm", "zoo_conv", "zoo_seq", "multi_io", "old_model", "keras3", "keras3_seq",
          "tfjs_saved", "pixel_shuffle"]
@@ -74,53 +76,19 @@ TRAINING = {
 
 # ------------------------------------------------------------------------------ test side
 def fixtures_root() -> Path:
-    env = os.environ.get("WGPU_RUNTIME_FIXTURES")
-    return (Path(env) if env else REPO / ".fixtures") / "layers"
+    return cache_root("layers")
 
 
 def _complete(folder: Path) -> bool:
-    try:
-        return (folder / COMPLETE).read_text().strip() == VERSION
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _lock(root: Path):
-    root.mkdir(parents=True, exist_ok=True)
-    import fcntl
-
-    with open(root / ".build.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _python() -> str:
-    venv = REPO / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
+    return is_complete(folder, VERSION)
 
 
 def ensure(*names: str) -> dict[str, Path]:
-    root = fixtures_root()
-    missing = [n for n in names if not _complete(root / n)]
-    if missing:
-        with _lock(root):
-            missing = [n for n in missing if not _complete(root / n)]
-            if missing:
-                env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
-                       "TFDF_DISABLE_WELCOME_MESSAGE": "1"}
-                proc = subprocess.run([_python(), str(SCRIPT), "--out", str(root), *missing], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"building layers fixtures {missing} failed (exit {proc.returncode}):\n"
-                                       f"{proc.stdout[-6000:]}")
-    bad = [n for n in names if not _complete(root / n)]
-    if bad:
-        raise RuntimeError(f"layers fixtures {bad} missing after a build")
-    return {n: root / n for n in names}
+    # this script needs tf_keras + node besides tensorflowjs: always the repo's venv when it has one
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "TFDF_DISABLE_WELCOME_MESSAGE": "1"}
+    return ensure_built(fixtures_root(), names, SCRIPT, label="layers fixtures", prefer_running=False,
+                        env=env)
 
 
 def layers_fixture(name: str) -> Path:

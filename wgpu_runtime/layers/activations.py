@@ -111,23 +111,22 @@ def _leaky_relu(ctx, x, slope=0.2):
     return ctx.op("LeakyRelu", x, alpha=float(slope))
 
 
-def softmax(ctx, x, axis=-1):
+def _over_axis(ctx, op: str, x, axis: int):
+    """The last-axis op ``op`` (Softmax, LogSoftmax) over ``axis``: moved last and back."""
     rank = len(ctx.shape(x))
     axis %= rank
     if axis == rank - 1:
-        return ctx.op("Softmax", x)
+        return ctx.op(op, x)
     perm = [d for d in range(rank) if d != axis] + [axis]
-    back = list(np.argsort(perm))
-    return ctx.transpose(ctx.op("Softmax", ctx.transpose(x, perm)), back)
+    return ctx.transpose(ctx.op(op, ctx.transpose(x, perm)), list(np.argsort(perm)))
+
+
+def softmax(ctx, x, axis=-1):
+    return _over_axis(ctx, "Softmax", x, axis)
 
 
 def log_softmax(ctx, x, axis=-1):
-    rank = len(ctx.shape(x))
-    axis %= rank
-    if axis == rank - 1:
-        return ctx.op("LogSoftmax", x)
-    perm = [d for d in range(rank) if d != axis] + [axis]
-    return ctx.transpose(ctx.op("LogSoftmax", ctx.transpose(x, perm)), list(np.argsort(perm)))
+    return _over_axis(ctx, "LogSoftmax", x, axis)
 
 
 def _sparsemax(ctx, x):

@@ -78,6 +78,14 @@ class HostRuntime:
 HOST = HostRuntime()
 
 
+def typed_obj(rt, t, cls: type, what: str):
+    """The object behind the handle tensor ``t`` (``rt.obj``), which must be a ``cls``."""
+    obj = rt.obj(t)
+    if not isinstance(obj, cls):
+        raise ValueError(f"expected {what}, got {type(obj).__name__}")
+    return obj
+
+
 def runtime_op(*names, family: str, impl, shape, cases=(), dtypes=ALL, tf_outputs=None):
     """Register ops implemented against the runtime interface (see the module docstring)."""
     def reference(attrs, *xs):

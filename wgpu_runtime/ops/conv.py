@@ -340,26 +340,28 @@ def _check_float(ins):
         raise TypeError(f"convolutions support float32, got {ins[0].dtype}")
 
 
-def _conv_shape(attrs, ins):
+def _checked_geometry(attrs, ins, layout: str, note: str = "") -> Geometry:
+    """The geometry of a float32 input ``ins[0]`` under a rank-4 ``layout`` filter ``ins[1]``
+    whose third dimension is the input's channels."""
     _check_float(ins)
     x, f = ins[0], ins[1]
     if len(f.shape) != 4:
-        raise ValueError(f"filter must have rank 4 (HWIO), got shape {f.shape}")
+        raise ValueError(f"filter must have rank 4 ({layout}), got shape {f.shape}")
     g = geometry(attrs, x.shape, *f.shape[:2])
     if g.c != f.shape[2]:
-        raise ValueError(f"input has {g.c} channels but the filter expects {f.shape[2]} "
-                         "(grouped convolutions are not supported)")
+        raise ValueError(f"input has {g.c} channels but the filter expects {f.shape[2]}{note}")
+    return g
+
+
+def _conv_shape(attrs, ins):
+    f = ins[1]
+    g = _checked_geometry(attrs, ins, "HWIO", " (grouped convolutions are not supported)")
     return [(from_nhwc((g.n, g.oh, g.ow, f.shape[3]), data_format(attrs)), F)]
 
 
 def _depthwise_shape(attrs, ins):
-    _check_float(ins)
-    x, f = ins[0], ins[1]
-    if len(f.shape) != 4:
-        raise ValueError(f"filter must have rank 4 (H, W, in, multiplier), got shape {f.shape}")
-    g = geometry(attrs, x.shape, *f.shape[:2])
-    if g.c != f.shape[2]:
-        raise ValueError(f"input has {g.c} channels but the filter expects {f.shape[2]}")
+    f = ins[1]
+    g = _checked_geometry(attrs, ins, "H, W, in, multiplier")
     return [(from_nhwc((g.n, g.oh, g.ow, f.shape[2] * f.shape[3]), data_format(attrs)), F)]
 
 
@@ -489,6 +491,16 @@ def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: i
                      constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, "WG": wg, **act})
 
 
+def _conv_gemm(ctx, x, f: np.ndarray, ep: Epilogue, g: Geometry, hw: int, k4: int, n4: int,
+               transposed: bool) -> None:
+    """Packs the [kh, kw, k, n] filter ``f`` and runs :func:`_launch_conv` over ``x`` into the
+    op's output ([g.n, hw, 4*n4] NHWC, copied out by :func:`finish_output` when padded)."""
+    w = ctx.constant(_pack_filter(f, ep, 4 * k4, 4 * n4), F, "conv-filter-t" if transposed else "conv-filter")
+    y = output_nhwc(ctx, g.n, hw, 4 * n4)
+    _launch_conv(ctx, x, w, y, ep, g, g.n * hw, n4, k4, transposed=transposed)
+    finish_output(ctx, y, g.n, hw, 4 * n4)
+
+
 def _filter(ctx, i: int, what: str) -> np.ndarray:
     v = ctx.inputs[i].value
     if v is None:
@@ -518,10 +530,7 @@ def _lower_conv(ctx):
     k4, n4 = cdiv(g.c, 4), cdiv(cout, 4)
     ep = epilogue(ctx, 2, cout)
     x = nhwc_input(ctx, 0, g, 4 * k4)
-    w = ctx.constant(_pack_filter(f, ep, 4 * k4, 4 * n4), F, "conv-filter")
-    y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * n4)
-    _launch_conv(ctx, x, w, y, ep, g, g.n * g.oh * g.ow, n4, k4, transposed=False)
-    finish_output(ctx, y, g.n, g.oh * g.ow, 4 * n4)
+    _conv_gemm(ctx, x, f, ep, g, g.oh * g.ow, k4, n4, transposed=False)
 
 
 def _lower_backprop_input(ctx):
@@ -539,10 +548,7 @@ def _lower_backprop_input(ctx):
     gather = Geometry(g.n, g.oh, g.ow, cout, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pb, g.pl, g.pr, g.h, g.w)
     dy = nhwc_input(ctx, 2, gather, 4 * k4)
     ep = epilogue(ctx, 3, cin)
-    w = ctx.constant(_pack_filter(f.transpose(0, 1, 3, 2), ep, 4 * k4, 4 * n4), F, "conv-filter-t")
-    y = output_nhwc(ctx, g.n, g.h * g.w, 4 * n4)
-    _launch_conv(ctx, dy, w, y, ep, gather, g.n * g.h * g.w, n4, k4, transposed=True)
-    finish_output(ctx, y, g.n, g.h * g.w, 4 * n4)
+    _conv_gemm(ctx, dy, f.transpose(0, 1, 3, 2), ep, gather, g.h * g.w, k4, n4, transposed=True)
 
 
 def _lower_depthwise(ctx):

@@ -363,18 +363,21 @@ binary("LogicalOr", np.logical_or, {BOOL: "u32((a != 0u) || (b != 0u))"}, out=BO
 
 
 # ---------------------------------------------------------------------------------- Select
+def _select_cond_shape(cs: tuple, ts: tuple) -> tuple:
+    """Select's condition shape as broadcast: a vector condition as long as a higher-rank ``t``'s
+    first dimension picks whole rows (TF's Select), so it gets trailing 1s."""
+    if len(cs) == 1 and len(ts) > 1 and cs[0] == ts[0]:
+        return cs + (1,) * (len(ts) - 1)
+    return cs
+
+
 def _select_ref(attrs, c, t, e):
-    if c.ndim == 1 and t.ndim > 1 and c.shape[0] == t.shape[0]:     # Select (v1): picks rows
-        c = c.reshape(c.shape + (1,) * (t.ndim - 1))
-    return np.where(c, t, e).astype(t.dtype)
+    return np.where(c.reshape(_select_cond_shape(c.shape, t.shape)), t, e).astype(t.dtype)
 
 
 def _select_shape(attrs, ins):
     c, t, e = ins
-    cs = c.shape
-    if len(cs) == 1 and len(t.shape) > 1 and cs[0] == t.shape[0]:
-        cs = cs + (1,) * (len(t.shape) - 1)
-    return [(broadcast(cs, t.shape, e.shape), t.dtype)]
+    return [(broadcast(_select_cond_shape(c.shape, t.shape), t.shape, e.shape), t.dtype)]
 
 
 def _select_lower(ctx):
@@ -383,10 +386,7 @@ def _select_lower(ctx):
     ctx.device_output()
     if out.size == 0:
         return
-    cs = c.shape
-    if len(cs) == 1 and len(t.shape) > 1 and cs[0] == t.shape[0]:
-        cs = cs + (1,) * (len(t.shape) - 1)
-    rows = _broadcast_dims(out.shape, cs, t.shape, e.shape)
+    rows = _broadcast_dims(out.shape, _select_cond_shape(c.shape, t.shape), t.shape, e.shape)
     ctx.dispatch("select.wgsl", [c, t, e, out.buf], _grid(ctx, out.size),
                  params=[out.size, len(rows), 0, 0, *_dim_words(rows)],
                  template={"T": ctx.wgsl_type(t.dtype)})
@@ -399,8 +399,7 @@ def _select_grad(attrs, ins, outs, dys):
     c, t, e = ins
     if t.dtype.kind != "f":
         return [None, None, None]
-    if c.ndim == 1 and t.ndim > 1 and c.shape[0] == t.shape[0]:
-        c = c.reshape(c.shape + (1,) * (t.ndim - 1))
+    c = c.reshape(_select_cond_shape(c.shape, t.shape))
     dy = dys[0]
     zero = np.zeros((), dy.dtype)
     return [None, unbroadcast(np.where(c, dy, zero), t.shape), unbroadcast(np.where(c, zero, dy), e.shape)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .control import runtime_op
+from .control import runtime_op, typed_obj
 
 S, F, I = "string", "float32", "int32"
 
@@ -49,10 +49,7 @@ def _key(k):
 
 
 def _table(rt, t) -> HashTable:
-    table = rt.obj(t)
-    if not isinstance(table, HashTable):
-        raise ValueError(f"expected a hash table handle, got {type(table).__name__}")
-    return table
+    return typed_obj(rt, t, HashTable, "a hash table handle")
 
 
 def _create(rt, attrs, ins):

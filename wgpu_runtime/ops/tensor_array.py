@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .control import runtime_op
+from .control import runtime_op, typed_obj
 
 F, I, B = "float32", "int32", "bool"
 _NP = {F: np.float32, I: np.int32, B: np.bool_}
@@ -116,10 +116,7 @@ def _rows(rt, tensor) -> list:
 
 
 def _list(rt, t) -> TensorList:
-    lst = rt.obj(t)
-    if not isinstance(lst, TensorList):
-        raise ValueError(f"expected a TensorList, got {type(lst).__name__}")
-    return lst
+    return typed_obj(rt, t, TensorList, "a TensorList")
 
 
 def _check_shape(rt, t, lst: TensorList) -> None:
@@ -301,10 +298,7 @@ class TensorArray:
 
 
 def _array(rt, t) -> TensorArray:
-    ta = rt.obj(t)
-    if not isinstance(ta, TensorArray):
-        raise ValueError(f"expected a TensorArray handle, got {type(ta).__name__}")
-    return ta
+    return typed_obj(rt, t, TensorArray, "a TensorArray handle")
 
 
 def _flow(rt):
