@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..graph.graph import parse_ref
+from ..ops.fused import ACTIVATIONS
 
 _FUSED = {"MatMul": "_FusedMatMul", "Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "FusedDepthwiseConv2dNative"}
-_ACTIVATIONS = ("Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "Selu", "LeakyRelu")
+# The activations the fused epilogue runs (ops/fused.py), less Prelu: its alpha is an extra
+# input this rewrite does not wire.
+_ACTIVATIONS = frozenset(a for a in ACTIVATIONS if a not in (None, "Prelu"))
 
 
 def fuse(nodes: list, outputs: list[str], weights: dict) -> list:
