@@ -11,6 +11,7 @@ import numpy as np
 
 from .graph import executor
 from .graph.model import load_graph_model
+from .inputs import random_inputs
 
 
 @dataclass
@@ -39,25 +40,6 @@ class BenchResult:
         return asdict(self)
 
 
-def example_inputs(model, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded inputs matching the model's input specs; unknown dims (-1) become ``batch``
-    for the first dim and 1 elsewhere."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in model.inputs:
-        shape = tuple(d if d >= 0 else (batch if i == 0 else 1) for i, d in enumerate(spec.shape or ()))
-        if spec.shape and spec.shape[0] == 1 and batch != 1:
-            shape = (batch,) + shape[1:]
-        dtype = spec.dtype or "float32"
-        if dtype == "float32":
-            feeds[spec.name] = rng.random(shape, dtype=np.float32)
-        elif dtype == "bool":
-            feeds[spec.name] = rng.random(shape) < 0.5
-        else:
-            feeds[spec.name] = rng.integers(0, 4, size=shape).astype(np.int32)
-    return feeds
-
-
 def _bench_dynamic(model, feeds, runs, warmup, batch, load_ms, first_ms, pipelines_compiled, progress):
     """Models with control flow or data-dependent shapes run on the dynamic executor: whole
     ``execute`` calls are timed; dispatch counts and per-op GPU times are not collected."""
@@ -84,13 +66,13 @@ def _percentile(values, q):
 
 def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, batch: int = 1,
           profile: bool = True, progress=None, feeds: dict | None = None) -> BenchResult:
-    """``feeds``: the inputs to time (default: seeded random inputs, see example_inputs)."""
+    """``feeds``: the inputs to time (default: seeded random inputs, see inputs.random_inputs)."""
     t0 = time.perf_counter()
     model = load_graph_model(path, adapter)
     model.device.wait_idle()
     load_ms = (time.perf_counter() - t0) * 1e3
     dev = model.device
-    feeds = feeds or example_inputs(model, batch)
+    feeds = feeds or random_inputs(model.inputs, batch)
 
     compiled = dev.pipelines.compiled
     t0 = time.perf_counter()

@@ -32,6 +32,7 @@ from ..errors import InputError, WgpuRuntimeError
 from ..format import load_artifacts
 from ..graph.graph import Graph
 from ..graph.model import GraphModel
+from ..inputs import random_inputs
 from ..ops import registry
 from ..tolerance import MODEL, compare, op_tolerance
 from . import reference
@@ -81,20 +82,8 @@ def stored_sets(folder: Path, inputs, outputs) -> list[InputSet]:
 
 
 def random_set(inputs, seed: int = 0) -> InputSet:
-    """Seeded inputs for a model without stored ones: unknown dims are 1; floats in [-1, 1),
-    integers in [0, 4), booleans half true."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in inputs:
-        shape = tuple(1 if d is None or d < 0 else int(d) for d in (spec.shape or ()))
-        dtype = spec.dtype or "float32"
-        if dtype == "bool":
-            feeds[spec.name] = rng.random(shape) < 0.5
-        elif dtype.startswith(("int", "uint")):
-            feeds[spec.name] = rng.integers(0, 4, size=shape).astype(np.int32)
-        else:
-            feeds[spec.name] = rng.uniform(-1, 1, size=shape).astype(np.float32)
-    return InputSet(f"random (seed {seed})", feeds, {}, {})
+    """Seeded inputs for a model without stored ones (see inputs.random_inputs; batch 1)."""
+    return InputSet(f"random (seed {seed})", random_inputs(inputs, 1, seed), {}, {})
 
 
 def jsonable(value, limit: int = 16):

@@ -1,0 +1,25 @@
+"""Seeded example inputs for a model's input specs (bench and conformance use them)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_inputs(specs, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """One array per spec: unknown dims (-1 / None) become ``batch`` for the first dim and 1
+    elsewhere (a fixed first dim of 1 also takes ``batch``); floats in [-1, 1), integers in
+    [0, 4), booleans half true."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        dims = list(spec.shape or ())
+        shape = tuple(int(d) if d is not None and d >= 0 else (batch if i == 0 else 1) for i, d in enumerate(dims))
+        if dims and dims[0] == 1:
+            shape = (batch,) + shape[1:]
+        dtype = spec.dtype or "float32"
+        if dtype == "bool":
+            feeds[spec.name] = rng.random(shape) < 0.5
+        elif dtype.startswith(("int", "uint")):
+            feeds[spec.name] = rng.integers(0, 4, size=shape).astype(np.int32)
+        else:
+            feeds[spec.name] = rng.uniform(-1, 1, size=shape).astype(np.float32)
+    return feeds
