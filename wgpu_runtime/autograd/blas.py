@@ -47,10 +47,6 @@ def _openblas_libs() -> list:
     return _LIBS
 
 
-def get_threads() -> list[int]:
-    return [get() for get, _ in _openblas_libs()]
-
-
 @contextlib.contextmanager
 def limit(threads: int | None):
     """Within the block OpenBLAS uses at most ``threads`` threads (None: leave it alone)."""
