@@ -37,6 +37,11 @@ if ! have_vulkan; then
     fi
 fi
 # Real TensorFlow.js for the converter's tests (tests/tfjs: @tensorflow/tfjs pinned, pure-JS CPU backend).
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Node.js + npm (the tests run real TensorFlow.js)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 if command -v npm >/dev/null; then
     (cd tests/tfjs && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 else
