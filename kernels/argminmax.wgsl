@@ -20,10 +20,10 @@ fn index_at(at: u32, r: u32) -> i32 {
     return src_idx[at];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid, 64u);
+    let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     let ii = i % p.inner;
     let s = i / p.inner % p.S;

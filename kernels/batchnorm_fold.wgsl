@@ -1,5 +1,7 @@
 // Batch-norm statistics -> the per-channel affine map of batchnorm.wgsl:
 // sb = [scale * inverseSqrt(variance + epsilon), offset - mean * that].
+#include <common.wgsl>
+
 struct Params { C: u32, epsilon: f32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<storage, read> scale: array<f32>;
@@ -9,7 +11,7 @@ struct Params { C: u32, epsilon: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(4) var<storage, read_write> sb: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if (c >= p.C) { return; }

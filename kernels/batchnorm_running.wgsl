@@ -1,6 +1,8 @@
 // FusedBatchNorm training outputs 1 and 2 from the batch statistics (mean, biased variance):
 // out_mean = (1 - f) * running_mean + f * mean, out_var = (1 - f) * running_var + f * var * n/(n-1)
 // with f = exponential_avg_factor (the running statistics are not read when f = 1).
+#include <common.wgsl>
+
 struct Params { C: u32, factor: f32, correction: f32, pad: u32 }
 
 @group(0) @binding(0) var<storage, read> mean: array<f32>;
@@ -11,7 +13,7 @@ struct Params { C: u32, factor: f32, correction: f32, pad: u32 }
 @group(0) @binding(5) var<storage, read_write> out_var: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if (c >= p.C) { return; }

@@ -33,10 +33,10 @@ fn index(mode: u32, i: u32, strided: u32) -> u32 {
     return strided;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid, 64u);
+    let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     var oa = 0u;
     var ob = 0u;

@@ -1,8 +1,12 @@
 // Helpers shared by kernels (inlined with `#include <common.wgsl>`).
 
+// The size of a 1-D workgroup (`@compute @workgroup_size(WORKGROUP)`): the template value the
+// renderer fills from wgpu_runtime/pipelines.py, the same number grid_1d() launches with.
+const WORKGROUP: u32 = {{WORKGROUP}}u;
+
 // Flat invocation index for a 1-D launch folded into 2-D workgroup counts (see grid_1d()).
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, wg_size: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * wg_size + lid;
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WORKGROUP + lid;
 }
 
 // Component i (< 8) of 8 u32 values stored as two vec4 (uniform arrays need 16-byte strides).

@@ -49,10 +49,10 @@ fn source(c: u32, lo: i32, ext: i32, inside: ptr<function, bool>) -> i32 {
     return s;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let t = flat_id(wid, nwg, lid, 64u);
+    let t = flat_id(wid, nwg, lid);
     if (t >= p.n) { return; }
     let last = p.rank - 1u;
     var rem = t / p.runs;

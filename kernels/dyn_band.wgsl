@@ -8,10 +8,10 @@ struct Params { n: u32, rows: u32, cols: u32, pad: u32, lower: i32, upper: i32, 
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T}}>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let o = flat_id(wid, nwg, lid, 64u);
+    let o = flat_id(wid, nwg, lid);
     if (o >= p.n) { return; }
     let j = i32(o % p.cols);
     let i = i32((o / p.cols) % p.rows);

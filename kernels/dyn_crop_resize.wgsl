@@ -41,10 +41,10 @@ fn coord(lo: f32, hi: f32, i: u32, crop: u32, size: u32) -> f32 {
     return 0.5 * (lo + hi) * extent;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let o = flat_id(wid, nwg, lid, 64u);
+    let o = flat_id(wid, nwg, lid);
     if (o >= p.n) { return; }
     let c = o % p.channels;
     var q = o / p.channels;

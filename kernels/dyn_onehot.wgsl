@@ -11,10 +11,10 @@ struct Params { n: u32, depth: u32, inner: u32, pad: u32 }
 @group(0) @binding(3) var<storage, read_write> dst: array<{{T}}>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let o = flat_id(wid, nwg, lid, 64u);
+    let o = flat_id(wid, nwg, lid);
     if (o >= p.n) { return; }
     let r = o % p.inner;
     let q = o / p.inner;

@@ -11,10 +11,10 @@ struct Params { cols: u32, len: u32, inner: u32, exclusive: u32, reverse: u32, p
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T}}>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let c = flat_id(wid, nwg, lid, 64u);
+    let c = flat_id(wid, nwg, lid);
     if (c >= p.cols) { return; }
     let outer = c / p.inner;
     let base = outer * p.len * p.inner + (c - outer * p.inner);

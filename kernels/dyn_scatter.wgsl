@@ -19,10 +19,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let t = flat_id(wid, nwg, lid, 64u);
+    let t = flat_id(wid, nwg, lid);
     if (t >= p.n) { return; }
     let j = t / p.inner;
     let e = t - j * p.inner;

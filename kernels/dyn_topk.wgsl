@@ -37,10 +37,10 @@ fn emit(row: u32, i: u32, xi: {{T}}, rank: u32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let t = flat_id(wid, nwg, lid, 64u);
+    let t = flat_id(wid, nwg, lid);
     if (t >= p.total) { return; }
     if (MODE == 0u) {
         let row = t / p.n;

@@ -10,10 +10,10 @@ struct Params { n: u32, rows: u32, cols: u32, rows_p: u32, cols_p: u32, sz: u32,
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T}}>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid, 64u);
+    let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     let c = i % p.cols_p;
     let r = (i / p.cols_p) % p.rows_p;

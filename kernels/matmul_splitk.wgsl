@@ -13,10 +13,10 @@ struct Params { n: u32, M: u32, N: u32, Np: u32, splits: u32, alpha: f32, pad0: 
 @group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid, 64u);
+    let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     let n = i % p.N;
     let zm = i / p.N;                           // z * M + m

@@ -27,10 +27,10 @@ fn interp(o: u32, scale: f32, in_size: u32) -> Interp {
     return Interp(u32(max(i32(f), 0)), u32(min(i32(ceil(x)), i32(in_size) - 1)), x - f);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let t = flat_id(wid, nwg, lid, 64u);
+    let t = flat_id(wid, nwg, lid);
     if (t >= p.n) { return; }
     let pixel = t / p.runs;
     let x = pixel % p.out_w;

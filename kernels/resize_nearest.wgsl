@@ -25,10 +25,10 @@ fn source_index(o: u32, scale: f32, in_size: u32) -> u32 {
     return min(u32(f), in_size - 1u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let t = flat_id(wid, nwg, lid, 64u);
+    let t = flat_id(wid, nwg, lid);
     if (t >= p.n) { return; }
     let pixel = t / p.runs;
     let x = pixel % p.out_w;

@@ -17,10 +17,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dst: array<{{T}}>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid, 64u);
+    let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     var rem = i;
     var oc = 0u;

@@ -11,10 +11,10 @@ fn op(x: {{T_IN}}) -> {{T_OUT}} {
     return {{EXPR}};
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = flat_id(wid, nwg, lid, 64u);
+    let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     dst[i] = op(src[i]);
 }

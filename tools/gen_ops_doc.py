@@ -60,12 +60,10 @@ def tf_raw_ops() -> set[str]:
 def runtime_ops() -> set[str]:
     """Ops the dynamic executor runs itself: frame ops (its scheduler) and runtime ops (control
     flow, TensorList/TensorArray bookkeeping), as wgpu_runtime/graph/dynamic declares them."""
-    try:
-        from wgpu_runtime.graph.dynamic.scheduler import FRAME_OPS
-        from wgpu_runtime.ops.control import RUNTIME
-    except ImportError:
-        return set()
-    return set(FRAME_OPS) | set(RUNTIME)
+    from wgpu_runtime.graph.dynamic.scheduler import FRAME_OPS
+    from wgpu_runtime.ops import REGISTRY
+
+    return set(FRAME_OPS) | {name for name, op in REGISTRY.items() if op.runtime is not None}
 
 
 def _cell(text: str) -> str:

@@ -16,6 +16,10 @@ from importlib import resources
 from .errors import GraphError
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# The size of a 1-D workgroup: every kernel reads it as the template value {{WORKGROUP}} (common.wgsl
+# declares `const WG`), and the launch geometry (ops/launch.py grid_1d) uses the same number.
+WORKGROUP = 64
+_DEFAULTS = {"WORKGROUP": WORKGROUP}
 
 
 @lru_cache(maxsize=None)
@@ -28,7 +32,7 @@ def render(name: str, template: dict | None = None) -> str:
     """kernels/<name> with ``{{KEY}}`` placeholders replaced; ``#include <file>`` lines inlined."""
     src = kernel_source(name)
     src = re.sub(r"^#include <([\w.]+)>$", lambda m: render(m.group(1), template), src, flags=re.M)
-    template = template or {}
+    template = {**_DEFAULTS, **(template or {})}
 
     def sub(m):
         if m.group(1) not in template:

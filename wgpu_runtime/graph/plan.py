@@ -20,7 +20,8 @@ from ..memory import Buf, Uploader, assign_temps, create_buffer, device_dtype, n
 from ..ops import registry
 from ..ops.registry import Tensor
 from .graph import Graph
-from .lowering import Lowering, Step, StepCollector
+from ..ops.launch import Lowering, Step
+from .collector import StepCollector
 
 
 class DataDependentError(GraphError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import fused
+from .launch import grid_1d
 from .registry import Case, register
 from .transform import PAD, copy
 
@@ -476,9 +477,9 @@ def epilogue(ctx, first_extra: int, channels: int) -> Epilogue:
 
 def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int, transposed: bool):
     """conv2d_main.wgsl over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap."""
-    sub = use_subgroups(ctx.planner.device)
+    sub = use_subgroups(ctx.device)
     kernel = "conv2d_subgroup.wgsl" if sub else "conv2d.wgsl"
-    wg = 8 if ctx.planner.device.is_software else 64
+    wg = 8 if ctx.device.is_software else 64
     groups = cdiv(cdiv(m, 4), wg)
     gz = cdiv(groups, 65535)
     grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
@@ -552,7 +553,6 @@ def _lower_backprop_input(ctx):
 
 
 def _lower_depthwise(ctx):
-    from ..graph.lowering import grid_1d
 
     out = ctx.outputs[0]
     f = _filter(ctx, 1, "filter")
@@ -710,14 +710,14 @@ _FUSED_DEPTHWISE_CASES = _fused_cases((1, 7, 6, 8), (3, 3, 8, 1), 8, _a((2, 2)))
 _TOL = (2e-5, "sums of up to 9*12 float32 products in another order than the float64 reference (a few ULP "
               "of the summed magnitudes), batch-norm scale folded into the filter, then exp/tanh")
 
-register("Conv2D", family="conv", reference=nhwc_reference(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
+register("Conv2D", reference=nhwc_reference(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
          host_inputs=(1,), cases=_CONV_CASES, tol=_TOL, grad=_nhwc_grad(_conv_grad_nhwc))
-register("_FusedConv2D", family="conv", reference=_fused(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
+register("_FusedConv2D", reference=_fused(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
          host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_CONV_CASES, tol=_TOL)
-register("DepthwiseConv2dNative", family="conv", reference=nhwc_reference(_depthwise_nhwc), shape=_depthwise_shape,
+register("DepthwiseConv2dNative", reference=nhwc_reference(_depthwise_nhwc), shape=_depthwise_shape,
          lower=_lower_depthwise, host_inputs=(1,), cases=_DEPTHWISE_CASES, tol=_TOL,
          grad=_nhwc_grad(_depthwise_grad_nhwc))
-register("FusedDepthwiseConv2dNative", family="conv", reference=_fused(_depthwise_nhwc), shape=_depthwise_shape,
+register("FusedDepthwiseConv2dNative", reference=_fused(_depthwise_nhwc), shape=_depthwise_shape,
          lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
-register("Conv2DBackpropInput", family="conv", reference=_backprop_input_ref, shape=_backprop_input_shape,
+register("Conv2DBackpropInput", reference=_backprop_input_ref, shape=_backprop_input_shape,
          lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL, grad=_backprop_input_grad)

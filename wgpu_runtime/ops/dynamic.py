@@ -20,7 +20,8 @@ import heapq
 
 import numpy as np
 
-from .control import runtime_op
+from .runtime import runtime_op
+from .launch import grid_1d
 from .registry import Case, register
 from .shapes import vec8
 
@@ -72,7 +73,6 @@ def _topk_ref(attrs, x, k):
 
 
 def _topk_lower(ctx):
-    from ..graph.lowering import grid_1d
 
     x = ctx.inputs[0]
     k = _topk_k(ctx.attrs, ctx.inputs)
@@ -101,7 +101,7 @@ def _ties(shape, seed, levels=5):
     return (np.random.default_rng(seed).integers(0, levels, size=shape) / 2).astype(np.float32)
 
 
-register("TopKV2", family="evaluation", reference=_topk_ref, shape=_topk_shape, lower=_topk_lower,
+register("TopKV2", reference=_topk_ref, shape=_topk_shape, lower=_topk_lower,
          host_inputs=(1,), dtypes=(F, I), tf_outputs=None,
          cases=[Case([((3, 17), F), np.array(5, np.int32)], note="rows"),
                 Case([_ties((2, 40), 1), np.array(12, np.int32)], note="many ties: lower index first"),
@@ -128,7 +128,6 @@ def _where_blocks(x) -> int:
 
 def _where_count_lower(ctx):
     """Counts per block, then their exclusive scan: output 0 = offsets with the total last."""
-    from ..graph.lowering import grid_1d
 
     x = ctx.inputs[0]
     counts = ctx.device_output(0)
@@ -144,7 +143,6 @@ def _where_count_lower(ctx):
 
 
 def _where_scatter_lower(ctx):
-    from ..graph.lowering import grid_1d
 
     x, offsets = ctx.inputs[0], ctx.inputs[1]
     coords = ctx.device_output(0)
@@ -163,10 +161,10 @@ def _where_count_ref(attrs, x):
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)     # exclusive scan, then the total
 
 
-register("_WhereCount", family="dynamic", reference=_where_count_ref,
+register("_WhereCount", reference=_where_count_ref,
          shape=lambda attrs, ins: [((-(-ins[0].size // BLOCK) + 1,), I)], lower=_where_count_lower, dtypes=(B, F, I),
          cases=[Case([((40, 30), B)], note="5 blocks"), Case([((7,), F, -1, 1)]), Case([np.zeros((0, 3), bool)])])
-register("_WhereScatter", family="dynamic", reference=lambda attrs, x, offsets: _where_ref(attrs, x),
+register("_WhereScatter", reference=lambda attrs, x, offsets: _where_ref(attrs, x),
          shape=lambda attrs, ins: [((int(attrs.get("count") or 0), max(1, ins[0].rank)), I)],
          lower=_where_scatter_lower, dtypes=(B, F, I))
 
@@ -183,7 +181,7 @@ def _where(rt, attrs, ins):
     return rt.op("_WhereScatter", {"count": total}, [x, offsets])
 
 
-runtime_op("Where", family="dynamic", impl=_where, shape=_by_reference(_where_ref), dtypes=(B, F, I),
+runtime_op("Where", impl=_where, shape=_by_reference(_where_ref), dtypes=(B, F, I),
            cases=[Case([((3, 4), B)]), Case([((2, 3, 2), F, -1, 1)], note="numeric: non-zeros"),
                   Case([np.zeros((5,), bool)], note="none"),
                   Case([((70, 9), B)], note="several blocks")])
@@ -294,16 +292,16 @@ def _nms_case(version, n, seed, max_out, iou, score=None, sigma=None, note="", *
     return Case(ins, attrs=attrs, note=note)
 
 
-register("NonMaxSuppressionV2", family="dynamic", reference=_nms_v2, shape=_by_reference(_nms_v2),
+register("NonMaxSuppressionV2", reference=_nms_v2, shape=_by_reference(_nms_v2),
          cases=[_nms_case(2, 30, 1, 10, 0.5, note="ties in scores and IoUs")])
-register("NonMaxSuppressionV3", family="dynamic", reference=_nms_v3, shape=_by_reference(_nms_v3),
+register("NonMaxSuppressionV3", reference=_nms_v3, shape=_by_reference(_nms_v3),
          cases=[_nms_case(3, 40, 2, 20, 0.4, 0.3, note="score threshold"),
                 _nms_case(3, 40, 3, 5, 0.0, 0.0, note="IoU threshold 0: disjoint boxes only"),
                 _nms_case(3, 10, 4, 20, 1.0, -1.0, note="IoU threshold 1: nothing suppressed")])
-register("NonMaxSuppressionV4", family="dynamic", reference=_nms_v4, shape=_by_reference(_nms_v4),
+register("NonMaxSuppressionV4", reference=_nms_v4, shape=_by_reference(_nms_v4),
          cases=[_nms_case(4, 40, 5, 25, 0.5, 0.2, pad_to_max_output_size=True, note="padded"),
                 _nms_case(4, 40, 6, 25, 0.5, 0.2, pad_to_max_output_size=False, note="not padded")])
-register("NonMaxSuppressionV5", family="dynamic", reference=_nms_v5, shape=_by_reference(_nms_v5),
+register("NonMaxSuppressionV5", reference=_nms_v5, shape=_by_reference(_nms_v5),
          cases=[_nms_case(5, 30, 7, 12, 0.5, 0.1, 0.0, pad_to_max_output_size=True, note="hard NMS, padded"),
                 _nms_case(5, 30, 8, 12, 0.6, 0.2, 0.5, pad_to_max_output_size=False, note="Soft-NMS")])
 
@@ -327,10 +325,10 @@ def _unique_ref(attrs, x, axis=None):
     return np.moveaxis(moved[first[order]], 0, ax), rank[np.reshape(inverse, -1)].astype(np.int32)
 
 
-register("Unique", family="dynamic", reference=lambda attrs, x: _unique_ref(attrs, x),
+register("Unique", reference=lambda attrs, x: _unique_ref(attrs, x),
          shape=_by_reference(lambda attrs, x: _unique_ref(attrs, x)), dtypes=(F, I),
          cases=[Case([((20,), I, 0, 6)]), Case([np.array([2.5, -1, 2.5, 0, -1, 7], np.float32)], note="float")])
-register("UniqueV2", family="dynamic", reference=_unique_ref, shape=_by_reference(_unique_ref), dtypes=(F, I),
+register("UniqueV2", reference=_unique_ref, shape=_by_reference(_unique_ref), dtypes=(F, I),
          cases=[Case([((12,), I, 0, 4), np.array([0], np.int32)]),
                 Case([np.array([[1, 2], [3, 4], [1, 2], [3, 5]], np.int32), np.array([0], np.int32)], note="rows"),
                 Case([np.array([[1, 1, 2], [3, 3, 4]], np.int32), np.array([1], np.int32)], note="columns")])
@@ -341,7 +339,7 @@ def _listdiff_ref(attrs, x, y):
     return x[keep], np.flatnonzero(keep).astype(np.int32)
 
 
-register("ListDiff", family="dynamic", reference=_listdiff_ref, shape=_by_reference(_listdiff_ref), dtypes=(F, I),
+register("ListDiff", reference=_listdiff_ref, shape=_by_reference(_listdiff_ref), dtypes=(F, I),
          cases=[Case([((15,), I, 0, 8), ((6,), I, 0, 8)])])
 
 
@@ -360,7 +358,7 @@ def _sorted_case(rows, n, m, seed, dtype):
 
 
 for _name, _side in (("LowerBound", "left"), ("UpperBound", "right")):
-    register(_name, family="evaluation", reference=_bound(_side), shape=lambda attrs, ins: [(ins[1].shape, I)],
+    register(_name, reference=_bound(_side), shape=lambda attrs, ins: [(ins[1].shape, I)],
              dtypes=(F, I), cases=[_sorted_case(3, 10, 7, 1, np.float32), _sorted_case(2, 6, 9, 2, np.int32)])
 
 
@@ -390,7 +388,7 @@ def _fill_empty_rows(attrs, indices, values, dense_shape, default):
     return out_idx, out_val, empty, reverse
 
 
-register("SparseFillEmptyRows", family="sparse", reference=_fill_empty_rows, shape=_by_reference(_fill_empty_rows),
+register("SparseFillEmptyRows", reference=_fill_empty_rows, shape=_by_reference(_fill_empty_rows),
          dtypes=(F, I),
          cases=[Case([np.array([[0, 1], [0, 3], [2, 0], [4, 2]], np.int64), np.array([1.5, 2, 3, 4], np.float32),
                       np.array([6, 5], np.int64), np.array(-1, np.float32)]),
@@ -416,7 +414,7 @@ def _sparse_reshape(attrs, indices, shape, new_shape):
     return out.astype(np.int32), np.array(new, np.int32)
 
 
-register("SparseReshape", family="sparse", reference=_sparse_reshape, shape=_by_reference(_sparse_reshape),
+register("SparseReshape", reference=_sparse_reshape, shape=_by_reference(_sparse_reshape),
          dtypes=(I,),
          cases=[Case([np.array([[0, 1, 1], [1, 0, 2], [1, 2, 3]], np.int64), np.array([2, 3, 4], np.int64),
                       np.array([4, -1], np.int64)])])
@@ -437,7 +435,7 @@ def _segment(mean):
 
 
 for _name, _mean in (("SparseSegmentSum", False), ("SparseSegmentMean", True)):
-    register(_name, family="sparse", reference=_segment(_mean), shape=_by_reference(_segment(_mean)),
+    register(_name, reference=_segment(_mean), shape=_by_reference(_segment(_mean)),
              dtypes=(F,) if _mean else (F, I),
              cases=[Case([((5, 3), F), np.array([0, 2, 4, 1, 1], np.int32), np.array([0, 0, 1, 3, 3], np.int32)],
                          note="segment 2 empty")])
@@ -459,7 +457,7 @@ def _ragged_range(attrs, starts, limits, deltas):
     return splits, values.astype(np.asarray(starts).dtype)
 
 
-register("RaggedRange", family="ragged", reference=_ragged_range, shape=_by_reference(_ragged_range), dtypes=(F, I),
+register("RaggedRange", reference=_ragged_range, shape=_by_reference(_ragged_range), dtypes=(F, I),
          cases=[Case([np.array([0, 5, 8], np.int32), np.array([3, 5, 20], np.int32), np.array([1, 1, 4], np.int32)]),
                 Case([np.array(1.5, np.float32), np.array([3, 4], np.float32), np.array(0.5, np.float32)],
                      note="broadcast scalars")])
@@ -490,7 +488,7 @@ def _ragged_gather(attrs, *xs):
     return (*outer, *(np.array(s, np.int32) for s in out_splits), dense)
 
 
-register("RaggedGather", family="ragged", reference=_ragged_gather, shape=_by_reference(_ragged_gather),
+register("RaggedGather", reference=_ragged_gather, shape=_by_reference(_ragged_gather),
          dtypes=(F, I))     # no cases: TF returns (list, tensor); tests/test_dynamic_models.py checks it
 
 
@@ -542,7 +540,7 @@ def _ragged_to_tensor(attrs, shape, values, default, *partitions):
     return out
 
 
-register("RaggedTensorToTensor", family="ragged", reference=_ragged_to_tensor,
+register("RaggedTensorToTensor", reference=_ragged_to_tensor,
          shape=_by_reference(_ragged_to_tensor), dtypes=(F, I),
          cases=[Case([np.array([-1, -1], np.int32), np.array([1, 2, 3, 4, 5], np.float32), np.array(0, np.float32),
                       np.array([0, 2, 2, 5], np.int32)], attrs={"row_partition_types": ["ROW_SPLITS"]},

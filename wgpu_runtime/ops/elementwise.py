@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .launch import grid_1d
 from .registry import Case, register
 from .shapes import broadcast, broadcast_strides, strides
 
@@ -18,7 +19,6 @@ def _same_shape(attrs, ins):
 
 
 def _grid(ctx, n):
-    from ..graph.lowering import grid_1d
 
     return grid_1d(n)
 
@@ -59,7 +59,7 @@ def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_case
         out = ref(x, alpha_default if a is None else a) if alpha_attr else ref(x)
         return np.asarray(out).astype(x.dtype, copy=False)
 
-    register(name, family="elementwise", reference=reference, shape=_same_shape,
+    register(name, reference=reference, shape=_same_shape,
              lower=_lower_unary(exprs, alpha_attr, alpha_default), dtypes=dtypes, tol=tol,
              cases=_unary_cases(low, high, dtypes) + list(extra_cases), grad=_unary_grad(grad))
 
@@ -195,7 +195,7 @@ def _cast_grad(attrs, ins, outs, dys):   # float -> float only (a value, not an 
     return [dys[0].astype(ins[0].dtype) if ins[0].dtype.kind == "f" and outs[0].dtype.kind == "f" else None]
 
 
-register("Cast", family="elementwise", reference=_cast_ref, shape=_cast_shape, lower=_cast_lower,
+register("Cast", reference=_cast_ref, shape=_cast_shape, lower=_cast_lower,
          dtypes=(F, I, BOOL), grad=_cast_grad,
          cases=[Case([((3, 7), F)], attrs={"SrcT": F, "DstT": I}, low=-9, high=9, note="truncates toward 0"),
                 Case([((3, 7), I)], attrs={"SrcT": I, "DstT": F}, low=-9, high=9),
@@ -302,7 +302,7 @@ def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=Non
     if b_range:
         for c in cases:
             c.inputs = [c.inputs[0], (*c.inputs[1], *b_range)]
-    register(name, family="elementwise", reference=reference, shape=_binary_shape(out),
+    register(name, reference=reference, shape=_binary_shape(out),
              lower=_lower_binary(exprs), dtypes=dtypes, tol=tol, cases=cases + list(extra_cases),
              grad=_binary_grad(grad))
 
@@ -405,9 +405,9 @@ def _select_grad(attrs, ins, outs, dys):
     return [None, unbroadcast(np.where(c, dy, zero), t.shape), unbroadcast(np.where(c, zero, dy), e.shape)]
 
 
-register("SelectV2", family="elementwise", reference=_select_ref, shape=_select_shape, lower=_select_lower,
+register("SelectV2", reference=_select_ref, shape=_select_shape, lower=_select_lower,
          dtypes=(F, I, BOOL), cases=_sel_cases, grad=_select_grad)
-register("Select", family="elementwise", reference=_select_ref, shape=_select_shape, lower=_select_lower,
+register("Select", reference=_select_ref, shape=_select_shape, lower=_select_lower,
          dtypes=(F, I, BOOL), grad=_select_grad, cases=[Case([((3,), BOOL), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
                                      Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)])])
 
@@ -431,7 +431,7 @@ def _addn_lower(ctx):
         acc = dst
 
 
-register("AddN", family="elementwise", reference=lambda attrs, *xs: np.sum(xs, axis=0).astype(xs[0].dtype),
+register("AddN", reference=lambda attrs, *xs: np.sum(xs, axis=0).astype(xs[0].dtype),
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_addn_lower, dtypes=(F, I),
          grad=lambda attrs, ins, outs, dys: [dys[0] if x.dtype.kind == "f" else None for x in ins],
          cases=[Case([((3, 5), F)] * 3, tf_inputs=[[0, 1, 2]]), Case([((7,), I)] * 2, tf_inputs=[[0, 1]])])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .control import runtime_op, typed_obj
+from .runtime import runtime_op, shared_resource, typed_obj
 
 S, F, I = "string", "float32", "int32"
 
@@ -53,13 +53,7 @@ def _table(rt, t) -> HashTable:
 
 
 def _create(rt, attrs, ins):
-    name = attrs.get("shared_name") or ""
-    resources = getattr(rt, "resources", {})
-    table = resources.get(("table", name)) if name else None
-    if table is None:
-        table = HashTable(attrs.get("key_dtype"), attrs.get("value_dtype"))
-        if name:
-            resources[("table", name)] = table
+    table = shared_resource(rt, "table", attrs, lambda: HashTable(attrs.get("key_dtype"), attrs.get("value_dtype")))
     return [rt.opaque(table, "resource")]
 
 
@@ -77,12 +71,10 @@ def _size(rt, attrs, ins):
     return [rt.value(np.int32(len(_table(rt, ins[0]).table)))]
 
 
-_H = "hash_table"
-runtime_op("HashTable", "HashTableV2", family=_H, impl=_create, shape=lambda attrs, ins: [((), "resource")],
+runtime_op("HashTable", "HashTableV2", impl=_create, shape=lambda attrs, ins: [((), "resource")],
            dtypes=(S, F, I))
-runtime_op("LookupTableImport", "LookupTableImportV2", "InitializeTable", "InitializeTableV2", family=_H,
-           impl=_import, shape=lambda attrs, ins: [], dtypes=(S, F, I))
-runtime_op("LookupTableFind", "LookupTableFindV2", family=_H, impl=_find,
+runtime_op("LookupTableImport", "LookupTableImportV2", "InitializeTable", "InitializeTableV2", impl=_import, shape=lambda attrs, ins: [], dtypes=(S, F, I))
+runtime_op("LookupTableFind", "LookupTableFindV2", impl=_find,
            shape=lambda attrs, ins: [(ins[1].shape, attrs.get("Tout") or ins[2].dtype)], dtypes=(S, F, I))
-runtime_op("LookupTableSize", "LookupTableSizeV2", family=_H, impl=_size, shape=lambda attrs, ins: [((), I)],
+runtime_op("LookupTableSize", "LookupTableSizeV2", impl=_size, shape=lambda attrs, ins: [((), I)],
            dtypes=(S, F, I))

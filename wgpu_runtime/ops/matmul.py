@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fused
+from .launch import grid_1d
 from .registry import Case, register
 from .shapes import broadcast, broadcast_strides, vec8
 
@@ -129,7 +130,6 @@ def _batch_layout(out_batch, a_batch, b_batch):
 def _operand(ctx, i: int, rows: int, cols: int, transposed: bool, rows_p: int, cols_p: int):
     """Input ``i`` as [batch, rows_p, cols_p] (its logical [rows, cols] matrices, zero padded):
     the input itself when it already is, else repacked (on the host when it is a weight)."""
-    from ..graph.lowering import grid_1d
 
     t = ctx.inputs[i]
     if not transposed and rows == rows_p and cols == cols_p:
@@ -164,7 +164,6 @@ def _tiles(M: int, N4: int, nz: int) -> tuple[int, int, int]:
 
 def _crop(ctx, src, dst, nbatch: int, M: int, N: int, Np: int) -> None:
     """dst [.., M, N] = the first N columns of src [.., M, Np]."""
-    from ..graph.lowering import grid_1d
 
     n = nbatch * M * N
     ctx.dispatch("matmul_pack.wgsl", [src, dst], grid_1d(n), params=[n, M, N, M, N, M * Np, Np, 1],
@@ -173,7 +172,6 @@ def _crop(ctx, src, dst, nbatch: int, M: int, N: int, Np: int) -> None:
 
 def _lower(flags, batch_rule):
     def lower(ctx):
-        from ..graph.lowering import grid_1d
 
         a, b = ctx.inputs[:2]
         out = ctx.outputs[0]
@@ -249,7 +247,7 @@ _matmul_cases = [
     Case([_q((2, 300001), 27, levels=4), _q((3, 300001), 28, levels=4)], attrs={"transpose_b": True},
          note="K=300001 > llvmpipe's loop cap: split-K"),
 ]
-register("MatMul", family="matmul", reference=_reference(_MM), shape=_shape(_MM, "none"),
+register("MatMul", reference=_reference(_MM), shape=_shape(_MM, "none"),
          lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM))
 
 _bmm_cases = [
@@ -260,9 +258,9 @@ _bmm_cases = [
     Case([_q((1, 16, 8), 9), _q((1, 8, 12), 10)], note="batch of 1, no repacking"),
     Case([_ints((2, 3, 4), 11), _ints((2, 4, 5), 12)], note="int32"),
 ]
-register("BatchMatMul", family="matmul", reference=_reference(_BMM), shape=_shape(_BMM, "same"),
+register("BatchMatMul", reference=_reference(_BMM), shape=_shape(_BMM, "same"),
          lower=_lower(_BMM, "same"), dtypes=(F, I), cases=_bmm_cases, grad=_grad(_BMM))
-register("BatchMatMulV2", family="matmul", reference=_reference(_BMM), shape=_shape(_BMM, "broadcast"),
+register("BatchMatMulV2", reference=_reference(_BMM), shape=_shape(_BMM, "broadcast"),
          lower=_lower(_BMM, "broadcast"), dtypes=(F, I), grad=_grad(_BMM), cases=_bmm_cases + [
              Case([_q((2, 1, 3, 5), 13), _q((4, 5, 2), 14)], note="broadcast batch dims"),
              Case([_q((3, 5), 15), _q((2, 2, 5, 4), 16)], note="rank-2 x rank-4"),
@@ -292,7 +290,7 @@ def _fused_cases():
     return cases
 
 
-register("_FusedMatMul", family="matmul", reference=_reference(_MM, with_epilogue=True),
+register("_FusedMatMul", reference=_reference(_MM, with_epilogue=True),
          shape=_shape(_MM, "none"), lower=_lower(_MM, "none"), host_inputs=(2,), cases=_fused_cases(),
          tol=(1e-5, "K <= 10 float32 products summed in another order than the float64 reference, "
                     "then exp/tanh in the epilogue (a few ULP)"))

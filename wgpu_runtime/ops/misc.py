@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..format.nodes import NodeDef
 from .registry import REGISTRY, Case, Tensor, register
 from .shapes import broadcast, broadcast_strides, normalize_axis, strides
 from .transform import copy, grid
@@ -84,7 +83,7 @@ def _onehot_case(idx, depth, on, off, **attrs):
                 note=f"axis {attrs.get('axis', -1)}")
 
 
-register("OneHot", family="creation", reference=_onehot_ref, shape=_onehot_shape, lower=_onehot_lower,
+register("OneHot", reference=_onehot_ref, shape=_onehot_shape, lower=_onehot_lower,
          host_inputs=(1,), dtypes=(F, I, B),
          cases=[_onehot_case([0, 2, 1, 5, -1], 4, np.float32(1), np.float32(0)),
                 _onehot_case([[1, 0], [3, 2]], 3, np.float32(2.5), np.float32(-1), axis=0),
@@ -116,7 +115,7 @@ def _scan_lower(prod):
             return
         axis = normalize_axis(int(np.reshape(ctx.value(1), -1)[0]), x.rank)
         n = x.shape[axis]
-        if n > 65535 and ctx.planner.device.is_software:
+        if n > 65535 and ctx.device.is_software:
             raise ValueError(f"{ctx.node.op} along an axis of {n} > 65535 elements exceeds llvmpipe's "
                              "loop limit per invocation")
         inner = _prod(x.shape[axis + 1:])
@@ -141,7 +140,7 @@ def _scan_cases(prod):
 
 
 for _name, _prod_op in (("Cumsum", False), ("Cumprod", True)):
-    register(_name, family="reduction", reference=_scan_ref(_prod_op),
+    register(_name, reference=_scan_ref(_prod_op),
              shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_scan_lower(_prod_op),
              host_inputs=(1,), dtypes=(F, I), cases=_scan_cases(_prod_op),
              tol=(1e-6, "sequential float32 accumulation as TF's; products of a few factors"))
@@ -164,8 +163,7 @@ def _broadcast_lower(ctx):
     copy(ctx, x, ctx.device_output(), out.shape, broadcast_strides(x.shape, out.shape))
 
 
-register("BroadcastTo", family="transformation",
-         reference=lambda attrs, x, s: np.broadcast_to(x, [int(d) for d in np.reshape(s, -1)]).copy(),
+register("BroadcastTo", reference=lambda attrs, x, s: np.broadcast_to(x, [int(d) for d in np.reshape(s, -1)]).copy(),
          shape=_broadcast_shape, lower=_broadcast_lower, host_inputs=(1,), dtypes=(F, I, B),
          cases=[Case([((3, 1), F), np.array([2, 3, 4], np.int32)]),
                 Case([((1, 4), I), np.array([3, 4], np.int32)]),
@@ -298,17 +296,14 @@ def _einsum_lower(ctx):
     mm_shape = tuple(sizes[c] for c in batch) + (M, N)
     direct = mm_labels == list(out_labels)
     mm_out = dst if direct else ctx.temp(4 * _prod(mm_shape), "product")
-    from ..graph.lowering import Lowering
-
     def tensor(src, shape):
         t = Tensor(shape, ctx.inputs[0].dtype, buf=src.buf if isinstance(src, Tensor) else src)
         if isinstance(src, Tensor) and src.buf is None:      # an input known on the host (a weight)
             t.value, t.weight_key = src.value, src.weight_key
         return t
 
-    sub = Lowering(ctx.planner, NodeDef(f"{ctx.node.name}/matmul", "BatchMatMulV2", [], {}),
-                   [tensor(a, a_mat), tensor(b, b_mat)], [Tensor(mm_shape, out.dtype, buf=mm_out)])
-    REGISTRY["BatchMatMulV2"].lower(sub)
+    ctx.lower_op("BatchMatMulV2", [tensor(a, a_mat), tensor(b, b_mat)], [Tensor(mm_shape, out.dtype, buf=mm_out)],
+                 attrs={}, suffix="matmul")
     if not direct:
         full = [sizes[c] for c in mm_labels]
         st = dict(zip(mm_labels, strides(full)))
@@ -322,7 +317,7 @@ def _einsum_case(eq, *shapes, note="", dtype=F):
                 note=note or eq)
 
 
-register("Einsum", family="matrices", reference=_einsum_ref, shape=_einsum_shape, lower=_einsum_lower,
+register("Einsum", reference=_einsum_ref, shape=_einsum_shape, lower=_einsum_lower,
          dtypes=(F, I),
          cases=[_einsum_case("ij,jk->ik", (3, 5), (5, 4)),
                 _einsum_case("bij,bjk->bik", (2, 3, 5), (2, 5, 4)),
@@ -418,7 +413,7 @@ def _crop_case(method, crop, image=((2, 6, 7, 3), F), note="", **attrs):
                 attrs={"method": method, **attrs}, note=note or method)
 
 
-register("CropAndResize", family="image", reference=_crop_ref, shape=_crop_shape, lower=_crop_lower,
+register("CropAndResize", reference=_crop_ref, shape=_crop_shape, lower=_crop_lower,
          host_inputs=(3,), dtypes=(F,),
          tol=(1e-6, "a few float32 lerps; the GPU may contract them into FMAs"),
          cases=[_crop_case("bilinear", [4, 5], note="flipped and out-of-image boxes"),
@@ -468,7 +463,7 @@ for _name, _fn, _expr in (
         ("IsInf", np.isinf, "u32((bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u)"),
         ("IsFinite", np.isfinite, "u32((bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u)")):
     # on the bits: WGSL compilers may assume no NaN/inf in float comparisons
-    register(_name, family="elementwise", reference=lambda attrs, x, fn=_fn: fn(x),
+    register(_name, reference=lambda attrs, x, fn=_fn: fn(x),
              shape=lambda attrs, ins: [(ins[0].shape, B)], lower=_ew._lower_unary({F: _expr}), dtypes=(F,),
              cases=[Case([_SPECIAL]), Case([((3, 4), F)]), Case([((0,), F)], note="empty")])
 
@@ -491,8 +486,7 @@ def _clip_lower(ctx):
     _ew.lower_binary(ctx, "min(a, b)", tmp, hi, out)
 
 
-register("ClipByValue", family="elementwise",
-         reference=lambda attrs, t, lo, hi: np.minimum(np.maximum(t, lo), hi).astype(t.dtype),
+register("ClipByValue", reference=lambda attrs, t, lo, hi: np.minimum(np.maximum(t, lo), hi).astype(t.dtype),
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_clip_lower, dtypes=(F, I),
          cases=[Case([((4, 5), F), np.array(-0.5, np.float32), np.array(0.7, np.float32)], note="scalar bounds"),
                 Case([((3, 4), F), ((3, 4), F, -1, 0), ((3, 4), F, 0, 1)], note="element-wise bounds"),
@@ -523,7 +517,7 @@ def _fake_quant_lower(ctx):
     _ew._lower_unary({F: expr})(ctx)
 
 
-register("FakeQuantWithMinMaxVars", family="elementwise", reference=_fake_quant_ref,
+register("FakeQuantWithMinMaxVars", reference=_fake_quant_ref,
          shape=lambda attrs, ins: [(ins[0].shape, F)], lower=_fake_quant_lower, host_inputs=(1, 2),
          tol=(1e-6, "one rounding of a quantization step; values on a step edge may round either way"),
          cases=[Case([_q((4, 9), 1) + np.float32(0.01), np.array(-1.0, np.float32), np.array(1.5, np.float32)]),
@@ -537,16 +531,15 @@ def _alias(ctx):
         ctx.alias(i, i)
 
 
-register("IdentityN", family="graph", reference=lambda attrs, *xs: tuple(xs),
+register("IdentityN", reference=lambda attrs, *xs: tuple(xs),
          shape=lambda attrs, ins: [(t.shape, t.dtype) for t in ins], lower=_alias, dtypes=(F, I, B),
          cases=[Case([((2, 3), F), ((4,), I)], tf_inputs=[[0, 1]])])
-register("PlaceholderWithDefault", family="graph", reference=lambda attrs, x: x,
+register("PlaceholderWithDefault", reference=lambda attrs, x: x,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_alias, dtypes=(F, I, B),
          cases=[Case([((2, 3), F)], attrs={"shape": [2, 3]})])
-register("Print", family="graph", reference=lambda attrs, x, *data: x,
+register("Print", reference=lambda attrs, x, *data: x,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=lambda ctx: ctx.alias(), dtypes=(F, I, B))
-register("ShapeN", family="graph",
-         reference=lambda attrs, *xs: tuple(np.array(np.shape(x), np.int32) for x in xs),
+register("ShapeN", reference=lambda attrs, *xs: tuple(np.array(np.shape(x), np.int32) for x in xs),
          shape=lambda attrs, ins: [((t.rank,), I) for t in ins], shape_only=True, dtypes=(F, I, B),
          cases=[Case([((2, 3), F), ((4, 1, 5), F)], tf_inputs=[[0, 1]])])
 
@@ -558,33 +551,24 @@ def _ensure_shape(attrs, ins):
     return [(ins[0].shape, ins[0].dtype)]
 
 
-register("EnsureShape", family="transformation", reference=lambda attrs, x: x, shape=_ensure_shape,
+register("EnsureShape", reference=lambda attrs, x: x, shape=_ensure_shape,
          lower=lambda ctx: ctx.alias(), dtypes=(F, I, B),
          cases=[Case([((2, 3), F)], attrs={"shape": [-1, 3]})])
-register("BroadcastArgs", family="transformation",
-         reference=lambda attrs, a, b: np.array(broadcast(tuple(a), tuple(b)), a.dtype),
+register("BroadcastArgs", reference=lambda attrs, a, b: np.array(broadcast(tuple(a), tuple(b)), a.dtype),
          shape=lambda attrs, ins: [((max(ins[0].size, ins[1].size),), I)], dtypes=(I,),
          cases=[Case([np.array([2, 1, 3], np.int32), np.array([4, 1], np.int32)])])
-register("Const", family="graph", reference=lambda attrs: (_ for _ in ()).throw(
+register("Const", reference=lambda attrs: (_ for _ in ()).throw(
     ValueError("a Const's value is its weight")), shape=lambda attrs, ins: [], dtypes=(F, I, B))
-register("Placeholder", family="graph", reference=lambda attrs: (_ for _ in ()).throw(
+register("Placeholder", reference=lambda attrs: (_ for _ in ()).throw(
     ValueError("a Placeholder is fed")), shape=lambda attrs, ins: [], dtypes=(F, I, B))
-
-
-def _sub_lowering(ctx, op: str, inputs):
-    """Run another op's lowering for this node on rearranged inputs (same outputs)."""
-    from ..graph.lowering import Lowering
-
-    REGISTRY[op].lower(Lowering(ctx.planner, ctx.node, inputs, ctx.outputs))
 
 
 def _concat_v1_shape(attrs, ins):
     return REGISTRY["ConcatV2"].shape(attrs, [*ins[1:], ins[0]])
 
 
-register("Concat", family="slice_join",
-         reference=lambda attrs, axis, *xs: np.concatenate(xs, axis=int(np.reshape(axis, -1)[0])),
-         shape=_concat_v1_shape, lower=lambda ctx: _sub_lowering(ctx, "ConcatV2", [*ctx.inputs[1:], ctx.inputs[0]]),
+register("Concat", reference=lambda attrs, axis, *xs: np.concatenate(xs, axis=int(np.reshape(axis, -1)[0])),
+         shape=_concat_v1_shape, lower=lambda ctx: ctx.lower_op("ConcatV2", [*ctx.inputs[1:], ctx.inputs[0]]),
          host_inputs=(0,), dtypes=(F, I, B),
          cases=[Case([np.array(1, np.int32), ((2, 3), F), ((2, 2), F)], tf_inputs=[0, [1, 2]])])
 
@@ -593,9 +577,9 @@ def _axis0():
     return Tensor((), I, value=np.array(0, np.int32))
 
 
-register("Gather", family="slice_join", reference=lambda attrs, p, i: np.take(p, i, axis=0),
+register("Gather", reference=lambda attrs, p, i: np.take(p, i, axis=0),
          shape=lambda attrs, ins: REGISTRY["GatherV2"].shape({}, [*ins, _axis0()]),
-         lower=lambda ctx: _sub_lowering(ctx, "GatherV2", [*ctx.inputs, _axis0()]), dtypes=(F, I, B),
+         lower=lambda ctx: ctx.lower_op("GatherV2", [*ctx.inputs, _axis0()]), dtypes=(F, I, B),
          cases=[Case([((5, 3), F), ((2, 2), I, 0, 4)])])
 
 
@@ -626,12 +610,12 @@ def _reverse_ref(attrs, x, axes):
     return np.flip(x, ax).copy() if ax else x
 
 
-register("ReverseV2", family="slice_join", reference=_reverse_ref,
+register("ReverseV2", reference=_reverse_ref,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_reverse_lower, host_inputs=(1,),
          dtypes=(F, I, B),
          cases=[Case([((3, 4, 5), F), np.array([0, 2], np.int32)]), Case([((6,), I), np.array([-1], np.int32)]),
                 Case([((2, 3), B), np.array([], np.int32)], note="no axes: alias")])
-register("Reverse", family="slice_join", reference=_reverse_ref,
+register("Reverse", reference=_reverse_ref,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_reverse_lower, host_inputs=(1,),
          dtypes=(F, I, B), cases=[Case([((3, 4), F), np.array([True, False])]),
                                   Case([((2, 3, 2), I), np.array([False, True, True])])])
@@ -654,7 +638,7 @@ def _band_ref(attrs, x, lo, up):
     return np.where(keep, x, np.zeros((), x.dtype))
 
 
-register("MatrixBandPart", family="matrices", reference=_band_ref,
+register("MatrixBandPart", reference=_band_ref,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_band_lower, host_inputs=(1, 2),
          dtypes=(F, I), cases=[Case([((2, 4, 5), F), np.array(1, np.int32), np.array(2, np.int32)]),
                                Case([((5, 3), I), np.array(-1, np.int32), np.array(0, np.int32)], note="lower triangle"),
@@ -683,7 +667,7 @@ def _euclid_ref(attrs, x, axis):
     return np.sqrt(np.sum(np.square(x.astype(np.float64)), axis=axes, keepdims=bool(attrs.get("keep_dims")))).astype(x.dtype)
 
 
-register("EuclideanNorm", family="reduce", reference=_euclid_ref, shape=REGISTRY["Sum"].shape,
+register("EuclideanNorm", reference=_euclid_ref, shape=REGISTRY["Sum"].shape,
          lower=_euclid_lower, host_inputs=(1,),
          cases=[Case([_q((4, 6), 3), np.array(1, np.int32)]),
                 Case([_q((2, 3, 4), 4), np.array([0, 2], np.int32)], attrs={"keep_dims": True}, note="keep dims")])
@@ -714,7 +698,7 @@ def _lrn_lower(ctx):
                  params=[out.size, x.shape[-1], r, 0, bias, alpha, beta, 0])
 
 
-register("LRN", family="normalization", reference=_lrn_ref, shape=lambda attrs, ins: [(ins[0].shape, F)],
+register("LRN", reference=_lrn_ref, shape=lambda attrs, ins: [(ins[0].shape, F)],
          lower=_lrn_lower, tol=(4e-6, "pow() and a short sum in float32"),
          cases=[Case([((2, 3, 3, 8), F)], attrs={"depth_radius": 2, "bias": 1.0, "alpha": 0.5, "beta": 0.75}),
                 Case([((1, 2, 2, 12), F)], note="TF defaults (radius 5)")])
@@ -756,7 +740,7 @@ def _sparse_to_dense_lower(ctx):
     _scatter_rows(ctx, idx_t, values, dst, out.shape, scalar=values.rank == 0)
 
 
-register("SparseToDense", family="slice_join", reference=_sparse_to_dense_ref,
+register("SparseToDense", reference=_sparse_to_dense_ref,
          shape=lambda attrs, ins: [(tuple(int(d) for d in np.reshape(_host(ins[1], "output_shape"), -1)), ins[2].dtype)],
          lower=_sparse_to_dense_lower, host_inputs=(1,), dtypes=(F, I, B),
          cases=[Case([np.array([[0, 1], [1, 0], [2, 3]], np.int32), np.array([3, 4], np.int32),
@@ -785,7 +769,7 @@ def _tensor_scatter_lower(ctx):
     _scatter_rows(ctx, idx, updates, dst, out.shape)
 
 
-register("TensorScatterUpdate", family="slice_join", reference=_tensor_scatter_ref,
+register("TensorScatterUpdate", reference=_tensor_scatter_ref,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_tensor_scatter_lower, dtypes=(F, I, B),
          cases=[Case([((5, 3), F), np.array([[4], [0]], np.int32), ((2, 3), F)], note="rows"),
                 Case([((3, 4), I), np.array([[0, 1], [2, 3], [1, 1]], np.int32), ((3,), I)], note="elements")])
@@ -802,7 +786,7 @@ def _scatter_nd_ref(attrs, idx, updates, shape):
 
 
 # host: duplicate indices add up, which a GPU does only with float atomics (not in WebGPU)
-register("ScatterNd", family="slice_join", reference=_scatter_nd_ref,
+register("ScatterNd", reference=_scatter_nd_ref,
          shape=lambda attrs, ins: [(tuple(int(d) for d in np.reshape(_host(ins[2], "shape"), -1)), ins[1].dtype)],
          dtypes=(F, I),
          cases=[Case([np.array([[1], [3], [1]], np.int32), _q((3, 2), 5), np.array([5, 2], np.int32)],
@@ -812,7 +796,7 @@ register("ScatterNd", family="slice_join", reference=_scatter_nd_ref,
 # ------------------------------------------------------------ convolutions and pools (host)
 import itertools  # noqa: E402
 
-from .control import runtime_op  # noqa: E402
+from .runtime import runtime_op  # noqa: E402
 
 
 def _window_geometry(in_size, k, s, d, padding):
@@ -898,22 +882,22 @@ def _rand(shape, seed):
     return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
 
 
-register("Conv3D", family="conv", reference=_conv3d_ref, shape=_conv_shape(_conv3d_ref),
+register("Conv3D", reference=_conv3d_ref, shape=_conv_shape(_conv3d_ref),
          tol=(2e-6, "float64 reference vs TF's float32 sums of a few dozen terms"),
          cases=[Case([_rand((1, 4, 5, 5, 2), 1), _rand((2, 3, 3, 2, 3), 2)], attrs={"strides": [1, 1, 2, 1, 1],
                                                                                   "padding": "SAME"}),
                 Case([_rand((2, 3, 4, 4, 1), 3), _rand((2, 2, 2, 1, 2), 4)],
                      attrs={"strides": [1, 2, 1, 2, 1], "padding": "VALID"})])   # TF's CPU Conv3D: no dilation
 for _name, _kind in (("MaxPool3D", "max"), ("AvgPool3D", "avg")):
-    register(_name, family="pool", reference=_pool_nd(_kind), shape=_conv_shape(_pool_nd(_kind)),
+    register(_name, reference=_pool_nd(_kind), shape=_conv_shape(_pool_nd(_kind)),
              cases=[Case([_rand((1, 4, 5, 6, 2), 5)], attrs={"ksize": [1, 2, 2, 3, 1], "strides": [1, 2, 2, 2, 1],
                                                              "padding": "SAME"}),
                     Case([_rand((2, 3, 3, 4, 1), 6)], attrs={"ksize": [1, 2, 2, 2, 1], "strides": [1, 1, 1, 1, 1],
                                                              "padding": "VALID"})])
-register("Conv1D", family="conv", reference=_conv1d_ref, shape=_conv_shape(_conv1d_ref),
+register("Conv1D", reference=_conv1d_ref, shape=_conv_shape(_conv1d_ref),
          cases=[Case([_rand((2, 9, 3), 7), _rand((3, 3, 4), 8)], attrs={"stride": 2, "padding": "SAME"})])
 _dw = REGISTRY["DepthwiseConv2dNative"]
-register("DepthwiseConv2d", family="conv", reference=_dw.reference, shape=_dw.shape, lower=_dw.lower,
+register("DepthwiseConv2d", reference=_dw.reference, shape=_dw.shape, lower=_dw.lower,
          dtypes=_dw.dtypes, cases=[])     # TF.js's name for it; DepthwiseConv2dNative's cases cover both
 
 
@@ -923,7 +907,7 @@ def _dilation2d_ref(attrs, x, w):
     return np.max([v + w[off].astype(np.float64) for off, v, _ in views], axis=0).astype(np.float32)
 
 
-register("Dilation2D", family="conv", reference=_dilation2d_ref, shape=_conv_shape(_dilation2d_ref),
+register("Dilation2D", reference=_dilation2d_ref, shape=_conv_shape(_dilation2d_ref),
          cases=[Case([_rand((1, 6, 7, 2), 9), _rand((2, 3, 2), 10)],
                      attrs={"strides": [1, 1, 2, 1], "rates": [1, 2, 1, 1], "padding": "SAME"}),
                 Case([_rand((2, 5, 5, 1), 11), _rand((3, 3, 1), 12)],
@@ -950,7 +934,7 @@ def _argmax_pool_ref(attrs, x):
     return best.astype(x.dtype), arg.astype(np.int32)
 
 
-register("MaxPoolWithArgmax", family="pool", reference=_argmax_pool_ref,
+register("MaxPoolWithArgmax", reference=_argmax_pool_ref,
          shape=lambda attrs, ins: [(s, d) for s, d in zip(
              [_argmax_pool_ref(attrs, np.zeros(ins[0].shape, np.float32))[0].shape] * 2, (F, I))],
          cases=[Case([_rand((2, 5, 6, 3), 13)], attrs={"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1],
@@ -972,7 +956,7 @@ def _linspace_ref(attrs, start, stop, num):
     return out
 
 
-register("LinSpace", family="creation", reference=_linspace_ref,
+register("LinSpace", reference=_linspace_ref,
          shape=lambda attrs, ins: [(_linspace_ref(attrs, *(_host(t, "LinSpace's arguments") for t in ins)).shape, F)],
          host_inputs=(0, 1, 2),
          cases=[Case([np.array(-1.5, np.float32), np.array(2.0, np.float32), np.array(8, np.int32)]),
@@ -987,7 +971,7 @@ def _fill_op(value):
 
 
 for _name, _v in (("Ones", 1), ("Zeros", 0)):      # TF.js's names (tf.ones/zeros); not TF ops
-    register(_name, family="creation", reference=_fill_op(_v),
+    register(_name, reference=_fill_op(_v),
              shape=lambda attrs, ins, f=_fill_op(_v): [(f(attrs, _host(ins[0], "the shape")).shape,
                                                         attrs.get("dtype") or attrs.get("T") or F)],
              host_inputs=(0,), cases=[Case([np.array([2, 3], np.int32)], attrs={"dtype": "float32"})])
@@ -1045,13 +1029,13 @@ def _shape_of_t(t):
     return [int(d) for d in np.reshape(_host(t, "the shape"), -1)]
 
 
-runtime_op("RandomUniform", family="creation", impl=_random(lambda g, s, a, rt, i: g.random(s)), shape=_RANDOM_SHAPE)
-runtime_op("RandomStandardNormal", family="creation", impl=_random(lambda g, s, a, rt, i: g.standard_normal(s)),
+runtime_op("RandomUniform", impl=_random(lambda g, s, a, rt, i: g.random(s)), shape=_RANDOM_SHAPE)
+runtime_op("RandomStandardNormal", impl=_random(lambda g, s, a, rt, i: g.standard_normal(s)),
            shape=_RANDOM_SHAPE)
-runtime_op("TruncatedNormal", family="creation", impl=_random(_truncated), shape=_RANDOM_SHAPE)
-runtime_op("RandomUniformInt", family="creation", impl=_random(_uniform_int, I),
+runtime_op("TruncatedNormal", impl=_random(_truncated), shape=_RANDOM_SHAPE)
+runtime_op("RandomUniformInt", impl=_random(_uniform_int, I),
            shape=lambda attrs, ins: [(tuple(_shape_of_t(ins[0])), ins[1].dtype)])
-runtime_op("Multinomial", family="creation", impl=_multinomial,
+runtime_op("Multinomial", impl=_multinomial,
            shape=lambda attrs, ins: [((ins[0].shape[0], int(np.reshape(_host(ins[1], "num_samples"), -1)[0])), I)])
 
 
@@ -1081,13 +1065,13 @@ def _dense_bincount_ref(attrs, x, size, weights):
     return out.reshape(size if x.ndim == 1 else (rows.shape[0], size)).astype(dtype)
 
 
-register("Bincount", family="reduction", reference=_bincount_ref,
+register("Bincount", reference=_bincount_ref,
          shape=lambda attrs, ins: [((int(np.reshape(_host(ins[1], "size"), -1)[0]),), ins[2].dtype if ins[2].size else I)],
          host_inputs=(1,), dtypes=(F, I),
          cases=[Case([((20,), I, 0, 6), np.array(5, np.int32), np.zeros(0, np.float32)],
                      note="counts; values >= size dropped"),
                 Case([((12,), I, 0, 4), np.array(4, np.int32), _q((12,), 3)], note="weights")])
-register("DenseBincount", family="reduction", reference=_dense_bincount_ref,
+register("DenseBincount", reference=_dense_bincount_ref,
          shape=lambda attrs, ins: [((*ins[0].shape[:-1], int(np.reshape(_host(ins[1], "size"), -1)[0])),
                                     ins[2].dtype if ins[2].size else ins[0].dtype)],
          host_inputs=(1,), dtypes=(F, I),
@@ -1100,15 +1084,15 @@ register("DenseBincount", family="reduction", reference=_dense_bincount_ref,
 # registry cases (the shared comparison is for real dtypes): tests/test_dynamic_models.py checks
 # them against TensorFlow.
 C64 = "complex64"
-register("Complex", family="basic_math", reference=lambda attrs, re, im: (re + 1j * im).astype(np.complex64),
+register("Complex", reference=lambda attrs, re, im: (re + 1j * im).astype(np.complex64),
          shape=lambda attrs, ins: [(broadcast(ins[0].shape, ins[1].shape), C64)], dtypes=(F,))
-register("ComplexAbs", family="basic_math", reference=lambda attrs, z: np.abs(z).astype(np.float32),
+register("ComplexAbs", reference=lambda attrs, z: np.abs(z).astype(np.float32),
          shape=lambda attrs, ins: [(ins[0].shape, F)], host_inputs=(0,), dtypes=(C64,),
          cases=[Case([(np.arange(6).reshape(2, 3) - 2.5 + 1j * np.arange(6).reshape(2, 3) / 3).astype(np.complex64)])])
-register("Real", family="basic_math", reference=lambda attrs, z: np.real(z).astype(np.float32),
+register("Real", reference=lambda attrs, z: np.real(z).astype(np.float32),
          shape=lambda attrs, ins: [(ins[0].shape, F)], host_inputs=(0,), dtypes=(C64,),
          cases=[Case([np.array([1 - 2j, 3.5 + 0j, -1j], np.complex64)])])
-register("Imag", family="basic_math", reference=lambda attrs, z: np.imag(z).astype(np.float32),
+register("Imag", reference=lambda attrs, z: np.imag(z).astype(np.float32),
          shape=lambda attrs, ins: [(ins[0].shape, F)], host_inputs=(0,), dtypes=(C64,),
          cases=[Case([np.array([1 - 2j, 3.5 + 0j, -1j], np.complex64)])])
 
@@ -1117,16 +1101,14 @@ def _fft_len(t):
     return int(np.reshape(t, -1)[0])
 
 
-register("FFT", family="spectral", reference=lambda attrs, z: np.fft.fft(z).astype(np.complex64),
+register("FFT", reference=lambda attrs, z: np.fft.fft(z).astype(np.complex64),
          shape=lambda attrs, ins: [(ins[0].shape, C64)], host_inputs=(0,), dtypes=(C64,))
-register("IFFT", family="spectral", reference=lambda attrs, z: np.fft.ifft(z).astype(np.complex64),
+register("IFFT", reference=lambda attrs, z: np.fft.ifft(z).astype(np.complex64),
          shape=lambda attrs, ins: [(ins[0].shape, C64)], host_inputs=(0,), dtypes=(C64,))
-register("RFFT", family="spectral",
-         reference=lambda attrs, x, n: np.fft.rfft(x.astype(np.float64), _fft_len(n)).astype(np.complex64),
+register("RFFT", reference=lambda attrs, x, n: np.fft.rfft(x.astype(np.float64), _fft_len(n)).astype(np.complex64),
          shape=lambda attrs, ins: [(ins[0].shape[:-1] + (_fft_len(_host(ins[1], "fft_length")) // 2 + 1,), C64)],
          host_inputs=(1,), dtypes=(F,))
-register("IRFFT", family="spectral",
-         reference=lambda attrs, z, n: np.fft.irfft(z, _fft_len(n)).astype(np.float32),
+register("IRFFT", reference=lambda attrs, z, n: np.fft.irfft(z, _fft_len(n)).astype(np.float32),
          shape=lambda attrs, ins: [(ins[0].shape[:-1] + (_fft_len(_host(ins[1], "fft_length")),), F)],
          host_inputs=(0, 1), dtypes=(C64,),
          tol=(1e-6, "an FFT in float64 (numpy) vs float32 (TF): sums of n terms"),
@@ -1217,7 +1199,7 @@ def _projective_case(mode, interp, note):
                 attrs={"fill_mode": mode, "interpolation": interp, "dtype": "float32"}, note=note)
 
 
-register("ImageProjectiveTransformV3", family="image", reference=_projective_ref,
+register("ImageProjectiveTransformV3", reference=_projective_ref,
          shape=lambda attrs, ins: [((ins[0].shape[0], *(int(v) for v in np.reshape(_host(ins[2], "output_shape"), -1)),
                                      ins[0].shape[3]), ins[0].dtype)],
          host_inputs=(2,), tol=(2e-6, "bilinear weights of a projected coordinate in float32"),

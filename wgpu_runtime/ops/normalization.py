@@ -14,6 +14,7 @@ import numpy as np
 
 from .elementwise import lower_binary
 from .reduce import reduce_passes
+from .launch import grid_1d
 from .registry import Case, Tensor, register
 
 F, I = "float32", "int32"
@@ -66,7 +67,7 @@ def _bias_grad(attrs, ins, outs, dys):
     return [dy, dy.sum(axis=tuple(d for d in range(x.ndim) if d != axis)).astype(x.dtype)]
 
 
-register("BiasAdd", family="normalization", reference=_bias_reference, shape=_bias_shape, lower=_bias_lower,
+register("BiasAdd", reference=_bias_reference, shape=_bias_shape, lower=_bias_lower,
          dtypes=(F, I), grad=_bias_grad, cases=[
              Case([((2, 3, 4, 5), F), ((5,), F)], note="NHWC"),
              Case([((2, 5, 3, 4), F), ((5,), F)], attrs={"data_format": "NCHW"}, note="NCHW"),
@@ -127,7 +128,6 @@ def _bn_reference(n_outputs):
 
 
 def _bn_lower(ctx):
-    from ..graph.lowering import grid_1d
 
     x = ctx.inputs[0]
     eps, training, factor = _bn_attrs(ctx.attrs)
@@ -204,6 +204,6 @@ def _bn_cases(v3):
 
 
 for _name, _n in [("FusedBatchNorm", 5), ("FusedBatchNormV2", 5), ("FusedBatchNormV3", 6)]:
-    register(_name, family="normalization", reference=_bn_reference(_n), shape=_bn_shape(_n), lower=_bn_lower,
+    register(_name, reference=_bn_reference(_n), shape=_bn_shape(_n), lower=_bn_lower,
              cases=_bn_cases(_name == "FusedBatchNormV3"), tf_outputs=3,
              tol=(1e-5, "float32 statistics summed in chunks vs float64; (x - m) * s + o with s folded"))

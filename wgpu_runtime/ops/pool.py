@@ -8,6 +8,7 @@ import numpy as np
 
 from .conv import (IntegerValued, _tap_slices, cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr,
                    nhwc_attrs, nhwc_input, nhwc_reference, output_nhwc, split_rows, windows)
+from .launch import grid_1d
 from .registry import Case, register
 
 F, I32 = "float32", "int32"
@@ -109,7 +110,6 @@ def _pool_grad(mode):
 
 def _lower(mode):
     def lower(ctx):
-        from ..graph.lowering import grid_1d
 
         x, out = ctx.inputs[0], ctx.outputs[0]
         g = _geometry(ctx.attrs, x.shape, mode)
@@ -167,7 +167,7 @@ EXTRA_CASES = {
                                            "data_format": "NCHW"}, note="NCHW")],
 }
 
-register("MaxPool", family="pool", reference=nhwc_reference(_max_nhwc), shape=_shape(_MAX), lower=_lower(_MAX),
+register("MaxPool", reference=nhwc_reference(_max_nhwc), shape=_shape(_MAX), lower=_lower(_MAX),
          cases=_MAX_CASES, dtypes=(F, I32), grad=_pool_grad(_MAX))
-register("AvgPool", family="pool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), lower=_lower(_AVG),
+register("AvgPool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), lower=_lower(_AVG),
          cases=_AVG_CASES, grad=_pool_grad(_AVG), tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .launch import grid_1d
 from .registry import Case, register
 from .shapes import normalize_axis
 
@@ -32,7 +33,6 @@ def _cdiv(a: int, b: int) -> int:
 
 
 def _grid(n):
-    from ..graph.lowering import grid_1d
 
     return grid_1d(n)
 
@@ -236,12 +236,12 @@ def _reduce_grad(name):
 
 for _name, _op, _dtypes in [("Sum", "sum", (F, I)), ("Mean", "sum", (F, I)), ("Prod", "prod", (F, I)),
                             ("Max", "max", (F, I)), ("Min", "min", (F, I))]:
-    register(_name, family="reduce", reference=_reduce_reference(_name), shape=_reduce_shape,
+    register(_name, reference=_reduce_reference(_name), shape=_reduce_shape,
              lower=_reduce_lower(_op, mean=_name == "Mean"), host_inputs=(1,), dtypes=_dtypes,
              cases=_reduce_cases(_name, _dtypes), grad=_reduce_grad(_name))
 
 for _name, _op in [("All", "min"), ("Any", "max")]:
-    register(_name, family="reduce", reference=_reduce_reference(_name), shape=_reduce_shape,
+    register(_name, reference=_reduce_reference(_name), shape=_reduce_shape,
              lower=_reduce_lower(_op), host_inputs=(1,), dtypes=(B,),
              cases=[Case([((3, 4, 5), B), np.array([1], np.int32)]),
                     Case([((2, 3, 4), B), np.array([0, 2], np.int32)], attrs={"keep_dims": True}),
@@ -311,9 +311,9 @@ def _arg_cases():
             Case([((70001,), F), d(0)], note="70001 elements: 3 passes")]
 
 
-register("ArgMax", family="reduce", reference=_arg_reference(np.argmax), shape=_arg_shape,
+register("ArgMax", reference=_arg_reference(np.argmax), shape=_arg_shape,
          lower=_arg_lower(False), host_inputs=(1,), dtypes=(F, I), cases=_arg_cases())
-register("ArgMin", family="reduce", reference=_arg_reference(np.argmin), shape=_arg_shape,
+register("ArgMin", reference=_arg_reference(np.argmin), shape=_arg_shape,
          lower=_arg_lower(True), host_inputs=(1,), dtypes=(F, I), cases=_arg_cases())
 
 
@@ -376,10 +376,10 @@ def _log_softmax_grad(attrs, ins, outs, dys):
     return [(dy - np.exp(y) * np.sum(dy, axis=-1, keepdims=True)).astype(np.float32)]
 
 
-register("Softmax", family="reduce", reference=_softmax_reference(False), shape=_softmax_shape,
+register("Softmax", reference=_softmax_reference(False), shape=_softmax_shape,
          lower=_softmax_lower(False), cases=_softmax_cases(), grad=_softmax_grad,
          tol=(1e-5, "exp within a few ULP, sums of up to 2500 terms in chunks (~sqrt(n) eps)"))
-register("LogSoftmax", family="reduce", reference=_softmax_reference(True), shape=_softmax_shape,
+register("LogSoftmax", reference=_softmax_reference(True), shape=_softmax_shape,
          lower=_softmax_lower(True), cases=_softmax_cases(), grad=_log_softmax_grad,
          tol=(2e-5, "log(sum of exp): a few ULP of exp/log on values up to ~60"))
 

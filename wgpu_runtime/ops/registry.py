@@ -10,14 +10,22 @@ An :class:`OpDef` holds, for one op (or a family of TF op names that share seman
                    paddings...); negative positions count from the end (ConcatV2's axis);
 * ``shape_only`` -- the outputs depend on the inputs' shapes alone (Shape, Size, Rank): always
                    computed on the host at plan time, even from device tensors;
+* ``runtime``   -- for a *runtime op* (control flow, TensorLists, tables, random...), its
+                   implementation against the runtime interface (ops/runtime.py), run by the
+                   dynamic executor with access to functions and resources;
 * ``grad``      -- the gradient rule for the autograd (layers models; may be ``None``);
 * ``cases``     -- op cases (shapes, dtypes, attributes, edge cases) shared by unit tests and
                    the conformance suite.
+
+An op's **family** is the module of ``wgpu_runtime/ops`` that registers it (``conv``, ``reduce``...):
+it keys the tolerance policy and groups docs/ops.md; TF.js's official category is a separate,
+derived column there.
 
 The converter's op check, the runtime, the conformance suite and docs/ops.md all read this table.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -79,10 +87,11 @@ class Case:
 @dataclass
 class OpDef:
     names: tuple[str, ...]
-    family: str
+    family: str                                    # the ops/ module that registers it
     reference: Callable[..., object]               # reference(attrs, *arrays) -> array | tuple of arrays
     shape: Callable[[dict, list[Tensor]], list[tuple[tuple[int, ...], str]]]
-    lower: Callable | None = None                  # lower(ctx) -> None, emits dispatches
+    lower: Callable | None = None                  # lower(ctx: ops.launch.Lowering) -> None, emits dispatches
+    runtime: Callable | None = None                # runtime(rt, attrs, inputs) -> outputs (runtime ops)
     host_inputs: tuple[int, ...] = ()
     shape_only: bool = False
     grad: Callable | None = None
@@ -110,13 +119,36 @@ class OpDef:
 REGISTRY: dict[str, OpDef] = {}
 
 
-def register(*names: str, family: str, reference, shape, lower=None, host_inputs=(), shape_only=False,
-             grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None) -> OpDef:
-    op = OpDef(tuple(names), family, reference, shape, lower, tuple(host_inputs), shape_only, grad,
-               list(cases), tuple(dtypes))
+_OPS_PACKAGE = __name__.rsplit(".", 1)[0] + "."
+
+
+def _defining_family() -> str | None:
+    """The ops/ module being imported that registers an op (found on the call stack), or None
+    when the caller is not an op family module (an op registered from elsewhere names its family)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if frame.f_code.co_name == "<module>" and module.startswith(_OPS_PACKAGE):
+            return module[len(_OPS_PACKAGE):]
+        frame = frame.f_back
+    return None
+
+
+def register(*names: str, reference, shape, lower=None, runtime=None, host_inputs=(), shape_only=False,
+             grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None, family=None) -> OpDef:
+    """Add an op under each of ``names``. Its family is the ops/ module registering it;
+    ``family`` is only for ops registered from outside wgpu_runtime/ops."""
+    defining = _defining_family()
+    if defining is not None and family is not None and family != defining:
+        raise ValueError(f"op {names[0]}: an op's family is its module ({defining}), not {family!r}")
+    family = defining or family
+    if family is None:
+        raise ValueError(f"op {names[0]}: registered outside wgpu_runtime/ops without a family")
+    op = OpDef(names=tuple(names), family=family, reference=reference, shape=shape, lower=lower,
+               runtime=runtime, host_inputs=tuple(host_inputs), shape_only=shape_only, grad=grad,
+               cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs)
     if tol is not None:
         op.tol = tol
-    op.tf_outputs = tf_outputs
     for n in names:
         if n in REGISTRY:
             raise ValueError(f"op {n} registered twice")

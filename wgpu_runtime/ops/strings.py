@@ -176,7 +176,7 @@ def _words(n=None):
     return _strings(np.array(base if n is None else base[:n], dtype=object))
 
 
-register("StringToHashBucketFast", family="string", reference=_hash_bucket,
+register("StringToHashBucketFast", reference=_hash_bucket,
          shape=lambda attrs, ins: [(ins[0].shape, I)], dtypes=(S,),
          cases=[Case([_words()], attrs={"num_buckets": 1000}, note="lengths 0..200: every farmhash branch"),
                 Case([_words(4).reshape(2, 2)], attrs={"num_buckets": 3})])
@@ -204,7 +204,7 @@ def _string_split(attrs, x, delimiter):
             np.array([n, width], np.int32))
 
 
-register("StringSplit", family="string", reference=_string_split,
+register("StringSplit", reference=_string_split,
          shape=lambda attrs, ins: [((-1, 2), I), ((-1,), S), ((2,), I)], dtypes=(S,),
          cases=[Case([_strings(np.array(["a b  c", "", "hello world", "x,y z"], dtype=object)),
                       _strings(np.array(" ,", dtype=object))], note="any delimiter character, empties skipped"),
@@ -253,7 +253,7 @@ def _ngrams(attrs, data, splits):
     return _strings(np.array([_s(g) for g in grams], dtype=object)), np.array(out_splits, np.int32)
 
 
-register("StringNGrams", family="string", reference=_ngrams,
+register("StringNGrams", reference=_ngrams,
          shape=lambda attrs, ins: [((-1,), S), ((ins[1].size,), I)], dtypes=(S,),
          cases=[Case([_strings(np.array(list("abcdefg"), dtype=object)), np.array([0, 3, 3, 7], np.int64)],
                      attrs={"separator": " ", "ngram_widths": [2, 3], "left_pad": "<", "right_pad": ">",
@@ -276,7 +276,7 @@ def _regex_replace(attrs, x):
     return _strings(np.array(out, dtype=object).reshape(np.shape(x)))
 
 
-register("StaticRegexReplace", family="string", reference=_regex_replace,
+register("StaticRegexReplace", reference=_regex_replace,
          shape=lambda attrs, ins: [(ins[0].shape, S)], dtypes=(S,),
          cases=[Case([_strings(np.array(["hello world", "aeiou", ""], dtype=object))],
                      attrs={"pattern": "[aeiou]", "rewrite": "_", "replace_global": True}),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .control import runtime_op, typed_obj
+from .runtime import runtime_op, typed_obj
 
 F, I, B = "float32", "int32", "bool"
 _NP = {F: np.float32, I: np.int32, B: np.bool_}
@@ -249,22 +249,21 @@ def _resize(rt, attrs, ins):
     return [_handle(rt, lst.copy((lst.items + [None] * n)[:n]))]
 
 
-_L = "tensor_array"
-runtime_op("TensorListReserve", family=_L, impl=_reserve, shape=_variant)
-runtime_op("EmptyTensorList", family=_L, impl=_empty, shape=_variant)
-runtime_op("TensorListFromTensor", family=_L, impl=_from_tensor, shape=_variant)
-runtime_op("TensorListGetItem", family=_L, impl=_get_item, shape=_element)
-runtime_op("TensorListSetItem", family=_L, impl=_set_item, shape=_variant)
-runtime_op("TensorListStack", family=_L, impl=_stack, shape=_element)
-runtime_op("TensorListGather", family=_L, impl=_gather, shape=_element)
-runtime_op("TensorListScatter", "TensorListScatterV2", family=_L, impl=_scatter, shape=_variant)
-runtime_op("TensorListSplit", family=_L, impl=_split, shape=_variant)
-runtime_op("TensorListConcat", "TensorListConcatV2", family=_L, impl=_concat,
+runtime_op("TensorListReserve", impl=_reserve, shape=_variant)
+runtime_op("EmptyTensorList", impl=_empty, shape=_variant)
+runtime_op("TensorListFromTensor", impl=_from_tensor, shape=_variant)
+runtime_op("TensorListGetItem", impl=_get_item, shape=_element)
+runtime_op("TensorListSetItem", impl=_set_item, shape=_variant)
+runtime_op("TensorListStack", impl=_stack, shape=_element)
+runtime_op("TensorListGather", impl=_gather, shape=_element)
+runtime_op("TensorListScatter", "TensorListScatterV2", impl=_scatter, shape=_variant)
+runtime_op("TensorListSplit", impl=_split, shape=_variant)
+runtime_op("TensorListConcat", "TensorListConcatV2", impl=_concat,
            shape=lambda attrs, ins: [((), attrs.get("element_dtype") or F), ((), I)])
-runtime_op("TensorListLength", family=_L, impl=_length, shape=lambda attrs, ins: [((), I)])
-runtime_op("TensorListPushBack", family=_L, impl=_push_back, shape=_variant)
-runtime_op("TensorListPopBack", family=_L, impl=_pop_back, shape=lambda attrs, ins: [((), "variant")] + _element(attrs, ins))
-runtime_op("TensorListResize", family=_L, impl=_resize, shape=_variant)
+runtime_op("TensorListLength", impl=_length, shape=lambda attrs, ins: [((), I)])
+runtime_op("TensorListPushBack", impl=_push_back, shape=_variant)
+runtime_op("TensorListPopBack", impl=_pop_back, shape=lambda attrs, ins: [((), "variant")] + _element(attrs, ins))
+runtime_op("TensorListResize", impl=_resize, shape=_variant)
 
 
 # ------------------------------------------------------------------------------- TensorArrayV3
@@ -365,13 +364,13 @@ def _ta_close(rt, attrs, ins):
 
 
 _FLOW = lambda attrs, ins: [((), F)]  # noqa: E731
-runtime_op("TensorArrayV3", family=_L, impl=_ta_new, shape=lambda attrs, ins: [((2,), "resource"), ((), F)])
-runtime_op("TensorArrayWriteV3", family=_L, impl=_ta_write, shape=_FLOW)
-runtime_op("TensorArrayReadV3", family=_L, impl=_ta_read, shape=lambda attrs, ins: [((), attrs.get("dtype") or F)])
-runtime_op("TensorArrayGatherV3", family=_L, impl=_ta_gather, shape=lambda attrs, ins: [((), attrs.get("dtype") or F)])
-runtime_op("TensorArrayScatterV3", family=_L, impl=_ta_scatter, shape=_FLOW)
-runtime_op("TensorArrayConcatV3", family=_L, impl=_ta_concat,
+runtime_op("TensorArrayV3", impl=_ta_new, shape=lambda attrs, ins: [((2,), "resource"), ((), F)])
+runtime_op("TensorArrayWriteV3", impl=_ta_write, shape=_FLOW)
+runtime_op("TensorArrayReadV3", impl=_ta_read, shape=lambda attrs, ins: [((), attrs.get("dtype") or F)])
+runtime_op("TensorArrayGatherV3", impl=_ta_gather, shape=lambda attrs, ins: [((), attrs.get("dtype") or F)])
+runtime_op("TensorArrayScatterV3", impl=_ta_scatter, shape=_FLOW)
+runtime_op("TensorArrayConcatV3", impl=_ta_concat,
            shape=lambda attrs, ins: [((), attrs.get("dtype") or F), ((), I)])
-runtime_op("TensorArraySplitV3", family=_L, impl=_ta_split, shape=_FLOW)
-runtime_op("TensorArraySizeV3", family=_L, impl=_ta_size, shape=lambda attrs, ins: [((), I)])
-runtime_op("TensorArrayCloseV3", family=_L, impl=_ta_close, shape=lambda attrs, ins: [])
+runtime_op("TensorArraySplitV3", impl=_ta_split, shape=_FLOW)
+runtime_op("TensorArraySizeV3", impl=_ta_size, shape=lambda attrs, ins: [((), I)])
+runtime_op("TensorArrayCloseV3", impl=_ta_close, shape=lambda attrs, ins: [])

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import GraphError, ModelFormatError
-from .control import runtime_op, typed_obj
+from .runtime import runtime_op, shared_resource, typed_obj
 
 S, F, I = "string", "float32", "int32"
 
@@ -161,14 +161,7 @@ def _handle(rt, t) -> TFDFModel:
 
 
 def _create(rt, attrs, ins):
-    name = attrs.get("shared_name") or ""
-    resources = getattr(rt, "resources", {})
-    model = resources.get(("tfdf", name)) if name else None
-    if model is None:
-        model = TFDFModel()
-        if name:
-            resources[("tfdf", name)] = model
-    return [rt.opaque(model, "resource")]
+    return [rt.opaque(shared_resource(rt, "tfdf", attrs, TFDFModel), "resource")]
 
 
 def _load(rt, attrs, ins):
@@ -195,9 +188,8 @@ def _infer_shape(attrs, ins):
     return [((batch, dim), F), ((dim,), S)]
 
 
-_T = "tfdf"
-runtime_op("SimpleMLCreateModelResource", family=_T, impl=_create,
+runtime_op("SimpleMLCreateModelResource", impl=_create,
            shape=lambda attrs, ins: [((), "resource")], dtypes=(F, I))
-runtime_op("SimpleMLLoadModelFromPathWithHandle", family=_T, impl=_load, shape=lambda attrs, ins: [],
+runtime_op("SimpleMLLoadModelFromPathWithHandle", impl=_load, shape=lambda attrs, ins: [],
            dtypes=(S,))
-runtime_op("SimpleMLInferenceOpWithHandle", family=_T, impl=_infer, shape=_infer_shape, dtypes=(F, I))
+runtime_op("SimpleMLInferenceOpWithHandle", impl=_infer, shape=_infer_shape, dtypes=(F, I))

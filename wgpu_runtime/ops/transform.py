@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..memory import to_device_array
+from .launch import grid_1d
 from .registry import Case, register
 from .shapes import normalize_axis, strides
 
@@ -59,7 +60,6 @@ def _simplify(dims: list[_Dim], mode: int) -> list[_Dim]:
 
 def grid(n: int):
     """Workgroup counts for ``n`` invocations (lowering.grid_1d; imported late: lowering imports ops)."""
-    from ..graph.lowering import grid_1d
 
     return grid_1d(n)
 
@@ -70,7 +70,7 @@ def run_length(ctx) -> int:
     than moving it: runs of 16 were 5-10x faster than single elements on lavapipe. On an H100
     (Vulkan) runs of 2 were fastest or near it for every copy measured (16M floats: 220-370 us
     against 330-590 us for 1 and 290-550 us for 4; a Relu of the same size took 164 us)."""
-    return 16 if ctx.planner.device.is_software else 2
+    return 16 if ctx.device.is_software else 2
 
 
 def copy(ctx, src, dst, sizes, src_strides, *, src_base=0, dst_strides=None, dst_base=0, mode=AFFINE,
@@ -214,12 +214,12 @@ def _splitv_grad(attrs, ins, outs, dys):       # SplitV (value, size_splits, axi
 # ------------------------------------------------------------------------------------ views
 _VIEW_CASES = _cases([((3, 5), F), ((2, 1, 7), I), ((), F), ((4,), B)])
 for _name in ("Identity", "Snapshot", "StopGradient"):
-    register(_name, family="transform", reference=lambda attrs, x: x, shape=_same, lower=_alias,
+    register(_name, reference=lambda attrs, x: x, shape=_same, lower=_alias,
              dtypes=ALL, cases=_VIEW_CASES,
              grad=(lambda attrs, ins, outs, dys: [None]) if _name == "StopGradient" else _reshaped_grad)
 
 # NoOp has no outputs (it only orders control edges); tests/test_ops_transform.py plans one.
-register("NoOp", family="transform", reference=lambda attrs: (), shape=lambda attrs, ins: [], dtypes=())
+register("NoOp", reference=lambda attrs: (), shape=lambda attrs, ins: [], dtypes=())
 
 
 def _reshape_dims(ins) -> tuple[int, ...]:
@@ -236,7 +236,7 @@ def _reshape_dims(ins) -> tuple[int, ...]:
     return tuple(shape)
 
 
-register("Reshape", family="transform", reference=lambda attrs, x, s: np.reshape(x, [int(d) for d in s]),
+register("Reshape", reference=lambda attrs, x, s: np.reshape(x, [int(d) for d in s]),
          shape=lambda attrs, ins: [(_reshape_dims(ins), ins[0].dtype)], lower=_alias, host_inputs=(1,),
          dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((2, 3, 4), F), np.array([4, -1], np.int32)], note="-1"),
@@ -262,8 +262,7 @@ def _squeeze_shape(attrs, ins):
 
 
 # TF's attr is squeeze_dims; tf.raw_ops spells it axis (the cases use that so TF checks them).
-register("Squeeze", family="transform",
-         reference=lambda attrs, x: np.squeeze(x, axis=tuple(attrs.get("squeeze_dims") or attrs.get("axis") or [])
+register("Squeeze", reference=lambda attrs, x: np.squeeze(x, axis=tuple(attrs.get("squeeze_dims") or attrs.get("axis") or [])
                                                     or None),
          shape=_squeeze_shape, lower=_alias, dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((1, 3, 1, 5), F)], note="all size-1 dims"),
@@ -280,7 +279,7 @@ def _expand_shape(attrs, ins):
     return [(shape[:axis] + (1,) + shape[axis:], ins[0].dtype)]
 
 
-register("ExpandDims", family="transform", reference=lambda attrs, x, a: np.expand_dims(x, int(np.reshape(a, -1)[0])),
+register("ExpandDims", reference=lambda attrs, x, a: np.expand_dims(x, int(np.reshape(a, -1)[0])),
          shape=_expand_shape, lower=_alias, host_inputs=(1,), dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((3, 5), F), np.array(0, np.int32)]),
                 Case([((3, 5), I), np.array([-1], np.int32)], note="last"),
@@ -288,17 +287,15 @@ register("ExpandDims", family="transform", reference=lambda attrs, x, a: np.expa
 
 
 # ----------------------------------------------------------------------- shape-derived values
-register("Shape", family="transform",
-         reference=lambda attrs, x: np.array(np.shape(x), dtype=attrs.get("out_type") or "int32"),
+register("Shape", reference=lambda attrs, x: np.array(np.shape(x), dtype=attrs.get("out_type") or "int32"),
          shape=lambda attrs, ins: [((ins[0].rank,), "int32")], shape_only=True, dtypes=ALL,
          cases=[Case([((2, 3, 5), F)]), Case([((), I)], note="scalar"),
                 Case([((4, 0), B)], attrs={"out_type": "int64"}, note="empty, int64")])
-register("Size", family="transform",
-         reference=lambda attrs, x: np.array(np.size(x), dtype=attrs.get("out_type") or "int32"),
+register("Size", reference=lambda attrs, x: np.array(np.size(x), dtype=attrs.get("out_type") or "int32"),
          shape=lambda attrs, ins: [((), "int32")], shape_only=True, dtypes=ALL,
          cases=[Case([((2, 3, 5), F)]), Case([((), I)], note="scalar"),
                 Case([((4, 0), B)], attrs={"out_type": "int64"}, note="empty, int64")])
-register("Rank", family="transform", reference=lambda attrs, x: np.array(np.ndim(x), np.int32),
+register("Rank", reference=lambda attrs, x: np.array(np.ndim(x), np.int32),
          shape=lambda attrs, ins: [((), "int32")], shape_only=True, dtypes=ALL,
          cases=[Case([((2, 3, 5), F)]), Case([((), I)], note="scalar"), Case([((4, 0), B)], note="empty")])
 
@@ -315,7 +312,7 @@ def _fill_lower(ctx):
     view(ctx, out.shape, [0] * out.rank, inp=1)      # every element reads the scalar
 
 
-register("Fill", family="transform", reference=lambda attrs, dims, v: np.full([int(d) for d in dims], v, v.dtype),
+register("Fill", reference=lambda attrs, dims, v: np.full([int(d) for d in dims], v, v.dtype),
          shape=_fill_shape, lower=_fill_lower, host_inputs=(0,), dtypes=ALL,
          cases=[Case([np.array([3, 5], np.int32), ((), F)]),
                 Case([np.array([7], np.int32), ((), I)]),
@@ -335,7 +332,7 @@ def _range_ref(attrs, start, limit, delta):
     return (start + np.arange(n, dtype=dtype) * delta).astype(dtype)    # TF: start + i * delta in T
 
 
-register("Range", family="transform", reference=_range_ref,
+register("Range", reference=_range_ref,
          shape=lambda attrs, ins: [(_range_ref(attrs, *(_host(t, "Range's bounds") for t in ins)).shape,
                                     ins[0].dtype)],
          host_inputs=(0, 1, 2), dtypes=(F, I),
@@ -354,9 +351,9 @@ def _fill_like(value):
     return lower
 
 
-register("ZerosLike", family="transform", reference=lambda attrs, x: np.zeros_like(x), shape=_same,
+register("ZerosLike", reference=lambda attrs, x: np.zeros_like(x), shape=_same,
          lower=_fill_like(0), dtypes=ALL, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
-register("OnesLike", family="transform", reference=lambda attrs, x: np.ones_like(x), shape=_same,
+register("OnesLike", reference=lambda attrs, x: np.ones_like(x), shape=_same,
          lower=_fill_like(1), dtypes=ALL, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
 
 
@@ -375,7 +372,7 @@ def _transpose_lower(ctx):
     view(ctx, [x.shape[p] for p in perm], [st[p] for p in perm])
 
 
-register("Transpose", family="transform", grad=_transpose_grad,
+register("Transpose", grad=_transpose_grad,
          reference=lambda attrs, x, p: np.transpose(x, [int(v) for v in p]),
          shape=lambda attrs, ins: [(tuple(ins[0].shape[p] for p in _perm(ins)), ins[0].dtype)],
          lower=_transpose_lower, host_inputs=(1,), dtypes=ALL,
@@ -433,7 +430,7 @@ def _pad_ref(attrs, x, pads, value=0):
 
 
 _PADS = np.array([[1, 2], [0, 0], [3, 1]], np.int32)
-register("Pad", family="transform", grad=_moved_grad("Pad"),
+register("Pad", grad=_moved_grad("Pad"),
          reference=_pad_ref, shape=_pad_shape, lower=_pad_lower, host_inputs=(1,),
          dtypes=ALL,
          cases=[Case([((2, 3, 5), F), _PADS]),
@@ -442,7 +439,7 @@ register("Pad", family="transform", grad=_moved_grad("Pad"),
                 Case([((2, 3), F), np.zeros((2, 2), np.int32)], note="no padding: alias"),
                 Case([((3, 41), F), np.array([[1, 0], [5, 3]], np.int32)], note="inner dim 49: several runs"),
                 Case([((0, 2), F), np.array([[1, 1], [0, 1]], np.int32)], note="empty input")])
-register("PadV2", family="transform", grad=_moved_grad("PadV2"),
+register("PadV2", grad=_moved_grad("PadV2"),
          reference=_pad_ref, shape=_pad_shape, lower=_pad_lower,
          host_inputs=(1, 2), dtypes=ALL,
          cases=[Case([((2, 3, 5), F), _PADS, np.array(-1.5, np.float32)]),
@@ -454,7 +451,7 @@ def _mirror_ref(attrs, x, pads):
     return np.pad(x, np.asarray(pads, np.int64), mode="reflect" if _mirror_mode(attrs) == REFLECT else "symmetric")
 
 
-register("MirrorPad", family="transform", grad=_moved_grad("MirrorPad"),
+register("MirrorPad", grad=_moved_grad("MirrorPad"),
          reference=_mirror_ref, shape=_pad_shape, lower=_pad_lower,
          host_inputs=(1,), dtypes=ALL,
          cases=[Case([((3, 4, 5), F), np.array([[2, 2], [0, 0], [1, 4]], np.int32)], attrs={"mode": "REFLECT"},
@@ -484,7 +481,7 @@ def _tile_lower(ctx):
     copy(ctx, x, ctx.device_output(), out.shape, strides(x.shape), mode=TILE, ext=x.shape)
 
 
-register("Tile", family="transform", grad=_moved_grad("Tile"),
+register("Tile", grad=_moved_grad("Tile"),
          reference=lambda attrs, x, m: np.tile(x, [int(v) for v in m]),
          shape=lambda attrs, ins: [(tuple(d * m for d, m in zip(ins[0].shape, _multiples(ins))), ins[0].dtype)],
          lower=_tile_lower, host_inputs=(1,), dtypes=ALL,
@@ -569,7 +566,7 @@ def _block_case(shape, dtype, block, amounts, note):
     return Case([(shape, dtype), np.array(block, np.int32), np.array(amounts, np.int32).reshape(-1, 2)], note=note)
 
 
-register("SpaceToBatchND", family="transform", grad=_moved_grad("SpaceToBatchND"),
+register("SpaceToBatchND", grad=_moved_grad("SpaceToBatchND"),
          reference=_space_to_batch_ref, shape=_space_to_batch_shape,
          lower=_space_to_batch_lower, host_inputs=(1, 2), dtypes=(F, I),
          cases=[_block_case((1, 6, 6, 3), F, [2, 2], [[2, 2], [2, 2]], "dilated 3x3 SAME, rate 2: one copy"),
@@ -643,7 +640,7 @@ def _batch_to_space_ref(attrs, x, block, crops):
     return full[(slice(None), *crop)]
 
 
-register("BatchToSpaceND", family="transform", grad=_moved_grad("BatchToSpaceND"),
+register("BatchToSpaceND", grad=_moved_grad("BatchToSpaceND"),
          reference=_batch_to_space_ref, shape=_batch_to_space_shape,
          lower=_batch_to_space_lower, host_inputs=(1, 2), dtypes=(F, I),
          cases=[_block_case((4, 3, 3, 2), F, [2, 2], [[0, 0], [0, 0]], "no crops: one copy"),
@@ -703,7 +700,7 @@ def _concat_lower(ctx):
         offset += t.shape[axis]
 
 
-register("ConcatV2", family="transform", grad=_concat_grad,
+register("ConcatV2", grad=_concat_grad,
          reference=lambda attrs, *xs: np.concatenate(xs[:-1], axis=int(np.reshape(xs[-1], -1)[0])),
          shape=_concat_shape, lower=_concat_lower, host_inputs=(-1,), dtypes=ALL,
          cases=[Case([((2, 3), F), ((2, 4), F), ((2, 1), F), np.array(1, np.int32)], tf_inputs=[[0, 1, 2], 3]),
@@ -734,7 +731,7 @@ def _pack_lower(ctx):
         _into(ctx, t, dst, axis, out.shape, 1, i)
 
 
-register("Pack", family="transform", grad=_pack_grad,
+register("Pack", grad=_pack_grad,
          reference=lambda attrs, *xs: np.stack(xs, axis=int(attrs.get("axis") or 0)),
          shape=_pack_shape, lower=_pack_lower, dtypes=ALL,
          cases=[Case([((2, 3), F)] * 3, tf_inputs=[[0, 1, 2]]),
@@ -764,7 +761,7 @@ def _unpack_lower(ctx):
         _out_of(ctx, i, 0, axis, 1, i)
 
 
-register("Unpack", family="transform", grad=_unpack_grad,
+register("Unpack", grad=_unpack_grad,
          reference=lambda attrs, x: tuple(np.moveaxis(x, int(attrs.get("axis") or 0), 0)),
          shape=_unpack_shape, lower=_unpack_lower, dtypes=ALL,
          cases=[Case([((3, 4), F)], attrs={"num": 3}),
@@ -821,14 +818,14 @@ def _splitv_ref(attrs, x, sizes, axis):
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
-register("Split", family="transform", grad=_split_grad,
+register("Split", grad=_split_grad,
          reference=_split_ref, shape=_split_shape, lower=_split_lower,
          host_inputs=(0,), dtypes=ALL,
          cases=[Case([np.array(1, np.int32), ((2, 6, 3), F)], attrs={"num_split": 3}),
                 Case([np.array(-1, np.int32), ((4, 4), I)], attrs={"num_split": 2}),
                 Case([np.array(0, np.int32), ((3, 2), B)], attrs={"num_split": 3}),
                 Case([np.array(0, np.int32), ((3, 2), F)], attrs={"num_split": 1}, note="alias")])
-register("SplitV", family="transform", grad=_splitv_grad,
+register("SplitV", grad=_splitv_grad,
          reference=_splitv_ref, shape=_split_shape, lower=_split_lower,
          host_inputs=(1, 2), dtypes=ALL,
          cases=[Case([((2, 7, 3), F), np.array([2, -1, 1], np.int32), np.array(1, np.int32)],
@@ -861,7 +858,7 @@ def _slice_ref(attrs, x, begin, size):
     return x[tuple(slice(int(b), None if s == -1 else int(b) + int(s)) for b, s in zip(begin, size))]
 
 
-register("Slice", family="transform", grad=_moved_grad("Slice"),
+register("Slice", grad=_moved_grad("Slice"),
          reference=_slice_ref,
          shape=lambda attrs, ins: [(tuple(_slice_spec(ins)[1]), ins[0].dtype)], lower=_slice_lower,
          host_inputs=(1, 2), dtypes=ALL,
@@ -953,7 +950,7 @@ def _ss_case(shape, dtype, begin, end, step, note="", **masks):
     return Case([(shape, dtype), *(np.array(v, np.int32) for v in (begin, end, step))], attrs=masks, note=note)
 
 
-register("StridedSlice", family="transform", grad=_moved_grad("StridedSlice"),
+register("StridedSlice", grad=_moved_grad("StridedSlice"),
          reference=_strided_slice_ref,
          shape=lambda attrs, ins: [(_strided_slice_spec(attrs, ins[0].shape, *_ss_args(ins))[1], ins[0].dtype)],
          lower=_strided_slice_lower, host_inputs=(1, 2, 3), dtypes=ALL,
@@ -1044,7 +1041,7 @@ def _gather_ref(attrs, params, indices, axis):
     return np.stack(pieces).reshape(out_shape) if pieces else np.zeros(out_shape, params.dtype)
 
 
-register("GatherV2", family="transform", grad=_moved_grad("GatherV2"),
+register("GatherV2", grad=_moved_grad("GatherV2"),
          reference=_gather_ref, shape=_gather_shape, lower=_gather_lower,
          host_inputs=(2,), dtypes=ALL,
          cases=[Case([((5, 3), F), ((4,), I, 0, 4), np.array(0, np.int32)], note="rows"),
@@ -1085,7 +1082,7 @@ def _gather_nd_ref(attrs, params, indices):
     return params[tuple(np.moveaxis(indices, -1, 0))]
 
 
-register("GatherNd", family="transform", grad=_moved_grad("GatherNd"),
+register("GatherNd", grad=_moved_grad("GatherNd"),
          reference=_gather_nd_ref,
          shape=lambda attrs, ins: [(ins[1].shape[:-1] + ins[0].shape[_gather_nd_dims(ins):], ins[0].dtype)],
          lower=_gather_nd_lower, dtypes=ALL,

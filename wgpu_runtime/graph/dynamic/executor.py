@@ -14,7 +14,7 @@ Nodes run one at a time in dataflow order (scheduler.py). Where each runs:
 * **host, data**: an op without a kernel (NMS, Where, Unique, strings, hash tables...) reads
   back exactly the device inputs it consumes -- one submit and one mapped buffer for all of them
   -- and its outputs are uploaded only if a GPU op consumes them;
-* **runtime**: control flow and TensorList/TensorArray bookkeeping (ops/control.py ``RUNTIME``),
+* **runtime**: control flow and TensorList/TensorArray bookkeeping (ops whose ``OpDef.runtime`` is set: ops/runtime.py),
   which move tensors by reference and run registry ops for the data movement (stack, slice) on
   wherever the tensors are.
 
@@ -32,7 +32,6 @@ import numpy as np
 from ...errors import GraphError, UnsupportedOpError
 from ...format.nodes import NodeDef, decode_node
 from ...ops import registry
-from ...ops.control import RUNTIME
 from ...ops.registry import Tensor
 from ...memory import Buf, nbytes_of
 from ..graph import Graph, parse_ref
@@ -45,10 +44,15 @@ _PROGRAMS = 512          # prepared node programs kept (LRU)
 _SCHEDULES = 32
 
 
+def _is_runtime_op(name: str) -> bool:
+    op = registry.get(name)
+    return op is not None and op.runtime is not None
+
+
 def needs_dynamic(graph, artifacts=None) -> bool:
     """Whether a model needs the dynamic executor: control flow or runtime ops, string or
     resource inputs, or a ``modelInitializer`` (hash tables)."""
-    return (any(n.op in FRAME_OPS or n.op in RUNTIME for n in graph.nodes.values())
+    return (any(n.op in FRAME_OPS or _is_runtime_op(n.op) for n in graph.nodes.values())
             or any(n.attrs.get("dtype") in ("string", "resource") for n in graph.placeholders)
             or bool(artifacts is not None and artifacts.model_initializer))
 
@@ -188,13 +192,12 @@ class DynamicExecutor:
 
     # -- one node --------------------------------------------------------------------------------
     def execute(self, node, ins: list[Value]) -> list[Value]:
-        impl = RUNTIME.get(node.op)
-        if impl is not None:
-            self.stats["runtime_nodes"] += 1
-            return list(impl(self, node.attrs, ins))
         op = registry.get(node.op)
         if op is None:
             raise UnsupportedOpError({node.op: [node.name]})
+        if op.runtime is not None:
+            self.stats["runtime_nodes"] += 1
+            return list(op.runtime(self, node.attrs, ins))
         if any(v.obj is not None for v in ins) and not op.shape_only:
             if node.op in _FORWARDS:
                 return list(ins[:len(op.shape(node.attrs, [Tensor(v.shape, v.dtype) for v in ins]))])

@@ -2,7 +2,7 @@
 
 A :class:`Program` is what the static planner would emit for a one-node graph: the op's
 lowering runs once per (node, input shapes, host-input values) through the ordinary
-:class:`~wgpu_runtime.graph.lowering.Lowering` context, which records steps on virtual buffers.
+:class:`~wgpu_runtime.ops.launch.Lowering` context, which records steps on virtual buffers.
 Running it binds those to real ones -- the inputs' buffers, pooled buffers for outputs and
 scratch, the model's weight buffers -- and records the dispatches into the stream (bind groups
 are cached per set of buffers, so a loop that ping-pongs between pooled buffers reuses them).
@@ -14,7 +14,8 @@ import wgpu
 from ...errors import GraphError
 from ...memory import Buf, Uploader, nbytes_of
 from ...ops.registry import Tensor
-from ..lowering import Lowering, StepCollector
+from ...ops.launch import Lowering
+from ..collector import StepCollector
 from .values import DevBuf, Value
 
 _BIND_CACHE = 16     # bind groups kept per step

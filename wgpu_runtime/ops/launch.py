@@ -1,0 +1,162 @@
+"""What an op's ``lower`` function uses to put work on the GPU: the lowering context, launch
+geometry and the launch limits.
+
+An op sees its node's attributes, its input and output :class:`Tensor`s, and calls
+:meth:`Lowering.dispatch` once per kernel launch (or :meth:`Lowering.lower_op` to run another
+registry op's lowering as part of its own). Buffers are virtual here (:class:`~wgpu_runtime.memory.Buf`);
+whoever collects the steps (the graph planner, the dynamic executor's per-node programs: the
+``collector`` below) assigns physical buffers afterwards. This module sits under ``graph/``, as a
+kernel's compute context sits under the session that runs it: ops never import ``graph``.
+
+The collector interface: ``device`` (pipelines, limits, is_software), ``add_step(step)``,
+``on_device(tensor) -> Buf``, ``model_constant(key, array, dtype) -> Buf``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GraphError
+from ..memory import Buf, WGSL_TYPE, device_dtype, nbytes_of
+from ..pipelines import WORKGROUP
+from ..uniforms import UniformError, pack_uniforms
+from .registry import REGISTRY, Tensor
+
+__all__ = ["LOOP_CAP", "MAX_GROUPS", "WORKGROUP", "Lowering", "Step", "grid_1d"]
+
+MAX_GROUPS = 65535      # workgroups per dimension (WebGPU default limit)
+LOOP_CAP = 65535        # llvmpipe: max loop iterations per invocation (docs/lavapipe.md)
+
+
+@dataclass
+class Step:
+    """One kernel launch of a plan."""
+
+    kernel: str
+    pipeline: object
+    bindings: list           # [Buf]
+    params: bytes            # the uniform buffer's bytes (b"" when the kernel has none)
+    grid: tuple[int, int, int]
+    node: str
+    op: str
+    bind_group: object = None
+    uniform: object = None
+
+
+def grid_1d(n: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:
+    """Workgroup counts covering ``n`` invocations in groups of ``per_group``, folded into two
+    dimensions when there are more than 65535 groups. Kernels recover the flat index with
+    ``flat_id()`` from common.wgsl."""
+    groups = max(1, -(-n // per_group))
+    if groups <= MAX_GROUPS:
+        return (groups, 1, 1)
+    y = -(-groups // MAX_GROUPS)
+    return (-(-groups // y), y, 1)
+
+
+@dataclass
+class SubNode:
+    """The node a sub-op lowering reports its steps under (``parent/suffix``)."""
+
+    name: str
+    op: str
+    attrs: dict
+
+
+class Lowering:
+    """Context handed to ``OpDef.lower`` for one node."""
+
+    def __init__(self, collector, node, inputs: list[Tensor], outputs: list[Tensor]):
+        self.collector = collector
+        self.device = collector.device
+        self.node = node
+        self.attrs = node.attrs
+        self.inputs = inputs
+        self.outputs = outputs
+
+    # -- tensors -------------------------------------------------------------------------
+    def device_input(self, i: int) -> Buf:
+        """Buffer of input ``i``, uploading it first if it is only known on the host."""
+        return self.collector.on_device(self.inputs[i])
+
+    def device_output(self, i: int = 0) -> Buf:
+        t = self.outputs[i]
+        if t.buf is None:
+            t.buf = Buf(nbytes_of(t.shape), "temp", label=f"{self.node.name}:{i}")
+        return t.buf
+
+    def alias(self, out: int = 0, inp: int = 0) -> None:
+        """Output ``out`` is input ``inp`` reinterpreted (Reshape, Squeeze, Identity...): no copy."""
+        self.outputs[out].buf = self.device_input(inp)
+
+    def constant(self, array: np.ndarray, dtype: str, key: str) -> Buf:
+        """A derived constant (e.g. a repacked filter), uploaded once per model under ``key``."""
+        return self.collector.model_constant(f"{self.node.name}/{key}", array, dtype)
+
+    def temp(self, nbytes: int, label: str = "scratch") -> Buf:
+        return Buf(nbytes, "temp", label=f"{self.node.name}/{label}")
+
+    def value(self, i: int) -> np.ndarray:
+        """Host value of input ``i`` (an axis, a shape...); a clear error when it depends on data."""
+        v = self.inputs[i].value
+        if v is None:
+            raise GraphError(f"input {i} must be known before running (a constant or shape "
+                             f"arithmetic), but it depends on the model's inputs", self.node)
+        return v
+
+    def wgsl_type(self, dtype: str) -> str:
+        return WGSL_TYPE[device_dtype(dtype)]
+
+    # -- launches ------------------------------------------------------------------------
+    def lower_op(self, op: str, inputs: list[Tensor], outputs: list[Tensor] | None = None,
+                 attrs: dict | None = None, suffix: str | None = None) -> None:
+        """Run registry op ``op``'s lowering as part of this node's: on ``inputs`` (rearranged or
+        reshaped views of this node's tensors), writing ``outputs`` (this node's by default).
+        ``attrs`` default to this node's; ``suffix`` names the sub-step (``node/suffix``)."""
+        node = self.node if suffix is None and attrs is None else SubNode(
+            f"{self.node.name}/{suffix or op}", op, self.attrs if attrs is None else attrs)
+        REGISTRY[op].lower(Lowering(self.collector, node, inputs, self.outputs if outputs is None else outputs))
+
+    def dispatch(self, kernel: str, bindings: list, grid, params=None, template=None, constants=None):
+        """Launch ``kernels/<kernel>`` with storage ``bindings`` (Bufs or Tensors, in binding
+        order) then, when ``params`` (field name -> value of the kernel's ``struct Params``) is
+        given, a uniform buffer at the next binding."""
+        bufs = []
+        for b in bindings:
+            if isinstance(b, Tensor):
+                b = b.buf if b.buf is not None else self.collector.on_device(b)
+            bufs.append(b)
+        limit = self.device.max_binding_bytes
+        for b in bufs:
+            if b.nbytes > limit:
+                raise GraphError(f"a {b.nbytes}-byte tensor exceeds this adapter's {limit}-byte storage "
+                                 f"binding limit", self.node)
+        grid = tuple(int(g) for g in grid) + (1,) * (3 - len(grid))
+        if max(grid) > MAX_GROUPS:
+            raise GraphError(f"kernel {kernel}: {grid} workgroups exceed 65535 per dimension", self.node)
+        try:
+            if isinstance(params, (list, tuple)):        # TRANSITION: positional lists, until converted
+                data = _legacy_pack(params) if params != () else b""
+            else:
+                data = b"" if params is None else pack_uniforms(kernel, template, params)
+        except UniformError as e:   # a lowering's bug, reported with its node
+            raise GraphError(str(e), self.node) from None
+        pipeline = self.device.pipelines.get(kernel, template, constants)
+        self.collector.add_step(Step(kernel, pipeline, bufs, data, grid, self.node.name, self.node.op))
+
+
+def _legacy_pack(values) -> bytes:   # TRANSITION
+    import struct
+    out = bytearray()
+    for v in values:
+        if isinstance(v, (bool, np.bool_)):
+            out += struct.pack("<I", int(v))
+        elif isinstance(v, (int, np.integer)):
+            out += struct.pack("<I", int(v) & 0xFFFFFFFF)
+        else:
+            out += struct.pack("<f", float(v))
+    if not out:
+        out = bytearray(16)
+    out += b"\0" * (-len(out) % 16)
+    return bytes(out)
