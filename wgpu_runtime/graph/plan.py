@@ -20,7 +20,7 @@ from ..memory import Buf, Uploader, assign_temps, create_buffer, device_dtype, n
 from ..ops import registry
 from ..ops.registry import Tensor
 from .graph import Graph
-from ..ops.launch import Lowering, Step
+from ..ops.launch import Step, lower_node
 from .collector import StepCollector
 
 
@@ -99,7 +99,7 @@ class Planner(StepCollector):
         else:
             outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
             try:
-                op.lower(Lowering(self, node, ins, outs))
+                lower_node(self, op, node, ins, outs)
             except GraphError:
                 raise
             except (ValueError, TypeError, NotImplementedError) as e:  # an attribute value the kernel lacks

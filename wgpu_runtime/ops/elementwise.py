@@ -59,7 +59,7 @@ def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_case
         out = ref(x, alpha_default if a is None else a) if alpha_attr else ref(x)
         return np.asarray(out).astype(x.dtype, copy=False)
 
-    register(name, reference=reference, shape=_same_shape,
+    register(name, reference=reference, shape=_same_shape, wgsl=dict(exprs),
              lower=_lower_unary(exprs, alpha_attr, alpha_default), dtypes=dtypes, tol=tol,
              cases=_unary_cases(low, high, dtypes) + list(extra_cases), grad=_unary_grad(grad))
 

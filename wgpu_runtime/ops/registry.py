@@ -92,6 +92,7 @@ class OpDef:
     shape: Callable[[dict, list[Tensor]], list[tuple[tuple[int, ...], str]]]
     lower: Callable | None = None                  # lower(ctx: ops.launch.Lowering) -> None, emits dispatches
     runtime: Callable | None = None                # runtime(rt, attrs, inputs) -> outputs (runtime ops)
+    wgsl: dict | None = None                       # element-wise ops: dtype -> WGSL expression of x (and p.alpha)
     host_inputs: tuple[int, ...] = ()
     shape_only: bool = False
     grad: Callable | None = None
@@ -134,7 +135,7 @@ def _defining_family() -> str | None:
     return None
 
 
-def register(*names: str, reference, shape, lower=None, runtime=None, host_inputs=(), shape_only=False,
+def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None, host_inputs=(), shape_only=False,
              grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None, family=None) -> OpDef:
     """Add an op under each of ``names``. Its family is the ops/ module registering it;
     ``family`` is only for ops registered from outside wgpu_runtime/ops."""
@@ -145,7 +146,7 @@ def register(*names: str, reference, shape, lower=None, runtime=None, host_input
     if family is None:
         raise ValueError(f"op {names[0]}: registered outside wgpu_runtime/ops without a family")
     op = OpDef(names=tuple(names), family=family, reference=reference, shape=shape, lower=lower,
-               runtime=runtime, host_inputs=tuple(host_inputs), shape_only=shape_only, grad=grad,
+               runtime=runtime, wgsl=wgsl, host_inputs=tuple(host_inputs), shape_only=shape_only, grad=grad,
                cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs)
     if tol is not None:
         op.tol = tol

@@ -14,7 +14,7 @@ import wgpu
 from ...errors import GraphError
 from ...memory import Buf, Uploader, nbytes_of
 from ...ops.registry import Tensor
-from ...ops.launch import Lowering
+from ...ops.launch import lower_node
 from ..collector import StepCollector
 from .values import DevBuf, Value
 
@@ -27,7 +27,7 @@ class Program:
         specs = op.shape(node.attrs, ins)
         outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
         col = StepCollector(model, device)
-        op.lower(Lowering(col, node, ins, outs))
+        lower_node(col, op, node, ins, outs)
         up = Uploader(device)
         for b in col.consts:
             b.gpu = up(b.data, b.label)
