@@ -9,7 +9,12 @@
                   metrics=["accuracy"])
     model.fit(x, y, epochs=3); model.save("tuned/")
 """
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:                       # the version lives in pyproject.toml alone
+    __version__ = _metadata.version("wgpu-runtime")
+except _metadata.PackageNotFoundError:   # a source tree that is not installed
+    __version__ = "0+unknown"
 
 from . import callbacks, losses, metrics, optimizers  # noqa: E402
 from .device import enumerate_adapters, get_device  # noqa: E402

@@ -89,12 +89,12 @@ class Device:
 
     @property
     def is_software(self) -> bool:
-        """llvmpipe/lavapipe: loops are capped at 65535 iterations per invocation (see notes)."""
+        """llvmpipe/lavapipe: loops are capped at 65535 iterations per invocation (docs/lavapipe.md, pitfall 2)."""
         return self.adapter.info.get("adapter_type") == "CPU" or "llvmpipe" in self.adapter.info["device"]
 
     def wait_idle(self) -> None:
         """Block until all submitted GPU work is done (queue.on_submitted_work_done is broken in
-        wgpu-py 0.32: pitfall 1 in the notes, so read a tiny buffer back instead)."""
+        wgpu-py 0.32: docs/lavapipe.md pitfall 1, so read a tiny buffer back instead)."""
         self.queue.read_buffer(self._sync_buffer)
 
     @cached_property

@@ -179,13 +179,18 @@ def _scalar(kind: str, v, where: str) -> bytes:
     return struct.pack(_SCALARS[kind], int(v))
 
 
-@lru_cache(maxsize=None)
-def _layout(kernel: str, template_items: tuple) -> UniformLayout:
-    src = _COMMENT.sub("", render(kernel, dict(template_items)))
+def layout_of_source(source: str, where: str = "kernel") -> UniformLayout:
+    """The layout of the ``struct Params`` declared in WGSL ``source``."""
+    src = _COMMENT.sub("", source)
     structs = {m.group(1): m.group(2) for m in _STRUCT.finditer(src)}
     if "Params" not in structs:
-        raise UniformError(f"kernel {kernel} declares no `struct Params` but was given uniform values")
-    return UniformLayout(kernel, _struct("Params", structs, kernel))
+        raise UniformError(f"{where} declares no `struct Params` but was given uniform values")
+    return UniformLayout(where, _struct("Params", structs, where))
+
+
+@lru_cache(maxsize=None)
+def _layout(kernel: str, template_items: tuple) -> UniformLayout:
+    return layout_of_source(render(kernel, dict(template_items)), kernel)
 
 
 def uniform_layout(kernel: str, template: dict | None = None) -> UniformLayout:

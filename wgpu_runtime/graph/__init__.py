@@ -1,0 +1,1 @@
+"""Graph models: the node graph, the static planner and executor, and the dynamic executor."""
