@@ -137,8 +137,8 @@ def test_pipelines_do_not_depend_on_shapes(device):
 
 
 def test_hardware_gpu_variant(device, monkeypatch):
-    """Hardware GPUs run copy/gather/resize with shorter runs than CPU adapters (transform.run_length):
-    run every case of these families through that variant too."""
+    """Hardware GPUs run copy/gather/resize with shorter runs than CPU adapters (strided_copy.run_length):
+    run every case of the families that move data (ops/transform.py, ops/image.py) through that variant too."""
     monkeypatch.setattr(type(device), "is_software", property(lambda self: False))
     for name, op in sorted(REGISTRY.items()):
         if op.family not in ("transform", "image"):

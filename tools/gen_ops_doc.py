@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """Generate docs/ops.md from the op registry (nothing in it is written by hand).
 
-For every registered op: its family, where it runs, the WGSL kernels its lowering dispatches
+For every registered op, grouped by family (the module of wgpu_runtime/ops that registers it):
+where it runs, the WGSL kernels its lowering dispatches
 (found by planning the op's own cases on stand-in devices: wgpu_runtime/conformance/kernel_usage.py),
 its dtypes, its cases, whether its numpy reference is checked against tf.raw_ops
-(tests/test_ops.py does so for every op TensorFlow has as a raw op), whether it has a gradient;
+(tests/test_ops.py does so for every op TensorFlow has as a raw op), whether it has a gradient,
+and its category in the official converter's op list (a separate column, derived from that list);
 then the kernels with what they include, and the official converter's op list
 (tensorflowjs/op_list/*.json) with the ops the registry still lacks, per category.
 
@@ -91,6 +93,9 @@ def render() -> str:
              f"The official converter's op list has {len(official)} ops, of which the registry runs "
              f"{sum(n in supported for n in official)} (with {' and '.join(PLANNER_NODES)}, which the planner handles "
              "itself); the rest are listed at the end.", "",
+             "Ops are grouped by family: the module of `wgpu_runtime/ops/` that registers them (it keys the "
+             "tolerance policy, `wgpu_runtime/tolerance.py`). The official converter's category is a separate "
+             "column, derived from its op list.", "",
              "Columns: *runs on* -- `gpu` (kernels listed), `view` (lowered without a kernel: an alias of its "
              "input's buffer), `host` (its numpy reference) or `runtime` (control flow and TensorList/"
              "TensorArray bookkeeping, run by the dynamic executor, `wgpu_runtime/graph/dynamic/`); *kernels* "
@@ -103,7 +108,8 @@ def render() -> str:
              "checked through converted models); *grad* -- a gradient rule for training; *official* -- its "
              "category in the official converter's op list.", ""]
     for family in sorted(by_family):
-        lines += [f"## {family}", "", "| op | runs on | kernels | dtypes | cases | vs TF | grad | official |",
+        lines += [f"## {family}", "", f"`wgpu_runtime/ops/{family}.py`", "",
+                  "| op | runs on | kernels | dtypes | cases | vs TF | grad | official |",
                   "|---|---|---|---|---|---|---|---|"]
         for name in sorted(by_family[family]):
             op = REGISTRY[name]

@@ -5,23 +5,28 @@ Conv2D and Conv2DBackpropInput run as implicit matmuls on kernels/conv2d_main.wg
 pixels x 32 output channels per invocation; on llvmpipe the filter tile is shared through
 subgroup broadcasts), depthwise convolutions on kernels/depthwise.wgsl (8 output pixels x 4
 channels per invocation). Kernels see NHWC with channel counts padded to multiples of 4; other
-layouts and counts go through one strided copy (transform.copy) on each side. Filters are
+layouts and counts go through one strided copy (strided_copy.copy) on each side. Filters are
 weights, repacked on the host once per model. A reduction longer than llvmpipe's loop cap is
 split into passes that accumulate into the output.
+
+On the host (numpy references over strided window views, any rank): Conv3D, TF.js's Conv1D,
+Dilation2D; DepthwiseConv2d is TF.js's name for DepthwiseConv2dNative. The window helpers here
+serve pool.py's host pools too.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import fused
+from .common import F
 from .launch import grid_1d
-from .registry import Case, register
-from .transform import PAD, copy
+from .registry import REGISTRY, Case, register
+from .strided_copy import PAD, copy
 
-F = "float32"
 LOOP_BUDGET = 60000   # loop iterations one invocation may run (llvmpipe breaks past 65535)
 
 
@@ -721,3 +726,98 @@ register("FusedDepthwiseConv2dNative", reference=_fused(_depthwise_nhwc), shape=
          lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
 register("Conv2DBackpropInput", reference=_backprop_input_ref, shape=_backprop_input_shape,
          lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL, grad=_backprop_input_grad)
+
+
+# ------------------------------------------------------ Conv3D, Conv1D, Dilation2D (host)
+def _window_geometry(in_size, k, s, d, padding):
+    eff = (k - 1) * d + 1
+    if padding == "VALID":
+        return max(0, -(-(in_size - eff + 1) // s)), 0, 0
+    out = -(-in_size // s)
+    total = max((out - 1) * s + eff - in_size, 0)
+    return out, total // 2, total - total // 2
+
+
+def _windows(x, ks, st, dl, padding, fill):
+    """For [N, *spatial, C] input: the output spatial shape and, per kernel offset, the strided
+    view of the padded input it reads ([N, *out, C]) plus a mask of real (not padded) elements."""
+    geo = [_window_geometry(n, k, s, d, padding) for n, k, s, d in zip(x.shape[1:-1], ks, st, dl)]
+    pads = [(0, 0)] + [(lo, hi) for _, lo, hi in geo] + [(0, 0)]
+    xp = np.pad(x, pads, constant_values=fill)
+    real = np.pad(np.ones(x.shape[1:-1], bool), pads[1:-1])
+    outs = [o for o, _, _ in geo]
+    views = []
+    for off in itertools.product(*(range(k) for k in ks)):
+        sl = tuple(slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, n, s in zip(off, dl, outs, st))
+        views.append((off, xp[(slice(None), *sl)], real[sl]))
+    return outs, views
+
+
+def _spatial_attr(attrs, key, rank, default=1):
+    v = attrs.get(key)
+    if v is None:
+        return [default] * rank
+    v = list(v)
+    return v[1:-1] if len(v) == rank + 2 else v
+
+
+def _conv_nd(x, w, st, dl, padding):
+    x64 = x.astype(np.float64)
+    outs, views = _windows(x64, w.shape[:-2], st, dl, padding, 0.0)
+    out = np.zeros((x.shape[0], *outs, w.shape[-1]))
+    for off, v, _ in views:
+        out += np.tensordot(v, w[off].astype(np.float64), axes=([-1], [0]))
+    return out.astype(np.float32)
+
+
+def _conv3d_ref(attrs, x, w):
+    if (attrs.get("data_format") or "NDHWC") != "NDHWC":
+        raise ValueError("Conv3D supports NDHWC only")
+    return _conv_nd(x, w, _spatial_attr(attrs, "strides", 3), _spatial_attr(attrs, "dilations", 3),
+                    str(attrs.get("padding") or "VALID"))
+
+
+def _conv1d_ref(attrs, x, w):
+    """TF.js's Conv1D (NWC): the converter never writes it (TF lowers conv1d to Conv2D)."""
+    st = attrs.get("stride") or attrs.get("strides") or 1
+    dl = attrs.get("dilation") or attrs.get("dilations") or 1
+    st = st[1] if isinstance(st, (list, tuple)) and len(st) == 3 else st
+    dl = dl[1] if isinstance(dl, (list, tuple)) and len(dl) == 3 else dl
+    return _conv_nd(x, w, [int(np.reshape(st, -1)[0])], [int(np.reshape(dl, -1)[0])], str(attrs.get("padding") or "VALID"))
+
+
+def _reference_shape(ref):
+    def shape(attrs, ins):
+        out = ref(attrs, *[np.zeros(t.shape, np.float32) for t in ins])
+        return [(out.shape, F)]
+    return shape
+
+
+def _rand(shape, seed):
+    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
+
+
+register("Conv3D", reference=_conv3d_ref, shape=_reference_shape(_conv3d_ref),
+         tol=(2e-6, "float64 reference vs TF's float32 sums of a few dozen terms"),
+         cases=[Case([_rand((1, 4, 5, 5, 2), 1), _rand((2, 3, 3, 2, 3), 2)], attrs={"strides": [1, 1, 2, 1, 1],
+                                                                                  "padding": "SAME"}),
+                Case([_rand((2, 3, 4, 4, 1), 3), _rand((2, 2, 2, 1, 2), 4)],
+                     attrs={"strides": [1, 2, 1, 2, 1], "padding": "VALID"})])   # TF's CPU Conv3D: no dilation
+register("Conv1D", reference=_conv1d_ref, shape=_reference_shape(_conv1d_ref),
+         cases=[Case([_rand((2, 9, 3), 7), _rand((3, 3, 4), 8)], attrs={"stride": 2, "padding": "SAME"})])
+_dw = REGISTRY["DepthwiseConv2dNative"]
+register("DepthwiseConv2d", reference=_dw.reference, shape=_dw.shape, lower=_dw.lower,
+         dtypes=_dw.dtypes, cases=[])     # TF.js's name for it; DepthwiseConv2dNative's cases cover both
+
+
+def _dilation2d_ref(attrs, x, w):
+    st, rt = _spatial_attr(attrs, "strides", 2), _spatial_attr(attrs, "rates", 2)
+    outs, views = _windows(x.astype(np.float64), w.shape[:2], st, rt, str(attrs.get("padding") or "VALID"), -np.inf)
+    return np.max([v + w[off].astype(np.float64) for off, v, _ in views], axis=0).astype(np.float32)
+
+
+register("Dilation2D", reference=_dilation2d_ref, shape=_reference_shape(_dilation2d_ref),
+         cases=[Case([_rand((1, 6, 7, 2), 9), _rand((2, 3, 2), 10)],
+                     attrs={"strides": [1, 1, 2, 1], "rates": [1, 2, 1, 1], "padding": "SAME"}),
+                Case([_rand((2, 5, 5, 1), 11), _rand((3, 3, 1), 12)],
+                     attrs={"strides": [1, 1, 1, 1], "rates": [1, 1, 1, 1], "padding": "VALID"})])

@@ -2,7 +2,7 @@
 ListDiff) and sorted-data searches (TopKV2, LowerBound, UpperBound).
 
 Where they run:
-* TopKV2 on the GPU (kernels/dyn_topk.wgsl, ranks: the k largest with ties broken by the lower
+* TopKV2 on the GPU (kernels/top_k.wgsl, ranks: the k largest with ties broken by the lower
   index, exactly TensorFlow's order); its output shape is static, so it runs in static plans.
 * NMS, Where, Unique, ListDiff, LowerBound/UpperBound on the host: a selection made one box at a
   time (NMS) or a compaction whose size is the question being asked (Where, Unique) needs the
@@ -20,25 +20,19 @@ import heapq
 
 import numpy as np
 
-from .runtime import runtime_op
+from .common import B, F, I, host_value
 from .launch import grid_1d
 from .registry import Case, register
+from .runtime import runtime_op
 from .shapes import vec8
 
-F, I, B = "float32", "int32", "bool"
 f32 = np.float32
-
-
-def _host(t, what):
-    if t.value is None:
-        raise ValueError(f"{what} depends on data: the dynamic executor computes it when the values are known")
-    return t.value
 
 
 def _by_reference(ref, n_inputs=None):
     """Shape rule of a host op: run the reference when the inputs are known (folding)."""
     def shape(attrs, ins):
-        vals = [_host(t, "the output shape") for t in ins]
+        vals = [host_value(t, "the output shape") for t in ins]
         outs = ref(attrs, *vals)
         outs = outs if isinstance(outs, tuple) else (outs,)
         return [(np.shape(o), "bool" if np.asarray(o).dtype == np.bool_ else
@@ -51,7 +45,7 @@ CHUNK = 16384   # elements one invocation compares against (llvmpipe: <= 65535 l
 
 
 def _topk_k(attrs, ins) -> int:
-    k = int(np.reshape(_host(ins[1], "TopKV2's k"), -1)[0])
+    k = int(np.reshape(host_value(ins[1], "TopKV2's k"), -1)[0])
     n = ins[0].shape[-1] if ins[0].shape else None
     if n is None:
         raise ValueError("TopKV2 needs an input of rank >= 1")
@@ -84,15 +78,15 @@ def _topk_lower(ctx):
     T = ctx.wgsl_type(x.dtype)
     if n <= CHUNK:
         dummy = ctx.constant(np.zeros(1, np.int32), I, "topk-no-partial")
-        ctx.dispatch("dyn_topk.wgsl", [x, vals, idx, dummy], grid_1d(rows * n),
+        ctx.dispatch("top_k.wgsl", [x, vals, idx, dummy], grid_1d(rows * n),
                      params=[rows * n, n, k, CHUNK, 1, 0, 0, 0], template={"T": T}, constants={"MODE": 0})
         return
     nchunks = -(-n // CHUNK)
     partial = ctx.temp(4 * rows * n * nchunks, "partial-ranks")
-    ctx.dispatch("dyn_topk.wgsl", [x, vals, idx, partial], grid_1d(rows * n * nchunks),
+    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n * nchunks),
                  params=[rows * n * nchunks, n, k, CHUNK, nchunks, 0, 0, 0], template={"T": T},
                  constants={"MODE": 1})
-    ctx.dispatch("dyn_topk.wgsl", [x, vals, idx, partial], grid_1d(rows * n),
+    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n),
                  params=[rows * n, n, k, CHUNK, nchunks, 0, 0, 0], template={"T": T}, constants={"MODE": 2})
 
 
@@ -136,9 +130,9 @@ def _where_count_lower(ctx):
     params = [x.size, nblocks, max(1, x.rank), 0, *vec8(x.shape or (1,))]
     T = {"T": ctx.wgsl_type(x.dtype)}
     if nblocks:
-        ctx.dispatch("dyn_where.wgsl", [x, counts, dummy], grid_1d(nblocks), params=params, template=T,
+        ctx.dispatch("where.wgsl", [x, counts, dummy], grid_1d(nblocks), params=params, template=T,
                      constants={"MODE": 0, "BLOCK": BLOCK})
-    ctx.dispatch("dyn_where.wgsl", [x, counts, dummy], (1, 1, 1), params=params, template=T,
+    ctx.dispatch("where.wgsl", [x, counts, dummy], (1, 1, 1), params=params, template=T,
                  constants={"MODE": 1, "BLOCK": BLOCK})
 
 
@@ -149,7 +143,7 @@ def _where_scatter_lower(ctx):
     nblocks = _where_blocks(x)
     if ctx.outputs[0].size == 0:
         return
-    ctx.dispatch("dyn_where.wgsl", [x, offsets, coords], grid_1d(nblocks),
+    ctx.dispatch("where.wgsl", [x, offsets, coords], grid_1d(nblocks),
                  params=[x.size, nblocks, max(1, x.rank), 0, *vec8(x.shape or (1,))],
                  template={"T": ctx.wgsl_type(x.dtype)}, constants={"MODE": 2, "BLOCK": BLOCK})
 

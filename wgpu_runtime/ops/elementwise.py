@@ -1,26 +1,19 @@
 """Element-wise ops: unary math and activations, broadcasting binary ops, comparisons, logic,
-Select, Cast, AddN. Each op is a row: name, numpy reference, WGSL expression per dtype."""
+Select, Cast, AddN, IsNan / IsInf / IsFinite, ClipByValue and FakeQuantWithMinMaxVars. Each op is
+a row: name, numpy reference, WGSL expression per dtype."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from .common import B, F, I, same_shape
 from .launch import grid_1d
-from .registry import Case, register
+from .registry import Case, Tensor, register
 from .shapes import broadcast, broadcast_strides, strides
 
-FLOAT, INT, BOOL = "float32", "int32", "bool"
-_NP = {FLOAT: np.float32, INT: np.int32, BOOL: np.bool_}
-
-
-def _same_shape(attrs, ins):
-    return [(ins[0].shape, ins[0].dtype)]
-
-
-def _grid(ctx, n):
-
-    return grid_1d(n)
+_NP = {F: np.float32, I: np.int32, B: np.bool_}
+f32 = np.float32
 
 
 # ---------------------------------------------------------------------------------- unary
@@ -35,7 +28,7 @@ def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
             raise TypeError(f"{ctx.node.op} does not support {x.dtype}")
         a = ctx.attrs.get(alpha_attr) if alpha_attr else None
         alpha = float(alpha_default if a is None else a)
-        ctx.dispatch("unary.wgsl", [x, ctx.device_output()], _grid(ctx, y.size),
+        ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size),
                      params=[y.size, alpha, 0.0, 0],
                      template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
     return lower
@@ -59,12 +52,11 @@ def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_case
         out = ref(x, alpha_default if a is None else a) if alpha_attr else ref(x)
         return np.asarray(out).astype(x.dtype, copy=False)
 
-    register(name, reference=reference, shape=_same_shape, wgsl=dict(exprs),
+    register(name, reference=reference, shape=same_shape, wgsl=dict(exprs),
              lower=_lower_unary(exprs, alpha_attr, alpha_default), dtypes=dtypes, tol=tol,
              cases=_unary_cases(low, high, dtypes) + list(extra_cases), grad=_unary_grad(grad))
 
 
-F, I = FLOAT, INT
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
@@ -162,23 +154,23 @@ unary("Softplus", lambda x: np.logaddexp(0, x), {F: "max(x, 0.0) + log(1.0 + exp
       grad=lambda at, x, y, dy: dy * _sigmoid(x))
 unary("Erf", _erf, {F: "erf_f32(x)"}, tol=(3e-7, "A&S 7.1.26 polynomial, |error| <= 1.5e-7 (absolute)"),
       grad=lambda at, x, y, dy: dy * (2 / np.sqrt(np.pi)) * np.exp(-np.square(x)))
-unary("LogicalNot", np.logical_not, {BOOL: "u32(x == 0u)"})
+unary("LogicalNot", np.logical_not, {B: "u32(x == 0u)"})
 
 
 # ------------------------------------------------------------------------------------ Cast
 def _cast_ref(attrs, x):
-    dst = attrs.get("DstT") or FLOAT
-    return x != 0 if dst == BOOL else x.astype(_NP.get(dst, np.float32))
+    dst = attrs.get("DstT") or F
+    return x != 0 if dst == B else x.astype(_NP.get(dst, np.float32))
 
 
 def _cast_shape(attrs, ins):
     from ..memory import device_dtype
 
-    return [(ins[0].shape, device_dtype(attrs.get("DstT") or FLOAT))]
+    return [(ins[0].shape, device_dtype(attrs.get("DstT") or F))]
 
 
-_CAST = {(F, I): "i32(x)", (I, F): "f32(x)", (BOOL, F): "f32(x)", (BOOL, I): "i32(x)",
-         (F, BOOL): "u32(x != 0.0)", (I, BOOL): "u32(x != 0)"}
+_CAST = {(F, I): "i32(x)", (I, F): "f32(x)", (B, F): "f32(x)", (B, I): "i32(x)",
+         (F, B): "u32(x != 0.0)", (I, B): "u32(x != 0)"}
 
 
 def _cast_lower(ctx):
@@ -187,7 +179,7 @@ def _cast_lower(ctx):
         ctx.alias()
         return
     expr = _CAST[(x.dtype, y.dtype)]
-    ctx.dispatch("unary.wgsl", [x, ctx.device_output()], _grid(ctx, y.size), params=[y.size, 0.0, 0.0, 0],
+    ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size), params=[y.size, 0.0, 0.0, 0],
                  template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
 
 
@@ -196,11 +188,11 @@ def _cast_grad(attrs, ins, outs, dys):   # float -> float only (a value, not an 
 
 
 register("Cast", reference=_cast_ref, shape=_cast_shape, lower=_cast_lower,
-         dtypes=(F, I, BOOL), grad=_cast_grad,
+         dtypes=(F, I, B), grad=_cast_grad,
          cases=[Case([((3, 7), F)], attrs={"SrcT": F, "DstT": I}, low=-9, high=9, note="truncates toward 0"),
                 Case([((3, 7), I)], attrs={"SrcT": I, "DstT": F}, low=-9, high=9),
-                Case([((11,), BOOL)], attrs={"SrcT": BOOL, "DstT": F}),
-                Case([((11,), I)], attrs={"SrcT": I, "DstT": BOOL}, low=-2, high=2)])
+                Case([((11,), B)], attrs={"SrcT": B, "DstT": F}),
+                Case([((11,), I)], attrs={"SrcT": I, "DstT": B}, low=-2, high=2)])
 
 
 # ---------------------------------------------------------------------------------- binary
@@ -251,7 +243,7 @@ def lower_binary(ctx, expr: str, a, b, out) -> None:
     if out.size == 0:
         return
     rows = _broadcast_dims(out.shape, a.shape, b.shape)
-    ctx.dispatch("binary.wgsl", [a, b, out.buf], _grid(ctx, out.size),
+    ctx.dispatch("binary.wgsl", [a, b, out.buf], grid_1d(out.size),
                  params=[out.size, len(rows), rows[-1][0], 0, *_dim_words(rows)],
                  template={"T_A": ctx.wgsl_type(a.dtype), "T_B": ctx.wgsl_type(b.dtype),
                            "T_OUT": ctx.wgsl_type(out.dtype), "EXPR": expr},
@@ -296,7 +288,7 @@ def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=Non
 
     cases = []
     for d in dtypes:
-        lo, hi = (low, high) if d != BOOL else (0, 2)
+        lo, hi = (low, high) if d != B else (0, 2)
         for sa, sb in (_SHAPES if d == dtypes[0] else _SHAPES[:2]):
             cases.append(Case([(sa, d), (sb, d)], low=lo, high=hi, note=f"{d} {sa}x{sb}"))
     if b_range:
@@ -357,9 +349,9 @@ binary("Atan2", np.arctan2, {F: "atan2(a, b)"},
 for _name, _fn, _sym in [("Greater", np.greater, ">"), ("GreaterEqual", np.greater_equal, ">="),
                          ("Less", np.less, "<"), ("LessEqual", np.less_equal, "<="),
                          ("Equal", np.equal, "=="), ("NotEqual", np.not_equal, "!=")]:
-    binary(_name, _fn, {F: f"u32(a {_sym} b)", I: f"u32(a {_sym} b)"}, out=BOOL, low=-2, high=2)
-binary("LogicalAnd", np.logical_and, {BOOL: "u32((a != 0u) && (b != 0u))"}, out=BOOL)
-binary("LogicalOr", np.logical_or, {BOOL: "u32((a != 0u) || (b != 0u))"}, out=BOOL)
+    binary(_name, _fn, {F: f"u32(a {_sym} b)", I: f"u32(a {_sym} b)"}, out=B, low=-2, high=2)
+binary("LogicalAnd", np.logical_and, {B: "u32((a != 0u) && (b != 0u))"}, out=B)
+binary("LogicalOr", np.logical_or, {B: "u32((a != 0u) || (b != 0u))"}, out=B)
 
 
 # ---------------------------------------------------------------------------------- Select
@@ -387,14 +379,14 @@ def _select_lower(ctx):
     if out.size == 0:
         return
     rows = _broadcast_dims(out.shape, _select_cond_shape(c.shape, t.shape), t.shape, e.shape)
-    ctx.dispatch("select.wgsl", [c, t, e, out.buf], _grid(ctx, out.size),
+    ctx.dispatch("select.wgsl", [c, t, e, out.buf], grid_1d(out.size),
                  params=[out.size, len(rows), 0, 0, *_dim_words(rows)],
                  template={"T": ctx.wgsl_type(t.dtype)})
 
 
-_sel_cases = [Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)]),
-              Case([((4,), BOOL), ((2, 3, 4), F), ((1, 4), F)], note="broadcast"),
-              Case([((5,), BOOL), ((5,), I), ((5,), I)], note="int32")]
+_sel_cases = [Case([((3, 4), B), ((3, 4), F), ((3, 4), F)]),
+              Case([((4,), B), ((2, 3, 4), F), ((1, 4), F)], note="broadcast"),
+              Case([((5,), B), ((5,), I), ((5,), I)], note="int32")]
 def _select_grad(attrs, ins, outs, dys):
     c, t, e = ins
     if t.dtype.kind != "f":
@@ -406,10 +398,10 @@ def _select_grad(attrs, ins, outs, dys):
 
 
 register("SelectV2", reference=_select_ref, shape=_select_shape, lower=_select_lower,
-         dtypes=(F, I, BOOL), cases=_sel_cases, grad=_select_grad)
+         dtypes=(F, I, B), cases=_sel_cases, grad=_select_grad)
 register("Select", reference=_select_ref, shape=_select_shape, lower=_select_lower,
-         dtypes=(F, I, BOOL), grad=_select_grad, cases=[Case([((3,), BOOL), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
-                                     Case([((3, 4), BOOL), ((3, 4), F), ((3, 4), F)])])
+         dtypes=(F, I, B), grad=_select_grad, cases=[Case([((3,), B), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
+                                     Case([((3, 4), B), ((3, 4), F), ((3, 4), F)])])
 
 
 # ------------------------------------------------------------------------------------ AddN
@@ -419,8 +411,6 @@ def _addn_lower(ctx):
     if len(ins) == 1:
         ctx.alias()
         return
-    from .registry import Tensor
-
     acc = ins[0]
     for i, t in enumerate(ins[1:]):
         last = i == len(ins) - 2
@@ -435,3 +425,103 @@ register("AddN", reference=lambda attrs, *xs: np.sum(xs, axis=0).astype(xs[0].dt
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_addn_lower, dtypes=(F, I),
          grad=lambda attrs, ins, outs, dys: [dys[0] if x.dtype.kind == "f" else None for x in ins],
          cases=[Case([((3, 5), F)] * 3, tf_inputs=[[0, 1, 2]]), Case([((7,), I)] * 2, tf_inputs=[[0, 1]])])
+
+
+# ---------------------------------------------------- more unary math, Mod, BitwiseAnd, checks
+# llvmpipe's acos/asin are good to ~1e-4 only: through atan2 instead (~35 ULP measured)
+_ATAN2_TOL = (1e-5, "WGSL allows atan2 4096 ULP; llvmpipe measured ~35 ULP (as Atan2)")
+unary("Acos", np.arccos, {F: "atan2(sqrt((1.0 - x) * (1.0 + x)), x)"}, low=-1.0, high=1.0, tol=_ATAN2_TOL)
+unary("Asin", np.arcsin, {F: "atan2(x, sqrt((1.0 - x) * (1.0 + x)))"}, low=-1.0, high=1.0, tol=_ATAN2_TOL)
+unary("Atan", np.arctan, {F: "atan(x)"}, low=-10.0, high=10.0, tol=(2e-6, "atan within a few ULP"))
+unary("Tan", np.tan, {F: "tan(x)"}, low=-1.3, high=1.3, tol=(1e-5, "tan = sin/cos: a few ULP, more near pi/2"))
+unary("Sinh", np.sinh, {F: "0.5 * (exp(x) - exp(-x))"}, low=-5.0, high=5.0,
+      tol=(2e-6, "through exp: ~2 ULP of max(1, |y|)"))
+unary("Cosh", np.cosh, {F: "0.5 * (exp(x) + exp(-x))"}, low=-5.0, high=5.0,
+      tol=(2e-6, "through exp: ~2 ULP of max(1, |y|)"))
+# Kahan's forms: exact near 0 where exp(x) - 1 and log(1 + x) cancel
+unary("Expm1", np.expm1, {F: "select(select((exp(x) - 1.0) * x / log(exp(x)), x, exp(x) == 1.0), "
+                             "exp(x) - 1.0, abs(x) > 0.5)"},
+      tol=(2e-6, "Kahan's expm1 through exp/log: a few ULP"),
+      extra_cases=[Case([np.array([1e-8, -3e-6, 2e-4, -0.01, 0.3, 20.0], np.float32)], note="tiny arguments")])
+unary("Log1p", np.log1p, {F: "select(select(log(1.0 + x) * x / ((1.0 + x) - 1.0), x, 1.0 + x == 1.0), "
+                             "log(1.0 + x), abs(x) > 0.5)"}, low=-0.9, high=5.0,
+      tol=(2e-6, "Kahan's log1p through log: a few ULP"),
+      extra_cases=[Case([np.array([1e-8, -3e-6, 2e-4, -0.01, 0.3, 20.0], np.float32)], note="tiny arguments")])
+unary("Asinh", np.arcsinh, {F: "sign(x) * log(abs(x) + sqrt(x * x + 1.0))"}, low=-5.0, high=5.0,
+      tol=(2e-6, "through log/sqrt: a few ULP of max(1, |y|)"))
+unary("Acosh", np.arccosh, {F: "log(x + sqrt(x * x - 1.0))"}, low=1.0, high=8.0,
+      tol=(2e-6, "through log/sqrt: a few ULP of max(1, |y|)"))
+unary("Atanh", np.arctanh, {F: "0.5 * log((1.0 + x) / (1.0 - x))"}, low=-0.95, high=0.95,
+      tol=(2e-6, "through log: a few ULP of max(1, |y|)"))
+
+_SPECIAL = np.array([0.0, -1.5, np.nan, np.inf, -np.inf, 3e38, -0.0, 1e-40], np.float32)
+for _name, _fn, _expr in (
+        ("IsNan", np.isnan, "u32((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u)"),
+        ("IsInf", np.isinf, "u32((bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u)"),
+        ("IsFinite", np.isfinite, "u32((bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u)")):
+    # on the bits: WGSL compilers may assume no NaN/inf in float comparisons
+    register(_name, reference=lambda attrs, x, fn=_fn: fn(x),
+             shape=lambda attrs, ins: [(ins[0].shape, B)], lower=_lower_unary({F: _expr}), dtypes=(F,),
+             cases=[Case([_SPECIAL]), Case([((3, 4), F)]), Case([((0,), F)], note="empty")])
+
+binary("Mod", np.fmod, {F: "a - b * trunc(a / b)",
+                        I: "select(-i32(u32(abs(a)) % u32(abs(b))), i32(u32(abs(a)) % u32(abs(b))), a >= 0)"},
+       b_range=(1.0, 3.0), tol=(1e-5, "fmod through one rounded division"),
+       extra_cases=[Case([np.array([-7, 7, -7, 7, 0], np.int32), np.array([2, -2, -2, 2, 3], np.int32)],
+                         note="signs: the result has the dividend's")])
+binary("BitwiseAnd", np.bitwise_and, {I: "a & b"}, low=-100, high=100)
+
+
+def _clip_lower(ctx):
+    t, lo, hi = ctx.inputs
+    out = ctx.outputs[0]
+    ctx.device_output()
+    if out.size == 0:
+        return
+    tmp = Tensor(out.shape, out.dtype, buf=ctx.temp(4 * out.size, "clipped-below"))
+    lower_binary(ctx, "max(a, b)", t, lo, tmp)
+    lower_binary(ctx, "min(a, b)", tmp, hi, out)
+
+
+register("ClipByValue", reference=lambda attrs, t, lo, hi: np.minimum(np.maximum(t, lo), hi).astype(t.dtype),
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_clip_lower, dtypes=(F, I),
+         cases=[Case([((4, 5), F), np.array(-0.5, np.float32), np.array(0.7, np.float32)], note="scalar bounds"),
+                Case([((3, 4), F), ((3, 4), F, -1, 0), ((3, 4), F, 0, 1)], note="element-wise bounds"),
+                Case([((6,), I, -9, 9), np.array(-2, np.int32), np.array(3, np.int32)], note="int32")])
+
+
+def _q(shape, seed, levels=8):
+    """Multiples of 1/4 in [-levels/4, levels/4]: exact in float32."""
+    return (np.random.default_rng(seed).integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
+
+
+def _fake_quant_params(attrs, lo, hi):
+    """TensorFlow's Nudge(): the range moved so that zero is exactly representable."""
+    bits, narrow = int(attrs.get("num_bits") or 8), bool(attrs.get("narrow_range"))
+    qmin, qmax = f32(1 if narrow else 0), f32((1 << bits) - 1)
+    lo, hi = f32(np.reshape(lo, -1)[0]), f32(np.reshape(hi, -1)[0])
+    scale = f32((hi - lo) / (qmax - qmin))
+    zero = f32(qmin - lo / scale)
+    nudged_zero = qmin if zero < qmin else qmax if zero > qmax else f32(np.round(zero))
+    return f32((qmin - nudged_zero) * scale), f32((qmax - nudged_zero) * scale), scale
+
+
+def _fake_quant_ref(attrs, x, lo, hi):
+    nmin, nmax, scale = _fake_quant_params(attrs, lo, hi)
+    clamped = np.clip(x, nmin, nmax)
+    return (np.floor((clamped - nmin) / scale + f32(0.5)) * scale + nmin).astype(f32)
+
+
+def _fake_quant_lower(ctx):
+    nmin, nmax, scale = _fake_quant_params(ctx.attrs, ctx.value(1), ctx.value(2))
+    lit = {k: repr(float(v)) for k, v in (("lo", nmin), ("hi", nmax), ("s", scale))}
+    expr = f"floor((clamp(x, {lit['lo']}, {lit['hi']}) - {lit['lo']}) / {lit['s']} + 0.5) * {lit['s']} + {lit['lo']}"
+    _lower_unary({F: expr})(ctx)
+
+
+register("FakeQuantWithMinMaxVars", reference=_fake_quant_ref,
+         shape=lambda attrs, ins: [(ins[0].shape, F)], lower=_fake_quant_lower, host_inputs=(1, 2),
+         tol=(1e-6, "one rounding of a quantization step; values on a step edge may round either way"),
+         cases=[Case([_q((4, 9), 1) + np.float32(0.01), np.array(-1.0, np.float32), np.array(1.5, np.float32)]),
+                Case([_q((20,), 2) + np.float32(0.03), np.array(-0.3, np.float32), np.array(2.0, np.float32)],
+                     attrs={"num_bits": 4, "narrow_range": True}, note="4 bits, narrow range")])

@@ -1,13 +1,18 @@
 """Image ops (NHWC): ResizeBilinear and ResizeNearestNeighbor with TF's CPU coordinate rules,
-DepthToSpace and SpaceToDepth (pure data moves: one strided copy each)."""
+DepthToSpace and SpaceToDepth (pure data moves: one strided copy each), CropAndResize
+(kernels/crop_and_resize.wgsl, TensorFlow's CPU arithmetic in float32) and
+ImageProjectiveTransformV3 (on the host)."""
 from __future__ import annotations
 
 import numpy as np
 
+from .common import B, F, I, host_value
+from .launch import grid_1d
 from .registry import Case, register
-from .transform import _moved_grad, grid, run_length, view
+from .strided_copy import run_length, view
+from .transform import _moved_grad
 
-F, I, B = "float32", "int32", "bool"
+f32 = np.float32
 
 
 # ------------------------------------------------------------------------------------ resize
@@ -53,10 +58,10 @@ def _resize_lower(ctx):
     runs = -(-c // run)
     launches = out.size // c * runs
     if ctx.node.op == "ResizeNearestNeighbor":
-        ctx.dispatch("resize_nearest.wgsl", [x, dst], grid(launches), constants={"RUN": run},
+        ctx.dispatch("resize_nearest.wgsl", [x, dst], grid_1d(launches), constants={"RUN": run},
                      params=[launches, c, in_h, in_w, out_h, out_w, int(align), int(half), sy, sx, runs, 0])
     else:
-        ctx.dispatch("resize_bilinear.wgsl", [x, dst], grid(launches), constants={"RUN": run},
+        ctx.dispatch("resize_bilinear.wgsl", [x, dst], grid_1d(launches), constants={"RUN": run},
                      params=[launches, c, in_h, in_w, out_h, out_w, int(half), runs, sy, sx, 0, 0],
                      template={"T_IN": ctx.wgsl_type(x.dtype)})
 
@@ -219,3 +224,189 @@ register("SpaceToDepth", reference=_s2d_ref, shape=_s2d_shape, lower=_s2d_lower,
          cases=[Case([((2, 4, 6, 3), F)], attrs={"block_size": 2}),
                 Case([((1, 6, 3, 2), I)], attrs={"block_size": 3}, note="block 3"),
                 Case([((1, 2, 2, 1), B)], attrs={"block_size": 2})])
+
+
+# ---------------------------------------------------------------------------- CropAndResize
+def _crop_size(ins) -> tuple[int, int]:
+    ch, cw = (int(v) for v in np.reshape(host_value(ins[3], "CropAndResize's crop_size"), -1))
+    if ch <= 0 or cw <= 0:
+        raise ValueError(f"crop_size must be positive, got {[ch, cw]}")
+    return ch, cw
+
+
+def _crop_shape(attrs, ins):
+    ch, cw = _crop_size(ins)
+    if ins[0].rank != 4 or ins[1].shape[-1:] != (4,):
+        raise ValueError(f"CropAndResize needs a 4-D image and [n, 4] boxes, got {ins[0].shape}, {ins[1].shape}")
+    return [((ins[1].shape[0], ch, cw, ins[0].shape[3]), F)]
+
+
+def _crop_coords(lo, hi, crop, size):
+    extent = f32(size - 1)
+    if crop > 1:
+        scale = f32(f32(hi - lo) * extent) / f32(crop - 1)
+        return f32(lo) * extent + np.arange(crop, dtype=f32) * scale
+    return np.full(1, f32(0.5) * f32(lo + hi) * extent, f32)
+
+
+def _crop_ref(attrs, image, boxes, box_ind, crop_size):
+    ch, cw = (int(v) for v in np.reshape(crop_size, -1))
+    nearest = str(attrs.get("method") or "bilinear") == "nearest"
+    ext = f32(attrs.get("extrapolation_value") or 0.0)
+    image = image.astype(f32)
+    n, H, W, C = image.shape
+    out = np.full((boxes.shape[0], ch, cw, C), ext, f32)
+    for k, (y1, x1, y2, x2) in enumerate(boxes.astype(f32)):
+        b = int(box_ind[k])
+        if not 0 <= b < n:
+            raise ValueError(f"box_ind {b} is out of range [0, {n})")
+        ys, xs = _crop_coords(y1, y2, ch, H), _crop_coords(x1, x2, cw, W)
+        for y, iy in enumerate(ys):
+            if iy < 0 or iy > H - 1:
+                continue
+            for x, ix in enumerate(xs):
+                if ix < 0 or ix > W - 1:
+                    continue
+                if nearest:
+                    out[k, y, x] = image[b, int(np.floor(iy + f32(0.5))), int(np.floor(ix + f32(0.5)))]
+                    continue
+                t, bo, l, r = int(np.floor(iy)), int(np.ceil(iy)), int(np.floor(ix)), int(np.ceil(ix))
+                yl, xl = f32(iy - np.floor(iy)), f32(ix - np.floor(ix))
+                top = image[b, t, l] + (image[b, t, r] - image[b, t, l]) * xl
+                bottom = image[b, bo, l] + (image[b, bo, r] - image[b, bo, l]) * xl
+                out[k, y, x] = top + (bottom - top) * yl
+    return out
+
+
+def _crop_lower(ctx):
+    image, boxes, box_ind = ctx.inputs[:3]
+    out = ctx.outputs[0]
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    method = str(ctx.attrs.get("method") or "bilinear")
+    if method not in ("bilinear", "nearest"):
+        raise ValueError(f"CropAndResize method {method!r} is not bilinear or nearest")
+    n, H, W, C = image.shape
+    ch, cw = _crop_size(ctx.inputs)
+    ctx.dispatch("crop_and_resize.wgsl", [image, boxes, box_ind, dst], grid_1d(out.size),
+                 params=[out.size, n, H, W, C, ch, cw, float(ctx.attrs.get("extrapolation_value") or 0.0), 0, 0, 0, 0],
+                 template={"T": ctx.wgsl_type(image.dtype)}, constants={"NEAREST": method == "nearest"})
+
+
+_BOXES = np.array([[0.1, 0.2, 0.8, 0.9], [0.0, 0.0, 1.0, 1.0], [0.7, 0.6, 0.2, 0.1], [-0.3, 0.25, 0.5, 1.2],
+                   [0.5, 0.5, 0.5, 0.5]], np.float32)
+
+
+def _crop_case(method, crop, image=((2, 6, 7, 3), F), note="", **attrs):
+    return Case([image, _BOXES, np.array([0, 1, 1, 0, 1], np.int32), np.array(crop, np.int32)],
+                attrs={"method": method, **attrs}, note=note or method)
+
+
+register("CropAndResize", reference=_crop_ref, shape=_crop_shape, lower=_crop_lower,
+         host_inputs=(3,), dtypes=(F,),
+         tol=(1e-6, "a few float32 lerps; the GPU may contract them into FMAs"),
+         cases=[_crop_case("bilinear", [4, 5], note="flipped and out-of-image boxes"),
+                _crop_case("nearest", [3, 4]),
+                _crop_case("bilinear", [1, 1], note="crop 1x1: box centres"),
+                _crop_case("bilinear", [3, 3], extrapolation_value=-1.0, note="extrapolation value"),
+                _crop_case("bilinear", [2, 3], image=((2, 5, 5, 1), I, 0, 255), note="int image (uint8 input)")])
+
+
+# ---------------------------------------------------------- ImageProjectiveTransformV3 (host)
+def _map_coord(c, n, mode):
+    """TensorFlow's map_coordinate(): an input coordinate outside [0, n - 1] per fill mode."""
+    if mode == "REFLECT":
+        if c < 0:
+            if n <= 1:
+                c = 0.0
+            else:
+                sz2 = 2 * n
+                if c < -sz2:
+                    c = sz2 * int(-c / sz2) + c
+                c = c + sz2 if c < -n else -c - 1
+        elif c > n - 1:
+            if n <= 1:
+                c = 0.0
+            else:
+                sz2 = 2 * n
+                c -= sz2 * int(c / sz2)
+                if c >= n:
+                    c = sz2 - c - 1
+        return min(max(c, 0.0), n - 1.0)
+    if mode == "WRAP":
+        if c < 0:
+            if n <= 1:
+                c = 0.0
+            else:
+                sz = n - 1
+                c += n * (int(-c / sz) + 1)
+        elif c > n - 1:
+            if n <= 1:
+                c = 0.0
+            else:
+                sz = n - 1
+                c -= n * int(c / sz)
+        return min(max(c, 0.0), n - 1.0)
+    if mode == "NEAREST":
+        return min(max(c, 0.0), n - 1.0)
+    return c                                            # CONSTANT: outside reads the fill value
+
+
+def _projective_ref(attrs, images, transforms, output_shape, fill_value):
+    oh, ow = (int(v) for v in np.reshape(output_shape, -1))
+    mode = str(attrs.get("fill_mode") or "CONSTANT")
+    nearest = str(attrs.get("interpolation") or "NEAREST") == "NEAREST"
+    fill = f32(np.reshape(fill_value, -1)[0]) if np.size(fill_value) else f32(0)
+    n, H, W, C = images.shape
+    img = images.astype(f32)
+    out = np.zeros((n, oh, ow, C), f32)
+
+    def read(b, y, x):
+        if 0 <= y < H and 0 <= x < W:
+            return img[b, y, x]
+        return np.full(C, fill, f32)
+
+    for b in range(n):
+        t = np.asarray(transforms, f32)[b if len(transforms) > 1 else 0]
+        for y in range(oh):
+            for x in range(ow):
+                proj = f32(t[6] * x + t[7] * y + f32(1))
+                if proj == 0:
+                    out[b, y, x] = fill
+                    continue
+                in_x = _map_coord(float(f32((t[0] * x + t[1] * y + t[2]) / proj)), W, mode)
+                in_y = _map_coord(float(f32((t[3] * x + t[4] * y + t[5]) / proj)), H, mode)
+                if nearest:
+                    out[b, y, x] = read(b, int(np.floor(in_y + 0.5)) if in_y >= 0 else -int(np.floor(-in_y + 0.5)),
+                                        int(np.floor(in_x + 0.5)) if in_x >= 0 else -int(np.floor(-in_x + 0.5)))
+                    continue
+                y0, x0 = int(np.floor(in_y)), int(np.floor(in_x))
+                y1, x1 = y0 + 1, x0 + 1
+                wy1, wx1 = f32(in_y - y0), f32(in_x - x0)
+                wy0, wx0 = f32(1) - wy1, f32(1) - wx1
+                top = wx0 * read(b, y0, x0) + wx1 * read(b, y0, x1)
+                bottom = wx0 * read(b, y1, x0) + wx1 * read(b, y1, x1)
+                out[b, y, x] = wy0 * top + wy1 * bottom
+    return out.astype(images.dtype)
+
+
+def _rand(shape, seed):
+    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
+
+
+def _projective_case(mode, interp, note):
+    t = np.array([[1.1, 0.2, -1.0, -0.15, 0.9, 1.5, 0.01, -0.02]], np.float32)
+    return Case([_rand((1, 5, 6, 2), 16), t, np.array([6, 7], np.int32), np.array(-1.0, np.float32)],
+                attrs={"fill_mode": mode, "interpolation": interp, "dtype": "float32"}, note=note)
+
+
+register("ImageProjectiveTransformV3", reference=_projective_ref,
+         shape=lambda attrs, ins: [((ins[0].shape[0], *(int(v) for v in np.reshape(host_value(ins[2], "output_shape"), -1)),
+                                     ins[0].shape[3]), ins[0].dtype)],
+         host_inputs=(2,), tol=(2e-6, "bilinear weights of a projected coordinate in float32"),
+         cases=[_projective_case("CONSTANT", "NEAREST", "constant fill, nearest"),
+                _projective_case("CONSTANT", "BILINEAR", "constant fill, bilinear"),
+                _projective_case("REFLECT", "BILINEAR", "reflect"),
+                _projective_case("WRAP", "NEAREST", "wrap"),
+                _projective_case("NEAREST", "BILINEAR", "nearest fill")])

@@ -5,7 +5,15 @@ The kernel (kernels/matmul.wgsl) is register-blocked, TM rows x 4*TN4 columns pe
 reading A as vec4 along K and B as vec4 along N. Operands that are transposed or whose K / N are
 not multiples of 4 are repacked first (on the host for weights, once per model; on the GPU
 otherwise). K longer than K4_CHUNK vec4 steps is split into partial sums added by a second pass,
-so no invocation loops more than llvmpipe's 65535 iterations."""
+so no invocation loops more than llvmpipe's 65535 iterations.
+
+Einsum (one or two operands, ellipsis, repeated labels): each operand becomes one strided copy
+into [batch, free, contracted, summed-away] order (a repeated label is a diagonal: the strides of
+its positions add up), labels only one operand has and the output lacks are summed away with the
+reduction kernels, then the product is the BatchMatMulV2 lowering (broadcasting batch dims) and
+one copy puts the result in output order. No copy is made where the order already matches.
+
+MatrixBandPart: kernels/matrix_band_part.wgsl, one invocation per element."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,11 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fused
+from .common import F, I, prod
 from .launch import grid_1d
-from .registry import Case, register
-from .shapes import broadcast, broadcast_strides, vec8
+from .reduce import reduce_passes
+from .registry import Case, Tensor, register
+from .shapes import broadcast, broadcast_strides, strides, vec8
+from .strided_copy import PAD, copy
 
-F, I = "float32", "int32"
 K4_CHUNK = 8192   # vec4 K steps one invocation sums (llvmpipe: <= 65535 loop iterations)
 _MM = ("transpose_a", "transpose_b")
 _BMM = ("adj_x", "adj_y")
@@ -294,3 +304,191 @@ register("_FusedMatMul", reference=_reference(_MM, with_epilogue=True),
          shape=_shape(_MM, "none"), lower=_lower(_MM, "none"), host_inputs=(2,), cases=_fused_cases(),
          tol=(1e-5, "K <= 10 float32 products summed in another order than the float64 reference, "
                     "then exp/tanh in the epilogue (a few ULP)"))
+
+
+# ----------------------------------------------------------------------------------- Einsum
+def _einsum_terms(equation: str, shapes):
+    """Operand label strings (ellipsis expanded, right-aligned) and the output's."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"equation {equation!r} has {len(terms)} operands, got {len(shapes)}")
+    ell = max((len(s) - (len(t) - 3) for t, s in zip(terms, shapes) if "..." in t), default=0)
+    fresh = [chr(0x3b1 + k) for k in range(ell)]           # greek letters: never in an equation
+    out_terms = []
+    for t, s in zip(terms, shapes):
+        if "..." in t:
+            k = len(s) - (len(t) - 3)
+            if k < 0:
+                raise ValueError(f"operand {t!r} has rank {len(s)}, fewer than its labels")
+            t = t.replace("...", "".join(fresh[ell - k:]))
+        if len(t) != len(s):
+            raise ValueError(f"operand {t!r} does not match its rank {len(s)}")
+        out_terms.append(t)
+    if arrow:
+        out = rhs.replace("...", "".join(fresh))
+    else:
+        counts = {c: "".join(out_terms).count(c) for c in set("".join(out_terms))}
+        out = "".join(fresh) + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in fresh))
+    return out_terms, out
+
+
+def _einsum_spec(equation, shapes):
+    terms, out = _einsum_terms(equation, shapes)
+    sizes: dict[str, int] = {}
+    ops = []
+    for t, s in zip(terms, shapes):
+        labels, st, own = [], {}, {}
+        for c, d, stride in zip(t, s, strides(s)):
+            if c in own and own[c] != d:
+                raise ValueError(f"label {c!r} has sizes {own[c]} and {d} in one operand")
+            own[c] = d
+            if c not in st:
+                labels.append(c)
+            st[c] = st.get(c, 0) + stride
+            if sizes.get(c, 1) not in (1, d) and d != 1:
+                raise ValueError(f"label {c!r} has sizes {sizes[c]} and {d}")
+            sizes[c] = max(sizes.get(c, d), d) if d != 1 else sizes.get(c, 1)
+        ops.append((labels, own, st))
+    for c in out:
+        if not any(c in labels for labels, _, _ in ops):
+            raise ValueError(f"output label {c!r} is in no operand")
+    if len(set(out)) != len(out):
+        raise ValueError(f"output {out!r} repeats a label")
+    return ops, out, sizes
+
+
+def _einsum_shape(attrs, ins):
+    _, out, sizes = _einsum_spec(str(attrs.get("equation")), [t.shape for t in ins])
+    return [(tuple(sizes[c] for c in out), ins[0].dtype)]
+
+
+def _einsum_ref(attrs, *xs):
+    eq = str(attrs.get("equation"))
+    wide = np.float64 if xs[0].dtype.kind == "f" else np.int64
+    terms, out = _einsum_terms(eq, [x.shape for x in xs])
+    # numpy's einsum does not broadcast size-1 labels across operands: broadcast them first
+    _, _, sizes = _einsum_spec(eq, [x.shape for x in xs])
+    arrays = [np.broadcast_to(x, [sizes[c] if d == 1 else d for c, d in zip(t, x.shape)]) for t, x in zip(terms, xs)]
+    letters = {c: chr(ord("a") + k) for k, c in enumerate(dict.fromkeys("".join(terms) + out))}
+    sub = ",".join("".join(letters[c] for c in t) for t in terms) + "->" + "".join(letters[c] for c in out)
+    return np.einsum(sub, *[a.astype(wide) for a in arrays]).astype(xs[0].dtype)
+
+
+def _einsum_operand(ctx, i, labels_order, own, st, summed):
+    """Input ``i`` as a contiguous tensor of ``labels_order`` dims (its own sizes) with the
+    ``summed`` labels (the trailing ones) summed away: the input itself when it already is."""
+    x = ctx.inputs[i]
+    sizes = [own[c] for c in labels_order]
+    src_strides = [st[c] for c in labels_order]
+    keep = len(labels_order) - len(summed)
+    if not summed and src_strides == strides(sizes) and prod(sizes) == x.size:
+        return x, tuple(sizes)
+    tmp = ctx.temp(4 * max(1, prod(sizes)), f"operand{i}")
+    copy(ctx, x, tmp, sizes, src_strides)
+    if not summed:
+        return tmp, tuple(sizes)
+    red = ctx.temp(4 * max(1, prod(sizes[:keep])), f"operand{i}-summed")
+    reduce_passes(ctx, tmp, tuple(sizes), tuple(range(keep, len(sizes))), "sum", x.dtype, red)
+    return red, tuple(sizes[:keep])
+
+
+def _einsum_lower(ctx):
+    out = ctx.outputs[0]
+    ops, out_labels, sizes = _einsum_spec(str(ctx.attrs.get("equation")), [t.shape for t in ctx.inputs])
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    if any(sizes[c] == 0 for labels, _, _ in ops for c in labels):      # an empty sum: zeros
+        copy(ctx, dst, dst, (out.size,), (0,), mode=PAD, ext=(0,), fill=0)
+        return
+    if len(ops) == 1:
+        labels, own, st = ops[0]
+        summed = [c for c in labels if c not in out_labels]
+        src, shape = _einsum_operand(ctx, 0, list(out_labels) + summed, own, st, summed)
+        if src is ctx.inputs[0]:
+            ctx.alias()
+        else:
+            copy(ctx, src, dst, shape, strides(shape))
+        return
+    (la, own_a, st_a), (lb, own_b, st_b) = ops
+    batch = [c for c in out_labels if c in la and c in lb]
+    a_free = [c for c in out_labels if c in la and c not in lb]
+    b_free = [c for c in out_labels if c in lb and c not in la]
+    contract = [c for c in la if c in lb and c not in out_labels]
+    a_sum = [c for c in la if c not in lb and c not in out_labels]
+    b_sum = [c for c in lb if c not in la and c not in out_labels]
+    a, a_shape = _einsum_operand(ctx, 0, batch + a_free + contract + a_sum, own_a, st_a, a_sum)
+    b, b_shape = _einsum_operand(ctx, 1, batch + contract + b_free + b_sum, own_b, st_b, b_sum)
+    nb = len(batch)
+    M, K, N = prod([sizes[c] for c in a_free]), prod([sizes[c] for c in contract]), prod([sizes[c] for c in b_free])
+    a_mat = a_shape[:nb] + (M, K)
+    b_mat = b_shape[:nb] + (K, N)
+    mm_labels = batch + a_free + b_free
+    mm_shape = tuple(sizes[c] for c in batch) + (M, N)
+    direct = mm_labels == list(out_labels)
+    mm_out = dst if direct else ctx.temp(4 * prod(mm_shape), "product")
+    def tensor(src, shape):
+        t = Tensor(shape, ctx.inputs[0].dtype, buf=src.buf if isinstance(src, Tensor) else src)
+        if isinstance(src, Tensor) and src.buf is None:      # an input known on the host (a weight)
+            t.value, t.weight_key = src.value, src.weight_key
+        return t
+
+    ctx.lower_op("BatchMatMulV2", [tensor(a, a_mat), tensor(b, b_mat)], [Tensor(mm_shape, out.dtype, buf=mm_out)],
+                 attrs={}, suffix="matmul")
+    if not direct:
+        full = [sizes[c] for c in mm_labels]
+        st = dict(zip(mm_labels, strides(full)))
+        copy(ctx, mm_out, dst, out.shape, [st[c] for c in out_labels])
+
+
+def _einsum_case(eq, *shapes, note="", dtype=F):
+    ins = [_q(s, k + 1) if dtype == F else np.random.default_rng(k).integers(-3, 4, s).astype(np.int32)
+           for k, s in enumerate(shapes)]
+    return Case(ins, attrs={"equation": eq, "N": len(shapes)}, tf_inputs=[list(range(len(shapes)))],
+                note=note or eq)
+
+
+register("Einsum", reference=_einsum_ref, shape=_einsum_shape, lower=_einsum_lower,
+         dtypes=(F, I),
+         cases=[_einsum_case("ij,jk->ik", (3, 5), (5, 4)),
+                _einsum_case("bij,bjk->bik", (2, 3, 5), (2, 5, 4)),
+                _einsum_case("bhqd,bhkd->bhqk", (1, 2, 3, 4), (1, 2, 5, 4), note="attention scores"),
+                _einsum_case("abc,cd->abd", (2, 3, 4), (4, 5)),
+                _einsum_case("ij,ij->i", (4, 6), (4, 6), note="batch + contraction"),
+                _einsum_case("i,j->ij", (3,), (4,), note="outer product"),
+                _einsum_case("ij,jk->ki", (3, 5), (5, 4), note="transposed output"),
+                _einsum_case("...ij,...jk->...ik", (2, 1, 3, 4), (5, 4, 2), note="ellipsis, broadcast batch"),
+                _einsum_case("iij,jk->ik", (3, 3, 4), (4, 2), note="diagonal + contraction"),
+                _einsum_case("ijk,kl->il", (2, 3, 4), (4, 5), note="a label summed away"),
+                _einsum_case("ij->ji", (3, 4), note="transpose"),
+                _einsum_case("ii->i", (4, 4), note="diagonal"),
+                _einsum_case("ij->", (3, 4), note="total"),
+                _einsum_case("bij->bj", (2, 3, 4), note="sum"),
+                _einsum_case("ij,jk->ik", (2, 3), (3, 4), dtype=I, note="int32")])
+
+
+# ---------------------------------------------------------------------------- MatrixBandPart
+def _band_lower(ctx):
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    lo, up = (int(np.reshape(ctx.value(k), -1)[0]) for k in (1, 2))
+    ctx.dispatch("matrix_band_part.wgsl", [x, dst], grid_1d(out.size), params=[out.size, x.shape[-2], x.shape[-1], 0, lo, up, 0, 0],
+                 template={"T": ctx.wgsl_type(x.dtype)})
+
+
+def _band_ref(attrs, x, lo, up):
+    lo, up = int(np.reshape(lo, -1)[0]), int(np.reshape(up, -1)[0])
+    i, j = np.indices(x.shape[-2:])
+    keep = ((lo < 0) | (i - j <= lo)) & ((up < 0) | (j - i <= up))
+    return np.where(keep, x, np.zeros((), x.dtype))
+
+
+register("MatrixBandPart", reference=_band_ref,
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_band_lower, host_inputs=(1, 2),
+         dtypes=(F, I), cases=[Case([((2, 4, 5), F), np.array(1, np.int32), np.array(2, np.int32)]),
+                               Case([((5, 3), I), np.array(-1, np.int32), np.array(0, np.int32)], note="lower triangle"),
+                               Case([((3, 3), F), np.array(0, np.int32), np.array(-1, np.int32)], note="upper")])

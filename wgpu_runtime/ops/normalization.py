@@ -7,17 +7,18 @@ that live on the GPU are folded there (batchnorm_fold.wgsl). Training mode (is_t
 default -- tf_keras LayerNormalization becomes such a node, with empty running statistics)
 computes the batch mean and variance over every axis but the channel with reduce.wgsl passes
 (any length), then outputs 1..4 as TF: running mean / unbiased variance (batchnorm_running.wgsl),
-batch mean and biased variance; V3's reserve_space_3 is empty."""
+batch mean and biased variance; V3's reserve_space_3 is empty.
+
+LRN (local response normalization across channels): kernels/lrn.wgsl, one invocation per element."""
 from __future__ import annotations
 
 import numpy as np
 
+from .common import F, I
 from .elementwise import lower_binary
-from .reduce import reduce_passes
 from .launch import grid_1d
+from .reduce import reduce_passes
 from .registry import Case, Tensor, register
-
-F, I = "float32", "int32"
 
 
 def _channel_axis(attrs, rank: int, formats) -> int:
@@ -207,3 +208,35 @@ for _name, _n in [("FusedBatchNorm", 5), ("FusedBatchNormV2", 5), ("FusedBatchNo
     register(_name, reference=_bn_reference(_n), shape=_bn_shape(_n), lower=_bn_lower,
              cases=_bn_cases(_name == "FusedBatchNormV3"), tf_outputs=3,
              tol=(1e-5, "float32 statistics summed in chunks vs float64; (x - m) * s + o with s folded"))
+
+
+# ---------------------------------------------------------------------------------------- LRN
+def _lrn_attrs(attrs):
+    return (int(attrs.get("depth_radius") if attrs.get("depth_radius") is not None else 5),
+            float(attrs.get("bias") if attrs.get("bias") is not None else 1.0),
+            float(attrs.get("alpha") if attrs.get("alpha") is not None else 1.0),
+            float(attrs.get("beta") if attrs.get("beta") is not None else 0.5))
+
+
+def _lrn_ref(attrs, x):
+    r, bias, alpha, beta = _lrn_attrs(attrs)
+    sq = np.square(x.astype(np.float64))
+    c = x.shape[-1]
+    s = np.stack([sq[..., max(0, k - r): k + r + 1].sum(-1) for k in range(c)], axis=-1)
+    return (x / np.power(bias + alpha * s, beta)).astype(np.float32)
+
+
+def _lrn_lower(ctx):
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    r, bias, alpha, beta = _lrn_attrs(ctx.attrs)
+    ctx.dispatch("lrn.wgsl", [x, dst], grid_1d(out.size),
+                 params=[out.size, x.shape[-1], r, 0, bias, alpha, beta, 0])
+
+
+register("LRN", reference=_lrn_ref, shape=lambda attrs, ins: [(ins[0].shape, F)],
+         lower=_lrn_lower, tol=(4e-6, "pow() and a short sum in float32"),
+         cases=[Case([((2, 3, 3, 8), F)], attrs={"depth_radius": 2, "bias": 1.0, "alpha": 0.5, "beta": 0.75}),
+                Case([((1, 2, 2, 12), F)], note="TF defaults (radius 5)")])

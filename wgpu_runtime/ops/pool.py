@@ -1,17 +1,20 @@
 """MaxPool and AvgPool: ksize / strides / padding (SAME, VALID; EXPLICIT for MaxPool), NHWC or
 NCHW, on kernels/pool.wgsl (8 output pixels x 4 channels per invocation). Windows leave padding
 out: AvgPool divides by the number of elements inside the image, as TF does. Layouts and channel
-counts other than NHWC with multiples of 4 go through strided copies, as for convolutions."""
+counts other than NHWC with multiples of 4 go through strided copies, as for convolutions.
+
+On the host (numpy references over conv.py's window views): MaxPool3D, AvgPool3D and
+MaxPoolWithArgmax."""
 from __future__ import annotations
 
 import numpy as np
 
-from .conv import (IntegerValued, _tap_slices, cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr,
-                   nhwc_attrs, nhwc_input, nhwc_reference, output_nhwc, split_rows, windows)
+from .common import F, I
+from .conv import (IntegerValued, _rand, _reference_shape, _spatial_attr, _tap_slices, _window_geometry, _windows,
+                   cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr, nhwc_attrs, nhwc_input,
+                   nhwc_reference, output_nhwc, split_rows, windows)
 from .launch import grid_1d
 from .registry import Case, register
-
-F, I32 = "float32", "int32"
 _LOWEST_BITS = {"f32": 0xFF800000, "i32": 0x80000000}     # -inf; the lowest int32
 _MAX, _AVG = 0, 1
 
@@ -30,7 +33,7 @@ def _geometry(attrs, x_shape, mode: int):
 def _shape(mode):
     def shape(attrs, ins):
         x = ins[0]
-        if x.dtype not in ((F, I32) if mode == _MAX else (F,)):
+        if x.dtype not in ((F, I) if mode == _MAX else (F,)):
             raise TypeError(f"{'MaxPool' if mode == _MAX else 'AvgPool'} does not support {x.dtype}")
         g = _geometry(attrs, x.shape, mode)
         return [(from_nhwc((g.n, g.oh, g.ow, g.c), data_format(attrs)), x.dtype)]
@@ -150,7 +153,7 @@ def _cases(dtype):
 
 
 _MAX_CASES = _cases(F) + [
-    Case([((1, 6, 7, 6), I32)], _pool((2, 2), (2, 2), "SAME"), low=-100, high=100, note="int32"),
+    Case([((1, 6, 7, 6), I)], _pool((2, 2), (2, 2), "SAME"), low=-100, high=100, note="int32"),
     Case([((1, 6, 7, 4), F)], _pool((3, 3), (2, 2), "EXPLICIT", explicit_paddings=[0, 0, 1, 1, 2, 0, 0, 0]),
          note="EXPLICIT"),
     Case([((1, 250, 250, 4), F)], _pool((250, 250), (1, 1)), note="62500-element window: row passes (loop cap)"),
@@ -168,6 +171,59 @@ EXTRA_CASES = {
 }
 
 register("MaxPool", reference=nhwc_reference(_max_nhwc), shape=_shape(_MAX), lower=_lower(_MAX),
-         cases=_MAX_CASES, dtypes=(F, I32), grad=_pool_grad(_MAX))
+         cases=_MAX_CASES, dtypes=(F, I), grad=_pool_grad(_MAX))
 register("AvgPool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), lower=_lower(_AVG),
          cases=_AVG_CASES, grad=_pool_grad(_AVG), tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))
+
+
+# ------------------------------------------------- MaxPool3D, AvgPool3D, MaxPoolWithArgmax (host)
+def _pool_nd(kind):
+    def ref(attrs, x):
+        rank = x.ndim - 2
+        ks, st = _spatial_attr(attrs, "ksize", rank), _spatial_attr(attrs, "strides", rank)
+        padding = str(attrs.get("padding") or "VALID")
+        fill = -np.inf if kind == "max" else 0.0
+        outs, views = _windows(x.astype(np.float64), ks, st, [1] * rank, padding, fill)
+        if kind == "max":
+            return np.max([v for _, v, _ in views], axis=0).astype(x.dtype)
+        total = np.sum([v for _, v, _ in views], axis=0)
+        count = np.sum([m for _, _, m in views], axis=0)[None, ..., None]
+        return (total / count).astype(x.dtype)
+    return ref
+
+
+for _name, _kind in (("MaxPool3D", "max"), ("AvgPool3D", "avg")):
+    register(_name, reference=_pool_nd(_kind), shape=_reference_shape(_pool_nd(_kind)),
+             cases=[Case([_rand((1, 4, 5, 6, 2), 5)], attrs={"ksize": [1, 2, 2, 3, 1], "strides": [1, 2, 2, 2, 1],
+                                                             "padding": "SAME"}),
+                    Case([_rand((2, 3, 3, 4, 1), 6)], attrs={"ksize": [1, 2, 2, 2, 1], "strides": [1, 1, 1, 1, 1],
+                                                             "padding": "VALID"})])
+
+
+def _argmax_pool_ref(attrs, x):
+    ks, st = _spatial_attr(attrs, "ksize", 2), _spatial_attr(attrs, "strides", 2)
+    n, H, W, C = x.shape
+    outs, views = _windows(x.astype(np.float64), ks, st, [1, 1], str(attrs.get("padding") or "VALID"), -np.inf)
+    _, lo_h, _ = _window_geometry(H, ks[0], st[0], 1, str(attrs.get("padding") or "VALID"))
+    _, lo_w, _ = _window_geometry(W, ks[1], st[1], 1, str(attrs.get("padding") or "VALID"))
+    best = np.full((n, *outs, C), -np.inf)
+    arg = np.zeros((n, *outs, C), np.int64)
+    oy, ox = np.meshgrid(np.arange(outs[0]), np.arange(outs[1]), indexing="ij")
+    for (dy, dx), v, _ in views:                 # window order: TF keeps the first maximum
+        y, xx = oy * st[0] + dy - lo_h, ox * st[1] + dx - lo_w
+        better = v > best
+        flat = ((y * W + xx)[None, ..., None] * C + np.arange(C))
+        if attrs.get("include_batch_in_index"):
+            flat = flat + (np.arange(n) * H * W * C)[:, None, None, None]
+        arg = np.where(better, flat, arg)
+        best = np.where(better, v, best)
+    return best.astype(x.dtype), arg.astype(np.int32)
+
+
+register("MaxPoolWithArgmax", reference=_argmax_pool_ref,
+         shape=lambda attrs, ins: [(s, d) for s, d in zip(
+             [_argmax_pool_ref(attrs, np.zeros(ins[0].shape, np.float32))[0].shape] * 2, (F, I))],
+         cases=[Case([_rand((2, 5, 6, 3), 13)], attrs={"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1],
+                                                        "padding": "SAME", "Targmax": "int64"}),
+                Case([_rand((1, 4, 4, 2), 14)], attrs={"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1], "padding": "VALID",
+                                                        "include_batch_in_index": True, "Targmax": "int64"})])

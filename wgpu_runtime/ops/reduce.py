@@ -1,5 +1,6 @@
-"""Reductions: Sum, Mean, Max, Min, Prod, All, Any (host axis input, keep_dims), ArgMax, ArgMin,
-Softmax and LogSoftmax (last axis).
+"""Reductions: Sum, Mean, Max, Min, Prod, All, Any (host axis input, keep_dims), EuclideanNorm,
+ArgMax, ArgMin, Softmax and LogSoftmax (last axis); the scans Cumsum and Cumprod; Bincount and
+DenseBincount (on the host).
 
 Every reduction runs as passes over a [outer, R, inner] view (kernels/reduce.wgsl,
 argminmax.wgsl, softmax_stats.wgsl): each invocation reduces at most CHUNK elements of one
@@ -9,16 +10,20 @@ invocations. Several reduced axes that are not adjacent take one pass per group 
 
 Tolerance: float32 sums are accumulated in chunks of CHUNK terms, then chunk sums, unlike the
 float64 references: |error| <~ sqrt(R) * eps * sum|x| (eps = 2^-24), which the cases keep below
-1e-5 relative by their sizes (long cases use values exact in float32)."""
+1e-5 relative by their sizes (long cases use values exact in float32).
+
+Cumsum / Cumprod: kernels/cumulative.wgsl, one invocation per column walking the axis in order
+(TensorFlow's CPU kernel accumulates sequentially in the element type too). EuclideanNorm: a sum
+of squares (reduce.wgsl with a zero centre), then a square root."""
 from __future__ import annotations
 
 import numpy as np
 
+from .common import B, F, I, host_value, prod
 from .launch import grid_1d
 from .registry import Case, register
 from .shapes import normalize_axis
 
-F, I, B = "float32", "int32", "bool"
 CHUNK = 1024    # elements one invocation reduces in one pass
 _OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3}
 _INIT_BITS = {  # identity of each reduction, as the u32 bits of the element type
@@ -30,11 +35,6 @@ _INIT_BITS = {  # identity of each reduction, as the u32 bits of the element typ
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _grid(n):
-
-    return grid_1d(n)
 
 
 def reduction_axes(axis, rank: int) -> tuple[int, ...]:
@@ -82,7 +82,7 @@ def reduce_passes(ctx, src, shape, axes, op: str, dtype: str, dst, divisor: int 
         n = outer * S * inner
         out = dst if last else ctx.temp(4 * n, "partial")
         sq = first and center is not None
-        ctx.dispatch("reduce.wgsl", [src, out, center if sq else dummy], _grid(n),
+        ctx.dispatch("reduce.wgsl", [src, out, center if sq else dummy], grid_1d(n),
                      params=[n, R, inner, S, CHUNK, divisor if last else 1, center_mod, _INIT_BITS[(dtype, op)]],
                      template={"T": T}, constants={"OP": _OPS[op], "SQ_DEV": sq, "FLOAT": dtype == F})
         src, first = out, False
@@ -289,7 +289,7 @@ def _arg_lower(is_min):
             n = outer * S * inner
             dst_vals = ctx.temp(4 * n, "best")
             dst_idx = out.buf if S == 1 else ctx.temp(4 * n, "best-index")
-            ctx.dispatch("argminmax.wgsl", [vals, idx, dst_vals, dst_idx], _grid(n),
+            ctx.dispatch("argminmax.wgsl", [vals, idx, dst_vals, dst_idx], grid_1d(n),
                          params=[n, R, inner, S, CHUNK, 0, 0, 0], template={"T": T},
                          constants={"IS_MIN": is_min, "FIRST": first})
             if S == 1:
@@ -348,10 +348,10 @@ def _softmax_lower(log):
             S = _cdiv(D, CHUNK)
             n = rows * S
             dst_m, dst_l = ctx.temp(4 * n, "row-max"), ctx.temp(4 * n, "row-sum")
-            ctx.dispatch("softmax_stats.wgsl", [m, l, dst_m, dst_l], _grid(n), params=[n, D, S, CHUNK],
+            ctx.dispatch("softmax_stats.wgsl", [m, l, dst_m, dst_l], grid_1d(n), params=[n, D, S, CHUNK],
                          constants={"FIRST": first})
             m, l, D, first = dst_m, dst_l, S, False
-        ctx.dispatch("softmax.wgsl", [x, m, l, out.buf], _grid(out.size), params=[out.size, x.shape[-1], 0, 0],
+        ctx.dispatch("softmax.wgsl", [x, m, l, out.buf], grid_1d(out.size), params=[out.size, x.shape[-1], 0, 0],
                      constants={"LOG": log})
     return lower
 
@@ -383,3 +383,121 @@ register("LogSoftmax", reference=_softmax_reference(True), shape=_softmax_shape,
          lower=_softmax_lower(True), cases=_softmax_cases(), grad=_log_softmax_grad,
          tol=(2e-5, "log(sum of exp): a few ULP of exp/log on values up to ~60"))
 
+
+# ----------------------------------------------------------------------------- Cumsum/Cumprod
+def _scan_ref(product):
+    def ref(attrs, x, axis):
+        axis = normalize_axis(int(np.reshape(axis, -1)[0]), x.ndim)
+        y = np.flip(x, axis) if attrs.get("reverse") else x
+        fn = np.cumprod if product else np.cumsum
+        out = fn(y, axis=axis, dtype=x.dtype)          # sequential, in the element type
+        if attrs.get("exclusive"):
+            ident = np.ones_like if product else np.zeros_like
+            first = ident(np.take(out, [0], axis=axis)) if x.shape[axis] else np.take(out, [], axis=axis)
+            out = np.concatenate([first, np.take(out, range(x.shape[axis] - 1), axis=axis)], axis=axis)
+        return np.flip(out, axis) if attrs.get("reverse") else out
+    return ref
+
+
+def _scan_lower(product):
+    def lower(ctx):
+        x = ctx.inputs[0]
+        dst = ctx.device_output()
+        if x.size == 0:
+            return
+        axis = normalize_axis(int(np.reshape(ctx.value(1), -1)[0]), x.rank)
+        n = x.shape[axis]
+        if n > 65535 and ctx.device.is_software:
+            raise ValueError(f"{ctx.node.op} along an axis of {n} > 65535 elements exceeds llvmpipe's "
+                             "loop limit per invocation")
+        inner = prod(x.shape[axis + 1:])
+        cols = x.size // n
+        T = ctx.wgsl_type(x.dtype)
+        init = ("1" if x.dtype == I else "1.0") if product else ("0" if x.dtype == I else "0.0")
+        ctx.dispatch("cumulative.wgsl", [x, dst], grid_1d(cols),
+                     params=[cols, n, inner, int(bool(ctx.attrs.get("exclusive"))),
+                             int(bool(ctx.attrs.get("reverse"))), 0, 0, 0],
+                     template={"T": T, "OP": "acc * v" if product else "acc + v", "INIT": f"{T}({init})"})
+    return lower
+
+
+def _scan_cases(product):
+    hi = 1.5 if product else 2.0
+    return [Case([((4, 7), F, -hi, hi), np.array(1, np.int32)], note="last axis"),
+            Case([((5, 3, 2), F, -hi, hi), np.array(1, np.int32)], attrs={"exclusive": True}, note="exclusive"),
+            Case([((6, 4), I, -3, 3), np.array(0, np.int32)], attrs={"reverse": True}, note="reverse, int32"),
+            Case([((3, 5), F, -hi, hi), np.array(-1, np.int32)], attrs={"exclusive": True, "reverse": True},
+                 note="exclusive + reverse"),
+            Case([((0, 3), F), np.array(0, np.int32)], note="empty")]
+
+
+for _name, _prod_op in (("Cumsum", False), ("Cumprod", True)):
+    register(_name, reference=_scan_ref(_prod_op),
+             shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_scan_lower(_prod_op),
+             host_inputs=(1,), dtypes=(F, I), cases=_scan_cases(_prod_op),
+             tol=(1e-6, "sequential float32 accumulation as TF's; products of a few factors"))
+
+
+# ------------------------------------------------------------------------------- EuclideanNorm
+def _euclid_lower(ctx):
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    axes = reduction_axes(ctx.value(1), x.rank)
+    sq = ctx.temp(4 * out.size, "sum-of-squares")
+    zero = ctx.constant(np.zeros(1, np.float32), F, "euclidean-zero-centre")
+    reduce_passes(ctx, x, x.shape, axes, "sum", F, sq, center=zero, center_mod=1)
+    ctx.dispatch("unary.wgsl", [sq, dst], grid_1d(out.size), params=[out.size, 0.0, 0.0, 0],
+                 template={"T_IN": "f32", "T_OUT": "f32", "EXPR": "sqrt(x)"})
+
+
+def _euclid_ref(attrs, x, axis):
+    axes = reduction_axes(axis, x.ndim)
+    return np.sqrt(np.sum(np.square(x.astype(np.float64)), axis=axes, keepdims=bool(attrs.get("keep_dims")))).astype(x.dtype)
+
+
+register("EuclideanNorm", reference=_euclid_ref, shape=_reduce_shape,
+         lower=_euclid_lower, host_inputs=(1,),
+         cases=[Case([_exact((4, 6), 3), np.array(1, np.int32)]),
+                Case([_exact((2, 3, 4), 4), np.array([0, 2], np.int32)], attrs={"keep_dims": True}, note="keep dims")])
+
+
+# ---------------------------------------------------------------------------- bincounts (host)
+def _bincount_ref(attrs, arr, size, weights):
+    size = int(np.reshape(size, -1)[0])
+    arr = np.asarray(arr).reshape(-1)
+    w = np.asarray(weights).reshape(-1)
+    keep = (arr >= 0) & (arr < size)
+    if w.size:
+        return np.bincount(arr[keep], weights=w[keep].astype(np.float64), minlength=size)[:size].astype(w.dtype)
+    return np.bincount(arr[keep], minlength=size)[:size].astype(np.int32)
+
+
+def _dense_bincount_ref(attrs, x, size, weights):
+    x = np.asarray(x)
+    size = int(np.reshape(size, -1)[0])
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim == 2 else x.reshape(1, -1)
+    w = np.asarray(weights)
+    wr = w.reshape(rows.shape) if w.size else None
+    dtype = w.dtype if w.size else x.dtype
+    out = np.zeros((rows.shape[0], size), np.float64)
+    for r in range(rows.shape[0]):
+        for k, v in enumerate(rows[r]):
+            if 0 <= v < size:
+                out[r, v] = 1 if attrs.get("binary_output") else out[r, v] + (wr[r, k] if wr is not None else 1)
+    return out.reshape(size if x.ndim == 1 else (rows.shape[0], size)).astype(dtype)
+
+
+register("Bincount", reference=_bincount_ref,
+         shape=lambda attrs, ins: [((int(np.reshape(host_value(ins[1], "size"), -1)[0]),), ins[2].dtype if ins[2].size else I)],
+         host_inputs=(1,), dtypes=(F, I),
+         cases=[Case([((20,), I, 0, 6), np.array(5, np.int32), np.zeros(0, np.float32)],
+                     note="counts; values >= size dropped"),
+                Case([((12,), I, 0, 4), np.array(4, np.int32), _exact((12,), 3)], note="weights")])
+register("DenseBincount", reference=_dense_bincount_ref,
+         shape=lambda attrs, ins: [((*ins[0].shape[:-1], int(np.reshape(host_value(ins[1], "size"), -1)[0])),
+                                    ins[2].dtype if ins[2].size else ins[0].dtype)],
+         host_inputs=(1,), dtypes=(F, I),
+         cases=[Case([((3, 8), I, 0, 5), np.array(6, np.int32), np.zeros(0, np.int32)]),
+                Case([((10,), I, 0, 4), np.array(4, np.int32), np.zeros(0, np.int32)], attrs={"binary_output": True})])

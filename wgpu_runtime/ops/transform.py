@@ -1,140 +1,32 @@
-"""Data-moving ops: views, copies, slices, padding, concatenation, gathers, and shape ops.
+"""Data-moving ops: views, copies, slices, padding, concatenation, gathers, scatters, and shape ops.
 
 Views (Identity, Reshape, Squeeze, ExpandDims...) alias their input's buffer: no dispatch. Every
-other move is a launch of ``copy.wgsl`` -- a strided copy over an iteration shape, with an
-optional per-dimension source rule (pad, tile, mirror) -- or of ``gather.wgsl``: one per output,
-two for SpaceToBatchND / BatchToSpaceND over partial blocks. Copies move 4-byte words, so one
-pipeline per mode serves float32, int32 and bool. Gather indices out of range give zeros on the
-GPU (TF raises on the CPU; a kernel cannot). Shape, Size and Rank are computed from the input's
-shape on the host at plan time (``shape_only``), so shape arithmetic downstream of them folds
-there too and never reaches the GPU.
+other move is a launch of the copy engine (strided_copy.py: ``copy.wgsl``, a strided copy over
+an iteration shape with an optional per-dimension source rule -- pad, tile, mirror) or of
+``gather.wgsl``: one per output, two for SpaceToBatchND / BatchToSpaceND over partial blocks.
+Gather indices out of range give zeros on the GPU (TF raises on the CPU; a kernel cannot). Shape,
+Size and Rank are computed from the input's shape on the host at plan time (``shape_only``), so
+shape arithmetic downstream of them folds there too and never reaches the GPU.
+
+Also here: BroadcastTo (one strided copy, stride 0 along broadcast dims; an alias when nothing
+grows), ReverseV2 / Reverse (a copy with negative strides), TF.js's Concat and Gather (ConcatV2's
+and GatherV2's lowerings), SparseToDense and TensorScatterUpdate (a copy, then
+``kernels/scatter.wgsl`` writes the rows), ScatterNd on the host.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..memory import to_device_array
+from .common import ALL, B, F, I, alias_all, host_value, prod, same_shape
 from .launch import grid_1d
-from .registry import Case, register
-from .shapes import normalize_axis, strides
-
-F, I, B = "float32", "int32", "bool"
-ALL = (F, I, B)
-
-# copy.wgsl modes: how the source coordinate follows from the iteration coordinate c
-AFFINE, PAD, TILE, REFLECT, SYMMETRIC = range(5)
-
-
-# ------------------------------------------------------------------------------ copy engine
-@dataclass
-class _Dim:
-    size: int     # iteration extent
-    src: int      # source stride (elements; negative for reversed slices, 0 for broadcast)
-    dst: int      # destination stride
-    lo: int = 0   # PAD / REFLECT / SYMMETRIC: source coordinate = c - lo
-    ext: int = 0  # source extent (PAD, TILE, REFLECT, SYMMETRIC)
-
-    @property
-    def identity(self) -> bool:       # the source coordinate is c, always in range, in every mode
-        return self.lo == 0 and self.ext == self.size
-
-
-def _simplify(dims: list[_Dim], mode: int) -> list[_Dim]:
-    """Drop size-1 dims that read coordinate 0 and merge each identity dim into the dim outside it
-    when both strides are contiguous across them: fewer dims, less index math per element."""
-    out: list[_Dim] = []
-    for d in dims:
-        if d.size == 1 and d.lo == 0 and d.ext >= 1:
-            continue
-        if out:
-            a = out[-1]
-            if (d.identity and a.src == d.src * d.size and a.dst == d.dst * d.size
-                    and (mode in (AFFINE, PAD, TILE) or a.identity)):
-                out[-1] = _Dim(a.size * d.size, d.src, d.dst, a.lo * d.size, a.ext * d.size)
-                continue
-        out.append(d)
-    return out
-
-
-def grid(n: int):
-    """Workgroup counts for ``n`` invocations (lowering.grid_1d; imported late: lowering imports ops)."""
-
-    return grid_1d(n)
-
-
-def run_length(ctx) -> int:
-    """Elements per invocation along the innermost dim (the kernels' RUN), per adapter kind.
-    CPU adapters divide integers one SIMD lane at a time, so locating an element costs far more
-    than moving it: runs of 16 were 5-10x faster than single elements on lavapipe. On an H100
-    (Vulkan) runs of 2 were fastest or near it for every copy measured (16M floats: 220-370 us
-    against 330-590 us for 1 and 290-550 us for 4; a Relu of the same size took 164 us)."""
-    return 16 if ctx.device.is_software else 2
-
-
-def copy(ctx, src, dst, sizes, src_strides, *, src_base=0, dst_strides=None, dst_base=0, mode=AFFINE,
-         lo=None, ext=None, fill=0) -> None:
-    """One launch of copy.wgsl: for every index c of ``sizes``,
-    dst[dst_base + c . dst_strides] = src[src_base + s(c) . src_strides] (see the kernel for s)."""
-    n = int(np.prod(sizes, dtype=np.int64))
-    if n == 0:
-        return
-    rank = len(sizes)
-    dst_strides = strides(sizes) if dst_strides is None else dst_strides
-    lo = [0] * rank if lo is None else lo
-    ext = list(sizes) if ext is None or mode == AFFINE else ext
-    dims = _simplify([_Dim(*map(int, t)) for t in zip(sizes, src_strides, dst_strides, lo, ext)], mode)
-    dims = dims or [_Dim(1, 0, 0, 0, 1)]
-    if len(dims) > 8:
-        raise ValueError(f"this copy needs {len(dims)} dimensions; at most 8 are supported")
-    run = run_length(ctx)
-    runs = -(-dims[-1].size // run)
-    launches = n // dims[-1].size * runs
-    params = [launches, len(dims), int(src_base), int(dst_base), fill, runs, 0, 0]
-    for d in dims + [_Dim(0, 0, 0)] * (8 - len(dims)):
-        params += [d.size, d.dst, d.src, d.lo, d.ext, 0, 0, 0]
-    ctx.dispatch("copy.wgsl", [src, dst], grid(launches), params=params, constants={"MODE": mode, "RUN": run})
-
-
-def view(ctx, sizes, src_strides, src_base=0, inp=0, out=0) -> None:
-    """Output ``out`` (contiguous) reads input ``inp`` through strides: an alias when it is the
-    input itself, else one affine copy."""
-    x = ctx.inputs[inp]
-    same_order = all(n == 1 or s == c for n, s, c in zip(sizes, src_strides, strides(sizes)))
-    if src_base == 0 and _prod(sizes) == x.size and same_order:
-        ctx.alias(out, inp)
-        return
-    copy(ctx, x, ctx.device_output(out), sizes, src_strides, src_base=src_base)
-
-
-def bits(value, dtype: str) -> int:
-    """The 4-byte word a scalar of ``dtype`` is on the GPU (copy.wgsl's fill value)."""
-    return int(to_device_array(np.asarray(value).reshape(()), dtype).view(np.uint32))
+from .registry import REGISTRY, Case, Tensor, register
+from .shapes import broadcast, broadcast_strides, normalize_axis, strides, vec8
+from .strided_copy import AFFINE, PAD, REFLECT, SYMMETRIC, TILE, bits, copy, run_length, view
 
 
 # ----------------------------------------------------------------------------------- helpers
-def _host(t, what: str) -> np.ndarray:
-    if t.value is None:
-        raise ValueError(f"{what} must be known before running (a constant or shape arithmetic), "
-                         "but it depends on the model's inputs")
-    return t.value
-
-
 def _ints(t, what: str) -> list[int]:
-    return [int(v) for v in np.asarray(_host(t, what)).reshape(-1)]
-
-
-def _same(attrs, ins):
-    return [(ins[0].shape, ins[0].dtype)]
-
-
-def _alias(ctx):
-    ctx.alias()
-
-
-def _prod(xs) -> int:
-    return int(np.prod(xs, dtype=np.int64))
+    return [int(v) for v in np.asarray(host_value(t, what)).reshape(-1)]
 
 
 def _cases(shapes_dtypes, **kw):
@@ -161,8 +53,6 @@ def _moved_grad(op: str, pos: int = 0):
         x = ins[pos]
         if not _float(x):
             return [None] * len(ins)
-        from .registry import REGISTRY
-
         args = list(ins)
         args[pos] = np.arange(1, x.size + 1, dtype=np.int64).reshape(x.shape)
         if op == "PadV2":
@@ -214,7 +104,7 @@ def _splitv_grad(attrs, ins, outs, dys):       # SplitV (value, size_splits, axi
 # ------------------------------------------------------------------------------------ views
 _VIEW_CASES = _cases([((3, 5), F), ((2, 1, 7), I), ((), F), ((4,), B)])
 for _name in ("Identity", "Snapshot", "StopGradient"):
-    register(_name, reference=lambda attrs, x: x, shape=_same, lower=_alias,
+    register(_name, reference=lambda attrs, x: x, shape=same_shape, lower=alias_all,
              dtypes=ALL, cases=_VIEW_CASES,
              grad=(lambda attrs, ins, outs, dys: [None]) if _name == "StopGradient" else _reshaped_grad)
 
@@ -227,17 +117,17 @@ def _reshape_dims(ins) -> tuple[int, ...]:
     if sum(d == -1 for d in shape) > 1 or any(d < -1 for d in shape):
         raise ValueError(f"Reshape's shape {shape} may hold one -1 and no other negative size")
     if -1 in shape:
-        known = _prod([d for d in shape if d != -1])
+        known = prod([d for d in shape if d != -1])
         if known == 0 or x.size % known:
             raise ValueError(f"cannot reshape {x.shape} to {shape}")
         shape = [x.size // known if d == -1 else d for d in shape]
-    if _prod(shape) != x.size:
+    if prod(shape) != x.size:
         raise ValueError(f"cannot reshape {x.shape} ({x.size} elements) to {tuple(shape)}")
     return tuple(shape)
 
 
 register("Reshape", reference=lambda attrs, x, s: np.reshape(x, [int(d) for d in s]),
-         shape=lambda attrs, ins: [(_reshape_dims(ins), ins[0].dtype)], lower=_alias, host_inputs=(1,),
+         shape=lambda attrs, ins: [(_reshape_dims(ins), ins[0].dtype)], lower=alias_all, host_inputs=(1,),
          dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((2, 3, 4), F), np.array([4, -1], np.int32)], note="-1"),
                 Case([((6,), I), np.array([1, 2, 3], np.int32)]),
@@ -264,7 +154,7 @@ def _squeeze_shape(attrs, ins):
 # TF's attr is squeeze_dims; tf.raw_ops spells it axis (the cases use that so TF checks them).
 register("Squeeze", reference=lambda attrs, x: np.squeeze(x, axis=tuple(attrs.get("squeeze_dims") or attrs.get("axis") or [])
                                                     or None),
-         shape=_squeeze_shape, lower=_alias, dtypes=ALL, grad=_reshaped_grad,
+         shape=_squeeze_shape, lower=alias_all, dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((1, 3, 1, 5), F)], note="all size-1 dims"),
                 Case([((1, 3, 1, 5), I)], attrs={"axis": [-2]}),
                 Case([((1, 1), B)], attrs={"axis": [0, 1]})])
@@ -280,7 +170,7 @@ def _expand_shape(attrs, ins):
 
 
 register("ExpandDims", reference=lambda attrs, x, a: np.expand_dims(x, int(np.reshape(a, -1)[0])),
-         shape=_expand_shape, lower=_alias, host_inputs=(1,), dtypes=ALL, grad=_reshaped_grad,
+         shape=_expand_shape, lower=alias_all, host_inputs=(1,), dtypes=ALL, grad=_reshaped_grad,
          cases=[Case([((3, 5), F), np.array(0, np.int32)]),
                 Case([((3, 5), I), np.array([-1], np.int32)], note="last"),
                 Case([((), B), np.array(0, np.int32)], note="scalar")])
@@ -333,7 +223,7 @@ def _range_ref(attrs, start, limit, delta):
 
 
 register("Range", reference=_range_ref,
-         shape=lambda attrs, ins: [(_range_ref(attrs, *(_host(t, "Range's bounds") for t in ins)).shape,
+         shape=lambda attrs, ins: [(_range_ref(attrs, *(host_value(t, "Range's bounds") for t in ins)).shape,
                                     ins[0].dtype)],
          host_inputs=(0, 1, 2), dtypes=(F, I),
          cases=[Case([np.array(0, np.int32), np.array(10, np.int32), np.array(3, np.int32)]),
@@ -351,9 +241,9 @@ def _fill_like(value):
     return lower
 
 
-register("ZerosLike", reference=lambda attrs, x: np.zeros_like(x), shape=_same,
+register("ZerosLike", reference=lambda attrs, x: np.zeros_like(x), shape=same_shape,
          lower=_fill_like(0), dtypes=ALL, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
-register("OnesLike", reference=lambda attrs, x: np.ones_like(x), shape=_same,
+register("OnesLike", reference=lambda attrs, x: np.ones_like(x), shape=same_shape,
          lower=_fill_like(1), dtypes=ALL, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
 
 
@@ -387,7 +277,7 @@ register("Transpose", grad=_transpose_grad,
 
 # ----------------------------------------------------------------------------------- padding
 def _paddings(ins) -> np.ndarray:
-    pads = np.asarray(_host(ins[1], "paddings"), np.int64).reshape(-1, 2)
+    pads = np.asarray(host_value(ins[1], "paddings"), np.int64).reshape(-1, 2)
     if pads.shape[0] != ins[0].rank or (pads < 0).any():
         raise ValueError(f"paddings must be [{ins[0].rank}, 2] non-negative values, got {pads.tolist()}")
     return pads
@@ -500,7 +390,7 @@ def _block_args(ins, what: str) -> tuple[list[int], np.ndarray]:
     """block_shape and the [M, 2] paddings (or crops), validated against the input's rank."""
     x = ins[0]
     block = _ints(ins[1], "block_shape")
-    amounts = np.asarray(_host(ins[2], what), np.int64).reshape(-1, 2)
+    amounts = np.asarray(host_value(ins[2], what), np.int64).reshape(-1, 2)
     if min(block, default=1) < 1 or x.rank < 1 + len(block) or amounts.shape[0] != len(block) or (amounts < 0).any():
         raise ValueError(f"block_shape {block} and {what} {amounts.tolist()} must be M values >= 1 and [M, 2] "
                          f"values >= 0 for M <= {x.rank - 1} (input shape {x.shape})")
@@ -514,7 +404,7 @@ def _space_to_batch_shape(attrs, ins):
     padded = [int(d + lo + hi) for d, (lo, hi) in zip(x.shape[1:1 + m], pads)]
     if any(p % b for p, b in zip(padded, block)):
         raise ValueError(f"padded spatial shape {padded} is not divisible by block_shape {block}")
-    return [((x.shape[0] * _prod(block), *(p // b for p, b in zip(padded, block)), *x.shape[1 + m:]), x.dtype)]
+    return [((x.shape[0] * prod(block), *(p // b for p, b in zip(padded, block)), *x.shape[1 + m:]), x.dtype)]
 
 
 def _space_to_batch(ctx, src, shape, block, lo_blocks) -> None:
@@ -522,7 +412,7 @@ def _space_to_batch(ctx, src, shape, block, lo_blocks) -> None:
     for ``src`` of ``shape`` whose spatial dims are whole blocks; ``lo_blocks`` leading blocks of zeros."""
     m = len(block)
     st = strides(shape)
-    rest = _prod(shape[1 + m:])
+    rest = prod(shape[1 + m:])
     ys = ctx.outputs[0].shape[1:1 + m]
     sizes = [*block, shape[0], *ys, rest]
     src_strides = [*st[1:1 + m], st[0], *(b * s for b, s in zip(block, st[1:])), 1]
@@ -544,7 +434,7 @@ def _space_to_batch_lower(ctx):
         _space_to_batch(ctx, x, x.shape, block, [lo // b for b, (lo, _) in zip(block, pads)])
         return
     padded = (x.shape[0], *(d + lo + hi for d, (lo, hi) in zip(x.shape[1:], pads)), *x.shape[1 + m:])
-    tmp = ctx.temp(4 * _prod(padded), "padded")
+    tmp = ctx.temp(4 * prod(padded), "padded")
     copy(ctx, x, tmp, padded, strides(x.shape), mode=PAD, lo=[0, *pads[:, 0], *[0] * (x.rank - 1 - m)],
          ext=x.shape)
     _space_to_batch(ctx, tmp, padded, block, [0] * m)
@@ -558,7 +448,7 @@ def _space_to_batch_ref(attrs, x, block, pads):
     p = np.pad(x, [(0, 0), *np.reshape(pads, (m, 2)).tolist(), *[(0, 0)] * (x.ndim - 1 - m)])
     split = [p.shape[0], *(v for d, b in zip(p.shape[1:], block) for v in (d // b, b)), *p.shape[1 + m:]]
     perm = [*range(2, 2 * m + 1, 2), 0, *range(1, 2 * m, 2), *range(2 * m + 1, len(split))]
-    return p.reshape(split).transpose(perm).reshape(p.shape[0] * _prod(block), *(
+    return p.reshape(split).transpose(perm).reshape(p.shape[0] * prod(block), *(
         d // b for d, b in zip(p.shape[1:], block)), *p.shape[1 + m:])
 
 
@@ -587,11 +477,11 @@ def _batch_to_space_shape(attrs, ins):
     block, crops = _block_args(ins, "crops")
     m = len(block)
     full = [d * b for d, b in zip(x.shape[1:], block)]
-    if x.shape[0] % _prod(block):
+    if x.shape[0] % prod(block):
         raise ValueError(f"batch {x.shape[0]} is not divisible by the product of block_shape {block}")
     if any(lo + hi > f for f, (lo, hi) in zip(full, crops)):
         raise ValueError(f"crops {crops.tolist()} exceed the spatial sizes {full}")
-    return [((x.shape[0] // _prod(block), *(f - lo - hi for f, (lo, hi) in zip(full, crops)), *x.shape[1 + m:]),
+    return [((x.shape[0] // prod(block), *(f - lo - hi for f, (lo, hi) in zip(full, crops)), *x.shape[1 + m:]),
              x.dtype)]
 
 
@@ -601,8 +491,8 @@ def _batch_to_space(ctx, block, first, ys, dst) -> None:
     x = ctx.inputs[0]
     m = len(block)
     st, ost = strides(x.shape), strides(block)
-    n = x.shape[0] // _prod(block)
-    sizes = [n, *(v for y, b in zip(ys, block) for v in (y, b)), _prod(x.shape[1 + m:])]
+    n = x.shape[0] // prod(block)
+    sizes = [n, *(v for y, b in zip(ys, block) for v in (y, b)), prod(x.shape[1 + m:])]
     src_strides = [st[0], *(v for i in range(m) for v in (st[1 + i], ost[i] * n * st[0])), 1]
     copy(ctx, x, dst, sizes, src_strides, src_base=sum(f * s for f, s in zip(first, st[1:])))
 
@@ -621,7 +511,7 @@ def _batch_to_space_lower(ctx):
                         [d // b for d, b in zip(out.shape[1:], block)], ctx.device_output())
         return
     full = (out.shape[0], *(d * b for d, b in zip(x.shape[1:], block)), *x.shape[1 + m:])
-    tmp = ctx.temp(4 * _prod(full), "uncropped")
+    tmp = ctx.temp(4 * prod(full), "uncropped")
     _batch_to_space(ctx, block, [0] * m, x.shape[1:1 + m], tmp)
     fst = strides(full)
     copy(ctx, tmp, ctx.device_output(), out.shape, fst, src_base=sum(lo * s for (lo, _), s in zip(crops, fst[1:])))
@@ -632,7 +522,7 @@ def _batch_to_space_ref(attrs, x, block, crops):
     after its spatial dim, merge the pairs, crop."""
     block = [int(b) for b in np.reshape(block, -1)]
     m = len(block)
-    n = x.shape[0] // _prod(block)
+    n = x.shape[0] // prod(block)
     r = x.reshape(*block, n, *x.shape[1:])
     perm = [m, *(v for i in range(m) for v in (m + 1 + i, i)), *range(2 * m + 1, r.ndim)]
     full = r.transpose(perm).reshape(n, *(d * b for d, b in zip(x.shape[1:], block)), *x.shape[1 + m:])
@@ -659,7 +549,7 @@ register("BatchToSpaceND", grad=_moved_grad("BatchToSpaceND"),
 # ---------------------------------------------------------------------- concatenate / split
 def _into(ctx, src, dst, axis: int, out_shape, piece: int, offset: int) -> None:
     """Copy ``src``, holding ``piece`` indices of ``axis``, into ``dst`` at ``offset`` along it."""
-    outer, inner = _prod(out_shape[:axis]), _prod(out_shape[axis + 1:])
+    outer, inner = prod(out_shape[:axis]), prod(out_shape[axis + 1:])
     copy(ctx, src, dst, (outer, piece * inner), (piece * inner, 1), dst_strides=(out_shape[axis] * inner, 1),
          dst_base=offset * inner)
 
@@ -670,7 +560,7 @@ def _out_of(ctx, i: int, inp: int, axis: int, piece: int, offset: int) -> None:
     if piece == shape[axis]:
         ctx.alias(i, inp)
         return
-    outer, inner = _prod(shape[:axis]), _prod(shape[axis + 1:])
+    outer, inner = prod(shape[:axis]), prod(shape[axis + 1:])
     copy(ctx, ctx.inputs[inp], ctx.device_output(i), (outer, piece * inner), (shape[axis] * inner, 1),
          src_base=offset * inner)
 
@@ -1010,9 +900,9 @@ def _gather_lower(ctx):
     params, indices, out = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
     bd, axis = _gather_params(ctx.attrs, ctx.inputs)
     p = params.shape
-    inner = _prod(p[axis + 1:])
-    _gather(ctx, params, indices, out, outer=_prod(p[bd:axis]), rows=_prod(indices.shape[bd:]), inner=inner,
-            batch_stride=_prod(p[bd:]), outer_stride=p[axis] * inner, idx_strides=[inner], bounds=[p[axis]])
+    inner = prod(p[axis + 1:])
+    _gather(ctx, params, indices, out, outer=prod(p[bd:axis]), rows=prod(indices.shape[bd:]), inner=inner,
+            batch_stride=prod(p[bd:]), outer_stride=p[axis] * inner, idx_strides=[inner], bounds=[p[axis]])
 
 
 def _gather(ctx, params, indices, out, *, outer, rows, inner, batch_stride, outer_stride, idx_strides, bounds):
@@ -1024,7 +914,7 @@ def _gather(ctx, params, indices, out, *, outer, rows, inner, batch_stride, oute
     runs = -(-inner // run)
     launches = out.size // inner * runs
     index = [(s, b, 0, 0) for s, b in zip(idx_strides, bounds)] + [(0, 0, 0, 0)] * (8 - len(bounds))
-    ctx.dispatch("gather.wgsl", [params, indices, dst], grid(launches),
+    ctx.dispatch("gather.wgsl", [params, indices, dst], grid_1d(launches),
                  params=[launches, outer, rows, inner, len(bounds), batch_stride, outer_stride, rows, runs, 0, 0, 0,
                          *(int(v) for row in index for v in row)], constants={"RUN": run})
 
@@ -1070,8 +960,8 @@ def _gather_nd_lower(ctx):
     CPU, a kernel cannot."""
     params, indices, out = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
     m = _gather_nd_dims(ctx.inputs)
-    inner = _prod(params.shape[m:])
-    _gather(ctx, params, indices, out, outer=1, rows=_prod(indices.shape[:-1]), inner=inner, batch_stride=0,
+    inner = prod(params.shape[m:])
+    _gather(ctx, params, indices, out, outer=1, rows=prod(indices.shape[:-1]), inner=inner, batch_stride=0,
             outer_stride=0, idx_strides=strides(params.shape)[:m], bounds=params.shape[:m])
 
 
@@ -1090,3 +980,198 @@ register("GatherNd", grad=_moved_grad("GatherNd"),
                 Case([((4, 5), I), ((6, 2), I, 0, 3)], note="full tuples -> elements"),
                 Case([((4, 5), B), ((3, 1), I, 0, 3)]),
                 Case([((3, 2, 2), F), ((2, 0), I)], note="empty tuples: whole params")])
+
+
+# ------------------------------------------------------------------------------ BroadcastTo
+def _broadcast_shape(attrs, ins):
+    shape = tuple(int(d) for d in np.reshape(host_value(ins[1], "BroadcastTo's shape"), -1))
+    out = broadcast(ins[0].shape, shape)
+    if out != shape:
+        raise ValueError(f"cannot broadcast {ins[0].shape} to {shape}")
+    return [(shape, ins[0].dtype)]
+
+
+def _broadcast_lower(ctx):
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    if x.size == out.size:
+        ctx.alias()
+        return
+    copy(ctx, x, ctx.device_output(), out.shape, broadcast_strides(x.shape, out.shape))
+
+
+register("BroadcastTo", reference=lambda attrs, x, s: np.broadcast_to(x, [int(d) for d in np.reshape(s, -1)]).copy(),
+         shape=_broadcast_shape, lower=_broadcast_lower, host_inputs=(1,), dtypes=(F, I, B),
+         cases=[Case([((3, 1), F), np.array([2, 3, 4], np.int32)]),
+                Case([((1, 4), I), np.array([3, 4], np.int32)]),
+                Case([((), B), np.array([2, 2], np.int32)], note="scalar"),
+                Case([((2, 3), F), np.array([2, 3], np.int32)], note="same shape: alias")])
+
+
+# ------------------------------------------------------------------ EnsureShape, BroadcastArgs
+def _ensure_shape(attrs, ins):
+    want = attrs.get("shape")
+    if want is not None and (len(want) != ins[0].rank or any(w not in (-1, d) for w, d in zip(want, ins[0].shape))):
+        raise ValueError(f"EnsureShape: shape {ins[0].shape} is not compatible with {list(want)}")
+    return [(ins[0].shape, ins[0].dtype)]
+
+
+register("EnsureShape", reference=lambda attrs, x: x, shape=_ensure_shape,
+         lower=lambda ctx: ctx.alias(), dtypes=(F, I, B),
+         cases=[Case([((2, 3), F)], attrs={"shape": [-1, 3]})])
+register("BroadcastArgs", reference=lambda attrs, a, b: np.array(broadcast(tuple(a), tuple(b)), a.dtype),
+         shape=lambda attrs, ins: [((max(ins[0].size, ins[1].size),), I)], dtypes=(I,),
+         cases=[Case([np.array([2, 1, 3], np.int32), np.array([4, 1], np.int32)])])
+
+
+# ------------------------------------------ Concat, Gather (TF.js's names: ConcatV2, GatherV2)
+def _concat_v1_shape(attrs, ins):
+    return _concat_shape(attrs, [*ins[1:], ins[0]])
+
+
+register("Concat", reference=lambda attrs, axis, *xs: np.concatenate(xs, axis=int(np.reshape(axis, -1)[0])),
+         shape=_concat_v1_shape, lower=lambda ctx: ctx.lower_op("ConcatV2", [*ctx.inputs[1:], ctx.inputs[0]]),
+         host_inputs=(0,), dtypes=(F, I, B),
+         cases=[Case([np.array(1, np.int32), ((2, 3), F), ((2, 2), F)], tf_inputs=[0, [1, 2]])])
+
+
+def _axis0():
+    return Tensor((), I, value=np.array(0, np.int32))
+
+
+register("Gather", reference=lambda attrs, p, i: np.take(p, i, axis=0),
+         shape=lambda attrs, ins: _gather_shape({}, [*ins, _axis0()]),
+         lower=lambda ctx: ctx.lower_op("GatherV2", [*ctx.inputs, _axis0()]), dtypes=(F, I, B),
+         cases=[Case([((5, 3), F), ((2, 2), I, 0, 4)])])
+
+
+# ------------------------------------------------------------------------- ReverseV2, Reverse
+def _reverse_axes(ctx_or_ins, op, rank):
+    t = ctx_or_ins[1]
+    v = np.reshape(host_value(t, "the reversed axes"), -1)
+    if op == "Reverse":
+        if v.size != rank:
+            raise ValueError(f"Reverse needs {rank} booleans, got {v.size}")
+        return {k for k in range(rank) if v[k]}
+    return {normalize_axis(int(a), rank) for a in v}
+
+
+def _reverse_lower(ctx):
+    x = ctx.inputs[0]
+    axes = _reverse_axes(ctx.inputs, ctx.node.op, x.rank)
+    if not any(x.shape[a] > 1 for a in axes) or x.size == 0:
+        ctx.alias()
+        return
+    st = strides(x.shape)
+    base = sum((x.shape[a] - 1) * st[a] for a in axes)
+    copy(ctx, x, ctx.device_output(), x.shape, [-s if a in axes else s for a, s in enumerate(st)], src_base=base)
+
+
+def _reverse_ref(attrs, x, axes):
+    v = np.reshape(axes, -1)
+    ax = [k for k in range(x.ndim) if v[k]] if v.dtype == np.bool_ else [int(a) % x.ndim for a in v]
+    return np.flip(x, ax).copy() if ax else x
+
+
+register("ReverseV2", reference=_reverse_ref,
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_reverse_lower, host_inputs=(1,),
+         dtypes=(F, I, B),
+         cases=[Case([((3, 4, 5), F), np.array([0, 2], np.int32)]), Case([((6,), I), np.array([-1], np.int32)]),
+                Case([((2, 3), B), np.array([], np.int32)], note="no axes: alias")])
+register("Reverse", reference=_reverse_ref,
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_reverse_lower, host_inputs=(1,),
+         dtypes=(F, I, B), cases=[Case([((3, 4), F), np.array([True, False])]),
+                                  Case([((2, 3, 2), I), np.array([False, True, True])])])
+
+
+# ------------------------------------------------------------------------------- scatters
+def _scatter_rows(ctx, indices, updates, dst, out_shape, scalar=False):
+    depth = indices.shape[-1] if indices.rank else 1
+    rows = indices.size // max(depth, 1) if indices.rank else 1
+    inner = prod(out_shape[depth:])
+    n = rows * inner
+    if n == 0:
+        return
+    if depth > 8:
+        raise ValueError("scatter indices deeper than 8 are not supported")
+    ctx.dispatch("scatter.wgsl", [indices, updates, dst], grid_1d(n),
+                 params=[n, depth, inner, 0, *vec8(out_shape[:depth]), *vec8(strides(out_shape[:depth]))],
+                 constants={"SCALAR": scalar})
+
+
+def _sparse_to_dense_ref(attrs, idx, shape, values, default):
+    shape = [int(d) for d in np.reshape(shape, -1)]
+    out = np.full(shape, default, dtype=np.asarray(values).dtype)
+    idx = np.asarray(idx).reshape(-1, len(shape)) if len(shape) else np.zeros((np.size(values), 0), int)
+    vals = np.broadcast_to(values, (idx.shape[0],))
+    for row, v in zip(idx, vals):
+        out[tuple(row)] = v
+    return out
+
+
+def _sparse_to_dense_lower(ctx):
+    idx, _, values, default = ctx.inputs
+    out = ctx.outputs[0]
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    copy(ctx, default, dst, (out.size,), (0,))                # every element: the default value
+    idx_t = idx if idx.rank == 2 else Tensor(tuple(idx.shape) + (1,), idx.dtype, idx.value, idx.buf, idx.weight_key)
+    _scatter_rows(ctx, idx_t, values, dst, out.shape, scalar=values.rank == 0)
+
+
+register("SparseToDense", reference=_sparse_to_dense_ref,
+         shape=lambda attrs, ins: [(tuple(int(d) for d in np.reshape(host_value(ins[1], "output_shape"), -1)), ins[2].dtype)],
+         lower=_sparse_to_dense_lower, host_inputs=(1,), dtypes=(F, I, B),
+         cases=[Case([np.array([[0, 1], [1, 0], [2, 3]], np.int32), np.array([3, 4], np.int32),
+                      np.array([1.5, -2, 7], np.float32), np.array(0.25, np.float32)]),
+                Case([np.array([0, 2, 4], np.int32), np.array([6], np.int32), np.array(9, np.int32),
+                      np.array(-1, np.int32)], note="1-D indices, scalar value"),
+                Case([np.array([[0, 1], [2, 0]], np.int32), np.array([3, 2], np.int32),
+                      np.array([True, True]), np.array(False)], note="bool")])
+
+
+def _tensor_scatter_ref(attrs, tensor, idx, updates):
+    out = np.array(tensor, copy=True)
+    depth = idx.shape[-1]
+    for row, u in zip(idx.reshape(-1, depth), updates.reshape((-1,) + tensor.shape[depth:])):
+        out[tuple(row)] = u
+    return out
+
+
+def _tensor_scatter_lower(ctx):
+    tensor, idx, updates = ctx.inputs
+    out = ctx.outputs[0]
+    dst = ctx.device_output()
+    if out.size == 0:
+        return
+    copy(ctx, tensor, dst, (out.size,), (1,))
+    _scatter_rows(ctx, idx, updates, dst, out.shape)
+
+
+register("TensorScatterUpdate", reference=_tensor_scatter_ref,
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_tensor_scatter_lower, dtypes=(F, I, B),
+         cases=[Case([((5, 3), F), np.array([[4], [0]], np.int32), ((2, 3), F)], note="rows"),
+                Case([((3, 4), I), np.array([[0, 1], [2, 3], [1, 1]], np.int32), ((3,), I)], note="elements")])
+
+
+def _scatter_nd_ref(attrs, idx, updates, shape):
+    shape = [int(d) for d in np.reshape(shape, -1)]
+    wide = np.float64 if updates.dtype.kind == "f" else np.int64
+    out = np.zeros(shape, wide)
+    depth = idx.shape[-1]
+    np.add.at(out, tuple(np.moveaxis(idx.reshape(-1, depth), -1, 0)),
+              updates.reshape((-1,) + tuple(shape[depth:])).astype(wide))
+    return out.astype(updates.dtype)
+
+
+def _q(shape, seed, levels=8):
+    """Multiples of 1/4 in [-levels/4, levels/4]: sums stay exact in float32."""
+    return (np.random.default_rng(seed).integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
+
+
+# host: duplicate indices add up, which a GPU does only with float atomics (not in WebGPU)
+register("ScatterNd", reference=_scatter_nd_ref,
+         shape=lambda attrs, ins: [(tuple(int(d) for d in np.reshape(host_value(ins[2], "shape"), -1)), ins[1].dtype)],
+         dtypes=(F, I),
+         cases=[Case([np.array([[1], [3], [1]], np.int32), _q((3, 2), 5), np.array([5, 2], np.int32)],
+                     note="duplicate indices add")])
