@@ -24,6 +24,8 @@ import os
 import sys
 from pathlib import Path
 
+from wgpu_runtime.dtypes import quantization_dtype
+
 from . import argv as argv_mod
 from .errors import ConversionError
 from .options import DEFAULT_SHARD_SIZE, QUANTIZE_DTYPES, ConvertOptions
@@ -120,7 +122,7 @@ def _quantization(args) -> dict:
     if args.quantization_bytes:
         if any(getattr(args, f"quantize_{d}") is not None for d in QUANTIZE_DTYPES):
             raise ConversionError("--quantization_bytes cannot be combined with --quantize_* flags")
-        q[{1: "uint8", 2: "uint16"}[args.quantization_bytes]] = True
+        q[quantization_dtype(args.quantization_bytes)] = True
     for dtype in QUANTIZE_DTYPES:
         value = getattr(args, f"quantize_{dtype}")
         if value is True:

@@ -7,7 +7,7 @@
 override IS_MIN: bool = false;
 override FIRST: bool = true;
 
-struct Params { n: u32, R: u32, inner: u32, S: u32, chunk: u32, pad0: u32, pad1: u32, pad2: u32 }
+struct Params { n: u32, R: u32, inner: u32, S: u32, chunk: u32 }
 
 @group(0) @binding(0) var<storage, read> src: array<{{T}}>;
 @group(0) @binding(1) var<storage, read> src_idx: array<i32>;

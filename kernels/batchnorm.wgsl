@@ -2,7 +2,7 @@
 // c = (i / inner) % C (inner = 1 for channels last, H*W for NCHW).
 #include <common.wgsl>
 
-struct Params { n: u32, C: u32, inner: u32, pad: u32 }
+struct Params { n: u32, C: u32, inner: u32 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> sb: array<f32>;       // [scale (C), bias (C)]

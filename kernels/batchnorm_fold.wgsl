@@ -2,7 +2,7 @@
 // sb = [scale * inverseSqrt(variance + epsilon), offset - mean * that].
 #include <common.wgsl>
 
-struct Params { C: u32, epsilon: f32, pad0: u32, pad1: u32 }
+struct Params { C: u32, epsilon: f32 }
 
 @group(0) @binding(0) var<storage, read> scale: array<f32>;
 @group(0) @binding(1) var<storage, read> offset: array<f32>;
@@ -12,8 +12,9 @@ struct Params { C: u32, epsilon: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(5) var<uniform> p: Params;
 
 @compute @workgroup_size(WORKGROUP)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let c = flat_id(wid, nwg, lid);
     if (c >= p.C) { return; }
     let s = scale[c] * inverseSqrt(variance[c] + p.epsilon);
     sb[c] = s;

@@ -3,7 +3,7 @@
 // with f = exponential_avg_factor (the running statistics are not read when f = 1).
 #include <common.wgsl>
 
-struct Params { C: u32, factor: f32, correction: f32, pad: u32 }
+struct Params { C: u32, factor: f32, correction: f32 }
 
 @group(0) @binding(0) var<storage, read> mean: array<f32>;
 @group(0) @binding(1) var<storage, read> variance: array<f32>;
@@ -14,8 +14,9 @@ struct Params { C: u32, factor: f32, correction: f32, pad: u32 }
 @group(0) @binding(6) var<uniform> p: Params;
 
 @compute @workgroup_size(WORKGROUP)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let c = flat_id(wid, nwg, lid);
     if (c >= p.C) { return; }
     var m = mean[c];
     var v = variance[c] * p.correction;

@@ -10,11 +10,12 @@ override B_MODE: u32 = 2u;
 
 // One output dim: a uniform array of structs read with a dynamic index and static field names
 // (dynamic vec4 component indexing made the copy kernel up to 2x slower on an H100).
-struct Dim { size: u32, a: u32, b: u32, pad: u32 }     // extent, a's and b's strides (0: broadcast)
+// @align(16): an array element's stride in a uniform must be a multiple of 16.
+struct Dim { @align(16) size: u32, a: u32, b: u32 }     // extent, a's and b's strides (0: broadcast)
 
 struct Params {
-    n: u32, rank: u32, inner: u32, pad: u32,           // inner: the last dim's extent
-    dims: array<Dim, 8>,
+    n: u32, rank: u32, inner: u32,                     // inner: the last dim's extent
+    @align(16) dims: array<Dim, 8>,                     // @align(16): naga does not derive it from Dim
 }
 
 @group(0) @binding(0) var<storage, read> in_a: array<{{T_A}}>;

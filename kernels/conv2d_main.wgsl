@@ -21,7 +21,7 @@ struct Params {
     kh: u32, kw: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_t: i32, pad_l: i32,
     ky0: u32, ky1: u32, c0: u32, c1: u32,        // this pass's filter rows and input channel blocks
-    hi: f32, pad0: u32, pad1: u32, pad2: u32,    // activation cap
+    hi: f32,                                     // activation cap (PWL)
 }
 
 override TRANSPOSED: bool = false;
@@ -72,7 +72,7 @@ fn load_x(pixel: i32, c: u32) -> vec4<f32> {
 // Stores column block c (4 channels) of the 4 rows from m0: acc's column i is row m0 + i.
 fn store(m0: u32, c: u32, acc: mat4x4<f32>) {
     if (c >= p.n4) { return; }
-    let e = epilogue4_params(4u * c);
+    let e = epilogue4_params(4u * c, p.alpha);
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + i;
         if (m < p.m) {

@@ -16,15 +16,16 @@ override RUN: u32 = 1u;
 
 // One iteration dim: a uniform array of structs read with a dynamic index and static field names.
 // (Indexing vec4 components dynamically, as at8() does, made this kernel up to 2x slower on an H100.)
+// @align(16): an array element's stride in a uniform must be a multiple of 16.
 struct Dim {
-    size: u32, dst: u32, src: i32, lo: i32,       // extent, strides, lo (PAD/REFLECT/SYMMETRIC)
-    ext: i32, pad0: u32, pad1: u32, pad2: u32,    // source extent (PAD/TILE/REFLECT/SYMMETRIC)
+    @align(16) size: u32, dst: u32, src: i32, lo: i32,   // extent, strides, lo (PAD/REFLECT/SYMMETRIC)
+    ext: i32,                                           // source extent (PAD/TILE/REFLECT/SYMMETRIC)
 }
 
 struct Params {
     n: u32, rank: u32, src_base: i32, dst_base: u32,    // n: invocations (runs)
-    fill: u32, runs: u32, pad0: u32, pad1: u32,         // runs: runs per innermost row
-    dims: array<Dim, 8>,
+    fill: u32, runs: u32,                               // runs: runs per innermost row
+    @align(16) dims: array<Dim, 8>,                     // @align(16): naga does not derive it from Dim
 }
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;

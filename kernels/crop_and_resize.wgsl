@@ -11,7 +11,7 @@ override NEAREST: bool = false;
 struct Params {
     n: u32, batch: u32, height: u32, width: u32,
     channels: u32, crop_h: u32, crop_w: u32, extrapolation: f32,
-    opaque: u32, pad0: u32, pad1: u32, pad2: u32,    // opaque is always 0 (see rounded())
+    opaque: u32,    // opaque is always 0 (see rounded())
 }
 
 @group(0) @binding(0) var<storage, read> image: array<{{T}}>;

@@ -5,7 +5,7 @@
 // The lowering keeps `len` below llvmpipe's 65535 loop iterations per invocation.
 #include <common.wgsl>
 
-struct Params { cols: u32, len: u32, inner: u32, exclusive: u32, reverse: u32, pad0: u32, pad1: u32, pad2: u32 }
+struct Params { cols: u32, len: u32, inner: u32, exclusive: u32, reverse: u32 }
 
 @group(0) @binding(0) var<storage, read> src: array<{{T}}>;
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T}}>;

@@ -16,7 +16,7 @@ struct Params {
     h: u32, w: u32, oh: u32, ow: u32,
     kw: u32, stride_h: u32, stride_w: u32, dil_h: u32,
     dil_w: u32, pad_t: i32, pad_l: i32, ky0: u32,
-    ky1: u32, kh: u32, hi: f32, pad0: u32,       // hi: activation cap
+    ky1: u32, kh: u32, hi: f32,                  // hi: activation cap (PWL)
 }
 
 override ACCUMULATE: bool = false;
@@ -110,7 +110,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             a7 += tap(in_row, ix + 7 * sw, c) * wv;
         }
     }
-    let e = epilogue4_params(4u * c);
+    let e = epilogue4_params(4u * c, p.alpha);
     store(row, ox0, c, a0, e); store(row, ox0 + 1u, c, a1, e); store(row, ox0 + 2u, c, a2, e);
     store(row, ox0 + 3u, c, a3, e); store(row, ox0 + 4u, c, a4, e); store(row, ox0 + 5u, c, a5, e);
     store(row, ox0 + 6u, c, a6, e); store(row, ox0 + 7u, c, a7, e);

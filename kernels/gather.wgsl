@@ -7,11 +7,14 @@
 
 override RUN: u32 = 1u;
 
+// One index component m (@align(16): an array element's stride in a uniform must be a multiple of 16).
+struct Index { @align(16) stride: u32, bound: u32 }
+
 struct Params {
     n: u32, O: u32, I: u32, K: u32,              // n: invocations (runs)
     M: u32, sb: u32, so: u32, ib: u32,
-    runs: u32, pad0: u32, pad1: u32, pad2: u32,   // runs: runs per row of K
-    index: array<vec4<u32>, 8>,                   // per index component m: (stride, bound, -, -)
+    runs: u32,                                    // runs: runs per row of K
+    @align(16) index: array<Index, 8>,            // @align(16): naga does not derive it from Index
 }
 
 @group(0) @binding(0) var<storage, read> params: array<u32>;
@@ -35,8 +38,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (m >= p.M) { break; }
         let v = idx[first + m];
         let component = p.index[m];
-        ok = ok && v >= 0 && u32(v) < component.y;
-        src += u32(v) * component.x;
+        ok = ok && v >= 0 && u32(v) < component.bound;
+        src += u32(v) * component.stride;
     }
     let k0 = (t % p.runs) * RUN;
     for (var r = 0u; r < RUN; r++) {

@@ -2,7 +2,7 @@
 // out = x / (bias + alpha * sum_{c' in [c - r, c + r]} x[c']^2) ^ beta.
 #include <common.wgsl>
 
-struct Params { n: u32, depth: u32, radius: u32, pad: u32, bias: f32, alpha: f32, beta: f32, pad1: u32 }
+struct Params { n: u32, depth: u32, radius: u32, bias: f32, alpha: f32, beta: f32 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;

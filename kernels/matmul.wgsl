@@ -20,7 +20,7 @@ struct Params {
     M: u32, N: u32, K4: u32, N4: u32,
     tiles_m: u32, tiles_n: u32, groups_m: u32, groups_n: u32,
     nz: u32, splits: u32, k4_chunk: u32, alpha: f32,
-    rank: u32, a_mat: u32, b_mat: u32, pad: u32,      // merged batch rank; vec4s per A / B matrix
+    rank: u32, a_mat: u32, b_mat: u32,                // merged batch rank; vec4s per A / B matrix
     shape_lo: vec4<u32>, shape_hi: vec4<u32>,          // merged batch shape of the output
     a_lo: vec4<u32>, a_hi: vec4<u32>,                  // A's batch strides in matrices (0: broadcast)
     b_lo: vec4<u32>, b_hi: vec4<u32>,

@@ -2,13 +2,17 @@
 // the sum as its first term (bias_of), finish() applies the rest. Adding the bias after the K
 // loop instead measured 1.6x slower on llvmpipe: LLVM hoists the bias loads into the loop, where
 // the extra live registers spill. Needs T (template) and #include <epilogue.wgsl> first.
+
+// false: no bias, scale or activation -- the sum is the result (int32 sums never pass through f32)
+override EPILOGUE: bool = false;
+
 fn bias_of(n: u32) -> {{T}} {
     if (HAS_BIAS && !HAS_SCALE) { return {{T}}(ep_bias[n]); }
     return {{T}}(0);
 }
 
 fn finish(v: {{T}}, n: u32, leaky_alpha: f32) -> {{T}} {
-    if (!HAS_BIAS && !HAS_SCALE && ACT == 0u) { return v; }
-    if (!HAS_SCALE) { return {{T}}(activation(f32(v), n, leaky_alpha)); }    // bias already in v
+    if (!EPILOGUE) { return v; }
+    if (!HAS_SCALE) { return {{T}}(activation(f32(v), slope_of(n, leaky_alpha))); }    // bias already in v
     return {{T}}(epilogue(f32(v), n, leaky_alpha));
 }

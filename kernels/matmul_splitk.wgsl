@@ -4,7 +4,7 @@
 #include <epilogue.wgsl>
 #include <matmul_finish.wgsl>
 
-struct Params { n: u32, M: u32, N: u32, Np: u32, splits: u32, alpha: f32, pad0: u32, pad1: u32 }
+struct Params { n: u32, M: u32, N: u32, Np: u32, splits: u32, alpha: f32 }
 
 @group(0) @binding(0) var<storage, read> part: array<{{T}}>;
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T}}>;

@@ -2,7 +2,7 @@
 // i - j <= lower) and (upper < 0 or j - i <= upper), else zero. Template: T.
 #include <common.wgsl>
 
-struct Params { n: u32, rows: u32, cols: u32, pad: u32, lower: i32, upper: i32, pad1: u32, pad2: u32 }
+struct Params { n: u32, rows: u32, cols: u32, lower: i32, upper: i32 }
 
 @group(0) @binding(0) var<storage, read> src: array<{{T}}>;
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T}}>;

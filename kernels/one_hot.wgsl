@@ -3,7 +3,7 @@
 // Indices outside [0, depth) give `off` everywhere (TensorFlow's rule). Template: T.
 #include <common.wgsl>
 
-struct Params { n: u32, depth: u32, inner: u32, pad: u32 }
+struct Params { n: u32, depth: u32, inner: u32 }
 
 @group(0) @binding(0) var<storage, read> indices: array<i32>;
 @group(0) @binding(1) var<storage, read> on_value: array<{{T}}>;

@@ -14,7 +14,7 @@ struct Params {
     n: u32, c4: u32, owb: u32, kh: u32,          // invocations, channel vec4s, 8-pixel blocks per row, window rows
     h: u32, w: u32, oh: u32, ow: u32,
     kw: u32, stride_h: u32, stride_w: u32, pad_t: i32,
-    pad_l: i32, ky0: u32, ky1: u32, pad0: u32,
+    pad_l: i32, ky0: u32, ky1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<{{T}}>>;

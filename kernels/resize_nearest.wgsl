@@ -10,7 +10,7 @@ override RUN: u32 = 1u;
 struct Params {
     n: u32, c: u32, in_h: u32, in_w: u32,        // n: invocations (runs)
     out_h: u32, out_w: u32, align_corners: u32, half_pixel: u32,
-    scale_y: f32, scale_x: f32, runs: u32, pad0: u32,   // runs: runs per pixel
+    scale_y: f32, scale_x: f32, runs: u32,   // runs: runs per pixel
 }
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;

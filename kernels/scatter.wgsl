@@ -9,7 +9,7 @@
 override SCALAR: bool = false;
 
 struct Params {
-    n: u32, depth: u32, inner: u32, pad: u32,      // n: rows * inner; depth: index tuple length
+    n: u32, depth: u32, inner: u32,      // n: rows * inner; depth: index tuple length
     bounds_lo: vec4<u32>, bounds_hi: vec4<u32>,
     strides_lo: vec4<u32>, strides_hi: vec4<u32>,
 }

@@ -7,8 +7,8 @@
 struct Dim { size: u32, c: u32, t: u32, e: u32 }       // extent, each operand's stride (0: broadcast)
 
 struct Params {
-    n: u32, rank: u32, pad0: u32, pad1: u32,
-    dims: array<Dim, 8>,
+    n: u32, rank: u32,
+    @align(16) dims: array<Dim, 8>,                     // a uniform array starts on a 16-byte boundary
 }
 
 @group(0) @binding(0) var<storage, read> cond: array<u32>;

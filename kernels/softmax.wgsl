@@ -4,7 +4,7 @@
 
 override LOG: bool = false;
 
-struct Params { n: u32, D: u32, pad0: u32, pad1: u32 }
+struct Params { n: u32, D: u32 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> row_m: array<f32>;

@@ -12,7 +12,7 @@ override MODE: u32 = 0u;
 
 struct Params {
     total: u32, n: u32, k: u32, chunk: u32,        // total: invocations; n: row length
-    nchunks: u32, pad0: u32, pad1: u32, pad2: u32,
+    nchunks: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<{{T}}>;

@@ -1,7 +1,7 @@
 // y[i] = EXPR(x[i]) -- template: T_IN, T_OUT (WGSL types), EXPR (uses x, p.alpha, p.beta).
 #include <common.wgsl>
 
-struct Params { n: u32, alpha: f32, beta: f32, pad: u32 }
+struct Params { n: u32, alpha: f32, beta: f32 }
 
 @group(0) @binding(0) var<storage, read> src: array<{{T_IN}}>;
 @group(0) @binding(1) var<storage, read_write> dst: array<{{T_OUT}}>;

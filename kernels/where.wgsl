@@ -11,7 +11,7 @@ override MODE: u32 = 0u;
 override BLOCK: u32 = 256u;
 
 struct Params {
-    n: u32, nblocks: u32, rank: u32, pad: u32,
+    n: u32, nblocks: u32, rank: u32,
     dims_lo: vec4<u32>, dims_hi: vec4<u32>,
 }
 

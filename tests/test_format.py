@@ -13,10 +13,11 @@ import os
 import numpy as np
 import pytest
 
+from wgpu_runtime.dtypes import from_tf
 from wgpu_runtime.errors import ModelFormatError
 from wgpu_runtime.format import (ModelArtifacts, NodeDef, Signature, TensorSpec, decode_attr, decode_attrs,
-                                 decode_weights, dequantize, encode_weights, from_tf, load_artifacts,
-                                 quantize_weight, write_artifacts)
+                                 decode_weights, dequantize, encode_weights, load_artifacts, quantize_weight,
+                                 write_artifacts)
 from wgpu_runtime.format import artifacts as artifacts_module
 
 # tensorflow_decision_forests (imported by tensorflowjs) imports IPython when stdout is captured

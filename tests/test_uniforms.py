@@ -99,6 +99,16 @@ def test_bad_values_are_named(values, message):
         layout_of_source(ECHO, "echo").pack(values)
 
 
+@pytest.mark.parametrize("decl, message", [
+    ("struct D { a: u32, b: u32, c: u32, d: u32 }\nstruct Params { n: u32, v: array<D, 2> }",
+     "starts at byte 4, not on a 16-byte boundary"),
+    ("struct Params { n: u32, @align(16) v: array<u32, 4> }", "4-byte stride, not a multiple of 16"),
+])
+def test_layouts_the_uniform_address_space_rejects_are_named(decl, message):
+    with pytest.raises(UniformError, match=message):
+        layout_of_source(decl, "bad")
+
+
 def test_an_int_for_an_f32_field_is_converted_not_reinterpreted():
     data = layout_of_source(ECHO, "echo").pack(VALUES)
     assert struct.unpack_from("<f", data, 4)[0] == 2.0
@@ -111,8 +121,9 @@ def _kernels_with_params():
 
 @pytest.mark.parametrize("kernel", _kernels_with_params())
 def test_every_kernel_params_struct_parses_without_padding_fields(kernel):
-    src = resources.files("wgpu_runtime.kernels").joinpath(kernel).read_text()
-    template = {name: "f32" for name in re.findall(r"\{\{(\w+)\}\}", src) if name != "WORKGROUP"}
+    folder = resources.files("wgpu_runtime.kernels")
+    every = "".join(f.read_text() for f in folder.iterdir() if f.name.endswith(".wgsl"))   # includes too
+    template = {name: "f32" for name in re.findall(r"\{\{(\w+)\}\}", every) if name != "WORKGROUP"}
     layout = uniform_layout(kernel, template)
     assert layout.fields, kernel
 

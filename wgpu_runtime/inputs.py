@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dtypes import BOOL, FLOAT32, is_integer
+
 
 def random_inputs(specs, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """One array per spec: unknown dims (-1 / None) become ``batch`` for the first dim and 1
@@ -15,10 +17,10 @@ def random_inputs(specs, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]
         shape = tuple(int(d) if d is not None and d >= 0 else (batch if i == 0 else 1) for i, d in enumerate(dims))
         if dims and dims[0] == 1:
             shape = (batch,) + shape[1:]
-        dtype = spec.dtype or "float32"
-        if dtype == "bool":
+        dtype = spec.dtype or FLOAT32
+        if dtype == BOOL:
             feeds[spec.name] = rng.random(shape) < 0.5
-        elif dtype.startswith(("int", "uint")):
+        elif is_integer(dtype):
             feeds[spec.name] = rng.integers(0, 4, size=shape).astype(np.int32)
         else:
             feeds[spec.name] = rng.uniform(-1, 1, size=shape).astype(np.float32)

@@ -1,8 +1,8 @@
 """Device memory: how tensors are laid out in buffers, uploads, and the liveness planner.
 
-Every GPU tensor is a dense row-major array of 4-byte elements: float32 as f32, int32 as i32,
-bool as u32 (0/1). Intermediate buffers are assigned by liveness: a buffer whose last reader has
-run is reused by a later tensor of at most its size.
+Every GPU tensor is a dense row-major array of 4-byte elements (float32 as f32, int32 as i32,
+bool as u32 0/1: :mod:`wgpu_runtime.dtypes` converts). Intermediate buffers are assigned by
+liveness: a buffer whose last reader has run is reused by a later tensor of at most its size.
 """
 from __future__ import annotations
 
@@ -10,30 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-WGSL_TYPE = {"float32": "f32", "int32": "i32", "bool": "u32"}
-_DEVICE_NP = {"float32": np.float32, "int32": np.int32, "bool": np.uint32}
-# dtypes stored on the host in a wider or other form, narrowed as TF.js does
-_NARROW = {"int64": "int32", "float64": "float32", "uint8": "int32", "float16": "float32"}
-
-
-def device_dtype(dtype: str) -> str:
-    return _NARROW.get(dtype, dtype)
-
-
-def to_device_array(value: np.ndarray, dtype: str) -> np.ndarray:
-    """The bytes a tensor of ``dtype`` has on the GPU."""
-    dtype = device_dtype(dtype)
-    if dtype not in _DEVICE_NP:
-        raise TypeError(f"dtype {dtype} cannot live on the GPU")
-    # np.require, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,)
-    return np.require(np.asarray(value).astype(_DEVICE_NP[dtype], copy=False), requirements="C")
-
-
-def from_device_bytes(data, dtype: str, shape) -> np.ndarray:
-    dtype = device_dtype(dtype)
-    arr = np.frombuffer(data, dtype=_DEVICE_NP[dtype], count=int(np.prod(shape, dtype=np.int64)))
-    arr = arr.reshape(shape)
-    return arr.astype(bool) if dtype == "bool" else arr.copy()
 
 
 def nbytes_of(shape) -> int:

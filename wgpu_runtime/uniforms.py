@@ -104,6 +104,13 @@ def _struct(name: str, structs: dict[str, str], where: str) -> Type:
         f_align = attrs.get("align", t.align)
         f_size = attrs.get("size", t.size)
         offset = _round(offset, f_align)
+        # the uniform address space's rules (naga rejects the shader otherwise): say which field
+        if t.kind in ("array", "struct") and offset % 16:
+            raise UniformError(f"{where}: uniform field {name}.{m.group(2)} ({t.kind}) starts at byte {offset}, "
+                               "not on a 16-byte boundary: declare it @align(16)")
+        if t.kind == "array" and t.element.stride % 16:
+            raise UniformError(f"{where}: uniform array {name}.{m.group(2)} has a {t.element.stride}-byte stride, "
+                               "not a multiple of 16: use 16-byte elements (vec4, or a struct with @align(16))")
         fields.append((m.group(2), offset, t))
         offset += f_size
         align = max(align, f_align)

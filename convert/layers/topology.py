@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 
+from wgpu_runtime.dtypes import policy_dtype
+
 from ..errors import ConversionError
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -73,9 +75,7 @@ def _strip_keras3_keys(obj) -> None:
 
 
 def _policy_dtype(policy: dict) -> str:
-    name = str((policy.get("config") or {}).get("name", "float32"))
-    # A mixed policy keeps float32 variables; TF.js computes in float32.
-    return "float32" if name.startswith("mixed_") else name
+    return policy_dtype(str((policy.get("config") or {}).get("name", "float32")))
 
 
 def _keras3_layer(layer: dict, where: str) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.conv import _conv_forward, _padded, _tap_slices, data_format, geometry
-from ..ops.pool import _geometry as _pool_geometry
+from ..ops.conv import conv_forward, data_format, geometry, padded, tap_slices
+from ..ops.pool import pool_geometry
 
 
 def _f32(*arrays) -> bool:
@@ -23,31 +23,31 @@ def conv2d(attrs, x, f):
     if not _f32(x, f) or data_format(attrs) != "NHWC" or x.ndim != 4:
         return None
     g = geometry(attrs, x.shape, *f.shape[:2])
-    return _conv_forward(g, x, f)
+    return conv_forward(g, x, f)
 
 
 def depthwise(attrs, x, f):
     if not _f32(x, f) or data_format(attrs) != "NHWC" or x.ndim != 4:
         return None
     g = geometry(attrs, x.shape, *f.shape[:2])
-    xp = _padded(x, g)
+    xp = padded(x, g)
     c, m = f.shape[2:]
     y = np.zeros((g.n, g.oh, g.ow, c, m), np.float32)
     for ky in range(g.kh):
         for kx in range(g.kw):
-            y += xp[_tap_slices(g, ky, kx)][..., None] * f[ky, kx]
+            y += xp[tap_slices(g, ky, kx)][..., None] * f[ky, kx]
     return y.reshape(g.n, g.oh, g.ow, c * m)
 
 
 def max_pool(attrs, x):
     if not _f32(x) or data_format(attrs) != "NHWC" or x.ndim != 4:
         return None
-    g = _pool_geometry(attrs, x.shape, 0)
-    xp = _padded(x, g, fill=-np.inf)
+    g = pool_geometry(attrs, x.shape, 0)
+    xp = padded(x, g, fill=-np.inf)
     y = None
     for ky in range(g.kh):
         for kx in range(g.kw):
-            tap = xp[_tap_slices(g, ky, kx)]
+            tap = xp[tap_slices(g, ky, kx)]
             y = tap.copy() if y is None else np.maximum(y, tap, out=y)
     return y
 

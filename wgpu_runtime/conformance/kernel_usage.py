@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dtypes import dtype_of
 from ..format.nodes import NodeDef
 from ..graph.graph import Graph
 from ..graph.plan import Planner
@@ -77,12 +78,6 @@ class _DryPlanner(Planner):
         return self.steps
 
 
-def _dtype(a: np.ndarray) -> str:
-    from ..memory import device_dtype
-
-    return "bool" if a.dtype == np.bool_ else device_dtype(str(a.dtype))
-
-
 def plan_kernels(op: str, attrs: dict, inputs: list[np.ndarray], device: StandInDevice,
                  n_outputs: int = 1) -> set[str]:
     """Kernel files dispatched when ``op`` runs on ``inputs`` (host inputs as constants, the rest
@@ -93,11 +88,11 @@ def plan_kernels(op: str, attrs: dict, inputs: list[np.ndarray], device: StandIn
         name = f"in{i}"
         refs.append(name)
         if opdef.is_host_input(i, len(inputs)):
-            nodes.append(NodeDef(name, "Const", [], {"dtype": _dtype(a)}))
+            nodes.append(NodeDef(name, "Const", [], {"dtype": dtype_of(a)}))
             weights[name] = a
         else:
-            nodes.append(NodeDef(name, "Placeholder", [], {"dtype": _dtype(a), "shape": tuple(a.shape)}))
-            feeds[name] = (tuple(a.shape), _dtype(a))
+            nodes.append(NodeDef(name, "Placeholder", [], {"dtype": dtype_of(a), "shape": tuple(a.shape)}))
+            feeds[name] = (tuple(a.shape), dtype_of(a))
     nodes.append(NodeDef("op", op, refs, dict(attrs)))
     device.pipelines = _Recorder()
     steps = _DryPlanner(_Model(weights), device).build(Graph(nodes), feeds, [("op", k) for k in range(n_outputs)])

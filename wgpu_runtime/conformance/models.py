@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dtypes import from_device_array, host_array
 from ..errors import InputError, WgpuRuntimeError
 from ..format import load_artifacts
 from ..graph.graph import Graph
@@ -152,7 +153,7 @@ class ModelUnderTest:
     def _feeds(self, model: GraphModel, s: InputSet) -> dict[str, np.ndarray]:
         """Placeholder node -> the array the GPU sees (bool stays bool for the references)."""
         resolved = model._check_feeds(s.inputs)
-        return {node: (v.astype(bool) if dtype == "bool" else v) for node, (v, dtype) in resolved.items()}
+        return {node: from_device_array(v, dtype) for node, (v, dtype) in resolved.items()}
 
     def _reference_env(self, model: GraphModel, s: InputSet, feeds, targets):
         if s.name not in self._reference:
@@ -231,14 +232,14 @@ class ModelUnderTest:
             for ref in graph.data_inputs(node):
                 src = graph.nodes[ref[0]]
                 if src.op == "Placeholder":
-                    ins.append(reference.as_stored(feeds[src.name]))
+                    ins.append(host_array(feeds[src.name]))
                 elif src.op == "Const":
-                    ins.append(reference.as_stored(self.artifacts.weights[src.name]))
+                    ins.append(host_array(self.artifacts.weights[src.name]))
                 else:
                     ins.append(values[ref])
             outs = [(i, values[(node.name, i)]) for n, i in wanted if n == node.name]
             try:
-                local = [reference.as_stored(v) for v in op.run_reference(node.attrs, ins)]
+                local = [host_array(v) for v in op.run_reference(node.attrs, ins)]
             except Exception:  # noqa: BLE001 -- GPU inputs the reference rejects: judge by the chain
                 local = None
             in_desc = [f"{r}: {_describe(v)}" for r, v in zip(node.inputs, ins)]

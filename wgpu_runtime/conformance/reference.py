@@ -11,19 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import dtype_of, host_array, to_device_array
 from ..errors import GraphError
 from ..graph.graph import Graph
-from ..memory import device_dtype
 from ..ops import registry
-
-
-def as_stored(value) -> np.ndarray:
-    """A value as a tensor of the runtime holds it (strings stay objects)."""
-    v = np.asarray(value)
-    if v.dtype == object or v.dtype.kind in "US" or v.dtype == np.bool_:
-        return v
-    want = device_dtype(str(v.dtype))
-    return v if str(v.dtype) == want else v.astype(want)
 
 
 def is_dynamic(graph: Graph) -> bool:
@@ -42,19 +33,19 @@ def evaluate(graph: Graph, weights: dict, feeds: dict[str, np.ndarray],
         if node.op == "Placeholder":
             if node.name not in feeds:
                 raise GraphError(f"placeholder {node.name!r} is needed but was not fed")
-            env[(node.name, 0)] = as_stored(feeds[node.name])
+            env[(node.name, 0)] = host_array(feeds[node.name])
             continue
         if node.op == "Const":
             if node.name not in weights:
                 raise GraphError(f"Const node {node.name!r} has no weight in the manifest")
-            env[(node.name, 0)] = as_stored(weights[node.name])
+            env[(node.name, 0)] = host_array(weights[node.name])
             continue
         op = registry.get(node.op)
         if op is None:
             raise GraphError(f"op {node.op} is not in the registry", node)
         args = [env[ref] for ref in graph.data_inputs(node)]
         for i, v in enumerate(op.run_reference(node.attrs, args)):
-            env[(node.name, i)] = as_stored(v)
+            env[(node.name, i)] = host_array(v)
     return env
 
 
@@ -74,11 +65,9 @@ def evaluate_dynamic(artifacts, graph: Graph, device, feeds: dict[str, np.ndarra
         def __init__(self):
             self.artifacts, self.graph, self.weights, self.device = artifacts, graph, artifacts.weights, device
 
-    from ..memory import to_device_array
-
     typed = {}                               # as GraphModel hands feeds to the executor
     for name, v in feeds.items():
-        dtype = "bool" if np.asarray(v).dtype == np.bool_ else device_dtype(str(np.asarray(v).dtype))
+        dtype = dtype_of(v)
         typed[name] = (to_device_array(v, dtype), dtype)
     outs = HostOnly(Model()).run(typed, targets)
-    return {t: as_stored(v) for t, v in zip(targets, outs)}
+    return {t: host_array(v) for t, v in zip(targets, outs)}

@@ -1,15 +1,15 @@
 """Reading and writing the TensorFlow.js model format (model.json + weight shards).
 
-Uses only numpy and the standard library.
+Uses only numpy and the standard library. Dtype names and their encodings are in
+:mod:`wgpu_runtime.dtypes`.
 """
 
 from .artifacts import ModelArtifacts, load_artifacts, write_artifacts
-from .dtypes import DTYPES, from_tf, numpy_dtype
 from .nodes import NodeDef, Signature, TensorSpec, decode_attr, decode_attrs
-from .weights import QUANTIZATION_DTYPES, decode_weights, dequantize, encode_weights, quantize_weight
+from .weights import decode_weights, dequantize, encode_weights, quantize_weight
 
 __all__ = [
-    "DTYPES", "QUANTIZATION_DTYPES", "ModelArtifacts", "NodeDef", "Signature", "TensorSpec",
-    "decode_attr", "decode_attrs", "decode_weights", "dequantize", "encode_weights", "from_tf",
-    "load_artifacts", "numpy_dtype", "quantize_weight", "write_artifacts",
+    "ModelArtifacts", "NodeDef", "Signature", "TensorSpec", "decode_attr", "decode_attrs",
+    "decode_weights", "dequantize", "encode_weights", "load_artifacts", "quantize_weight",
+    "write_artifacts",
 ]

@@ -5,7 +5,7 @@ import binascii
 from dataclasses import dataclass, field
 
 from ..errors import ModelFormatError
-from .dtypes import from_tf
+from ..dtypes import from_tf
 
 
 @dataclass

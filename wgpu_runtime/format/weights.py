@@ -5,19 +5,11 @@ import math
 
 import numpy as np
 
+from ..dtypes import (DTYPES, QUANTIZATION_DTYPES, STRING, dtype_of, quantizable_dtypes, quantized_storage_dtype,
+                      storage_dtype, writer_dtype)
 from ..errors import ModelFormatError
-from .dtypes import DTYPES, storage_dtype
 
-QUANTIZATION_DTYPES = ("uint8", "uint16", "float16")
-_QSTORAGE = {"uint8": np.dtype("u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2")}
-_QMAX = {"uint8": 255, "uint16": 65535}
 _STRING_LENGTH_BYTES = 4  # each string element: uint32 LE byte length, then its bytes
-
-# The official writer converts these before writing (write_weights._AUTO_DTYPE_CONVERSION).
-_AUTO_CONVERT = {np.dtype(np.float16): np.float32, np.dtype(np.float64): np.float32,
-                 np.dtype(np.int64): np.int32, np.dtype(np.complex128): np.complex64}
-_ENCODABLE = {np.dtype(np.float32): "float32", np.dtype(np.int32): "int32", np.dtype(np.bool_): "bool",
-              np.dtype(np.uint8): "uint8", np.dtype(np.complex64): "complex64"}
 
 
 # ---------------------------------------------------------------- decoding
@@ -63,7 +55,7 @@ def _take(buf: memoryview, start: int, n: int) -> memoryview:
 
 
 def _stored_dtype(dtype: str, quant: dict | None) -> np.dtype:
-    return _QSTORAGE[quant["dtype"]] if quant is not None else storage_dtype(dtype)
+    return quantized_storage_dtype(quant["dtype"]) if quant is not None else storage_dtype(dtype)
 
 
 def _min_bytes(checked) -> int:
@@ -117,8 +109,7 @@ def _check_quantization(quant, dtype: str, where: str) -> None:
     if qdtype not in QUANTIZATION_DTYPES:
         raise ModelFormatError(f"{where} has unknown quantization dtype {qdtype!r} "
                                f"(known: {', '.join(QUANTIZATION_DTYPES)})")
-    allowed = ("float32",) if qdtype == "float16" else ("float32", "int32")
-    if dtype not in allowed:
+    if dtype not in quantizable_dtypes(qdtype):
         raise ModelFormatError(f"{where}: {qdtype} quantization is not supported for dtype {dtype}")
     if qdtype != "float16" and not all(isinstance(quant.get(k), (int, float)) and not isinstance(quant.get(k), bool)
                                        for k in ("min", "scale")):
@@ -151,11 +142,12 @@ def quantize_weight(array: np.ndarray, dtype: str) -> tuple[bytes, dict]:
     if x.dtype != np.float32:
         raise ModelFormatError(f"only float32 weights are quantized, got {x.dtype}")
     if dtype == "float16":
-        return x.astype(_QSTORAGE["float16"]).tobytes(), {"dtype": "float16", "original_dtype": "float32"}
+        return x.astype(quantized_storage_dtype(dtype)).tobytes(), {"dtype": "float16", "original_dtype": "float32"}
     if not np.isfinite(x).all():
         raise ModelFormatError("cannot quantize a weight holding NaN or infinity")
-    q, lo, scale = _affine_quantize(x, _QMAX[dtype])
-    return (q.astype(_QSTORAGE[dtype]).tobytes(),
+    storage = quantized_storage_dtype(dtype)
+    q, lo, scale = _affine_quantize(x, int(np.iinfo(storage).max))
+    return (q.astype(storage).tobytes(),
             {"dtype": dtype, "min": lo, "scale": scale, "original_dtype": "float32"})
 
 
@@ -195,10 +187,10 @@ def encode_weights(named_arrays, quantization=None) -> tuple[bytes, list[dict]]:
 
 
 def _encode_one(name: str, a: np.ndarray, qdtype: str | None) -> tuple[bytes, dict]:
-    if a.dtype.kind in "OUS":
+    if dtype_of(a) == STRING:
         return _encode_strings(name, a), {"name": name, "shape": list(a.shape), "dtype": "string"}
-    a = a.astype(_AUTO_CONVERT.get(a.dtype, a.dtype), copy=False)
-    dtype = _ENCODABLE.get(a.dtype)
+    stored, dtype = writer_dtype(a.dtype)
+    a = a.astype(stored, copy=False)
     if dtype is None:
         raise ModelFormatError(f"cannot encode weight {name!r}: dtype {a.dtype} is not supported")
     entry = {"name": name, "shape": list(a.shape), "dtype": dtype}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import to_device_array
 from ..errors import GraphError
-from ..memory import Buf, nbytes_of, to_device_array
+from ..memory import Buf, nbytes_of
 from ..ops.launch import Step
 from ..ops.registry import Tensor
 

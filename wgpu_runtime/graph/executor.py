@@ -8,7 +8,7 @@ import time
 import numpy as np
 import wgpu
 
-from ..memory import from_device_bytes
+from ..dtypes import from_device_bytes
 from .plan import Plan
 
 
@@ -63,7 +63,7 @@ def run_profiled(device, plan: Plan, feeds: dict[str, np.ndarray]) -> tuple[list
 
 
 def _write_inputs(queue, plan: Plan, feeds: dict[str, np.ndarray]) -> None:
-    """feeds: placeholder name -> array already in device layout (see memory.to_device_array)."""
+    """feeds: placeholder name -> array already in device layout (see dtypes.to_device_array)."""
     for name, buf in plan.inputs.items():
         arr = feeds[name]
         if arr.nbytes:

@@ -6,17 +6,15 @@ from collections import OrderedDict
 import numpy as np
 
 from ..device import Device, get_device
+from ..dtypes import STRING, device_dtype, dtype_of, feedable, to_device_array
 from ..errors import GraphError, InputError, UnsupportedOpError
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
-from ..memory import Buf, Uploader, device_dtype, nbytes_of, to_device_array
+from ..memory import Buf, Uploader
 from ..ops import registry
 from . import executor, rewrites
 from .graph import Graph, parse_ref
 from .dynamic import DynamicExecutor, function_nodes, needs_dynamic
 from .plan import DataDependentError, Plan, Planner
-
-_SAME_KIND = {"float32": ("float16", "float32", "float64"), "int32": ("int8", "int16", "int32", "int64",
-              "uint8", "uint16"), "bool": ("bool",)}
 
 
 class GraphModel:
@@ -137,7 +135,7 @@ class GraphModel:
         for name in sorted(device_data):
             value = self.weights.get(name)
             if value is not None and value.dtype != object and name not in self._buffers:
-                self._upload(name, value, device_dtype(str(value.dtype)), up)
+                self._upload(name, value, dtype_of(value), up)
         up.flush()
 
     # -- names ------------------------------------------------------------------------------
@@ -184,15 +182,15 @@ class GraphModel:
             node = self.graph.nodes[node_name]
             want = device_dtype(node.attrs.get("dtype") or "float32")
             arr = np.asarray(value)
-            if want == "string" and arr.dtype.kind in "OUS":     # host-only (the dynamic executor)
+            if want == STRING and dtype_of(arr) == STRING:     # host-only (the dynamic executor)
                 arr = arr.astype(object)
-            elif str(arr.dtype) not in _SAME_KIND.get(want, (want,)):
+            elif not feedable(want, arr.dtype):
                 raise InputError(f"input {name!r} must be {want}, got an array of {arr.dtype}")
             shape = node.attrs.get("shape")
             if shape is not None and (len(shape) != arr.ndim or any(
                     d >= 0 and d != a for d, a in zip(shape, arr.shape))):
                 raise InputError(f"input {name!r} must have shape {_fmt_shape(shape)}, got {tuple(arr.shape)}")
-            resolved[node_name] = (arr if want == "string" else to_device_array(arr, want), want)
+            resolved[node_name] = (arr if want == STRING else to_device_array(arr, want), want)
         for spec in self.inputs:
             node_name = self._resolve_input(spec.name)
             if node_name not in resolved:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import wgpu
 
+from ..dtypes import dtype_of, host_numpy_dtype
 from ..errors import GraphError, UnsupportedOpError
-from ..memory import Buf, Uploader, assign_temps, create_buffer, device_dtype, nbytes_of
+from ..memory import Buf, Uploader, assign_temps, create_buffer, nbytes_of
 from ..ops import registry
 from ..ops.registry import Tensor
 from .graph import Graph
@@ -63,7 +64,7 @@ class Planner(StepCollector):
                 value = self.model.weights.get(node.name)
                 if value is None:
                     raise GraphError(f"Const node {node.name!r} has no weight in the manifest")
-                env[(node.name, 0)] = Tensor(tuple(value.shape), _dtype_name(value), value=value,
+                env[(node.name, 0)] = Tensor(tuple(value.shape), dtype_of(value), value=value,
                                              weight_key=node.name)
                 continue
             self._plan_node(node, graph, env)
@@ -93,7 +94,7 @@ class Planner(StepCollector):
             raise GraphError(f"shape rule failed for inputs {[t.shape for t in ins]}: {e}", node) from e
         if op.shape_only or op.lower is None or all(t.value is not None for t in ins):
             values = op.run_reference(node.attrs, [self._host_value(t, node, op.shape_only) for t in ins])
-            outs = [Tensor(tuple(np.shape(v)), _dtype_name(np.asarray(v)), value=np.asarray(v)) for v in values]
+            outs = [Tensor(tuple(np.shape(v)), dtype_of(v), value=np.asarray(v)) for v in values]
             for t in outs:   # Identity / Reshape of a weight: the same bytes, the same buffer
                 t.weight_key = next((i.weight_key for i in ins if i.weight_key and _same_bytes(t.value, i.value)), None)
         else:
@@ -115,7 +116,7 @@ class Planner(StepCollector):
     def _host_value(t: Tensor, node, shape_only: bool = False) -> np.ndarray:
         if t.value is None:
             if shape_only:   # the op reads only the shape: a stand-in of that shape holding no data
-                return np.broadcast_to(np.zeros((), t.dtype), t.shape)
+                return np.broadcast_to(np.zeros((), host_numpy_dtype(t.dtype)), t.shape)
             raise GraphError("this op runs on the host and needs its inputs' values before the "
                              "graph runs, but one depends on the model's inputs", node)
         return t.value
@@ -172,9 +173,3 @@ class Planner(StepCollector):
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     return (a.dtype == b.dtype and a.size == b.size and a.flags.c_contiguous and b.flags.c_contiguous
             and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
-
-
-def _dtype_name(v: np.ndarray) -> str:
-    if v.dtype == object or v.dtype.kind in "US":
-        return "string"
-    return device_dtype(str(v.dtype))

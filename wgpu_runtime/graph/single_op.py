@@ -10,15 +10,9 @@ import numpy as np
 
 from ..format.artifacts import ModelArtifacts
 from ..format.nodes import NodeDef
-from ..memory import device_dtype
+from ..dtypes import dtype_of
 from ..ops import registry
 from .model import GraphModel
-
-
-def _dtype(a: np.ndarray) -> str:
-    if a.dtype.kind in "OUS":
-        return "string"
-    return "bool" if a.dtype == np.bool_ else device_dtype(str(a.dtype))
 
 
 def op_model(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: int = 1,
@@ -31,10 +25,10 @@ def op_model(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: 
         name = f"in{i}"
         refs.append(name)
         if i in consts:
-            nodes.append(NodeDef(name, "Const", [], {"dtype": _dtype(a)}))
+            nodes.append(NodeDef(name, "Const", [], {"dtype": dtype_of(a)}))
             weights[name] = a
         else:
-            nodes.append(NodeDef(name, "Placeholder", [], {"dtype": _dtype(a), "shape": tuple(a.shape)}))
+            nodes.append(NodeDef(name, "Placeholder", [], {"dtype": dtype_of(a), "shape": tuple(a.shape)}))
     nodes.append(NodeDef("op", op, refs, dict(attrs)))
     art = ModelArtifacts(path=Path(f"<{op}>"), format="graph-model", generated_by=None, converted_by=None,
                          model_topology={}, nodes=nodes, functions=[], signature=None, weights=weights,

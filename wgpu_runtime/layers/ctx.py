@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
+from ..dtypes import host_array
 from ..format import NodeDef
 
 I32 = np.int32
@@ -269,11 +270,7 @@ class GraphCtx(Ctx):
         return Sym(name, example)
 
     def constant(self, value, base: str = "const") -> Sym:
-        value = np.asarray(value)
-        if value.dtype == np.float64:
-            value = value.astype(np.float32)
-        elif value.dtype == np.int64:
-            value = value.astype(np.int32)
+        value = host_array(value)
         name = self._name(f"{self.scope}/{base}")
         self.nodes.append(NodeDef(name, "Const", [], {"dtype": str(value.dtype)}))
         self.weights[name] = value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import layer_input_dtype, numpy_dtype
 from ..errors import InputError, ModelFormatError
 from .base import Layer, layer_class, register, unknown_layer
 from .topology import Ref, Topology, dtype_name, execution_order, input_shape, parse, resolve
@@ -101,5 +102,5 @@ class Functional(Layer):
         out = []
         for l in self.input_layers:
             shape = [batch] + [1 if d is None else d for d in l.batch_shape[1:]]
-            out.append(np.zeros(shape, np.int32 if l.dtype.startswith("int") else np.float32))
+            out.append(np.zeros(shape, numpy_dtype(layer_input_dtype(l.dtype))))
         return out

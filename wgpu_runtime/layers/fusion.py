@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..graph.graph import parse_ref
-from ..ops.fused import ACTIVATIONS
+from ..ops.fused import ACTIVATIONS, SLOPE_INPUT
 
 _FUSED = {"MatMul": "_FusedMatMul", "Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "FusedDepthwiseConv2dNative"}
-# The activations the fused epilogue runs (ops/fused.py), less Prelu: its alpha is an extra
-# input this rewrite does not wire.
-_ACTIVATIONS = frozenset(a for a in ACTIVATIONS if a not in (None, "Prelu"))
+# The activations the fused epilogue runs (ops/fused.py), less those whose slope is an extra
+# input (Prelu's alpha): this rewrite does not wire it.
+_ACTIVATIONS = frozenset(ACTIVATIONS) - frozenset(SLOPE_INPUT)
 
 
 def fuse(nodes: list, outputs: list[str], weights: dict) -> list:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dtypes import dtype_of, layer_input_dtype, numpy_dtype, to_device_array
 from ..format import ModelArtifacts, Signature, TensorSpec
 from ..graph.model import GraphModel
-from ..memory import to_device_array
 from .ctx import GraphCtx, Sym
 from .fusion import fuse
 
@@ -40,8 +40,8 @@ def trace(net, inputs_spec, example_shapes) -> Traced:
     ctx = GraphCtx()
     args = []
     for layer, dims in zip(inputs_spec, example_shapes):
-        dtype = "int32" if layer.dtype.startswith("int") else "float32"
-        example = np.zeros((TRACE_BATCH, *dims), np.int32 if dtype == "int32" else np.float32)
+        dtype = layer_input_dtype(layer.dtype)
+        example = np.zeros((TRACE_BATCH, *dims), numpy_dtype(dtype))
         args.append(ctx.placeholder(layer.name, (-1, *dims), dtype, example))
     out = net(ctx, *args)
     outs = list(out) if isinstance(out, (list, tuple)) else [out]
@@ -81,7 +81,7 @@ class LayersGraphModel(GraphModel):
         for key, buf in self._buffers.items():
             value = self.weights.get(key)
             if value is not None and key not in self._stale:
-                arr = to_device_array(value, "float32" if value.dtype.kind == "f" else "int32")
+                arr = to_device_array(value, dtype_of(value))
                 if arr.nbytes:
                     self.device.queue.write_buffer(buf.gpu, 0, memoryview(arr).cast("B"))
         derived = [k for k in self._buffers if k not in self.weights]

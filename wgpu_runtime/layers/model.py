@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from ..device import get_device
+from ..dtypes import layer_input_dtype, numpy_dtype
 from ..errors import InputError, ModelFormatError
 from ..format import load_artifacts
 from .base import Layer, Weight
@@ -144,7 +145,7 @@ class LayersModel:
             want = layer.batch_shape
             if a.ndim != len(want) or any(d is not None and d != s for d, s in zip(want[1:], a.shape[1:])):
                 raise InputError(f"input {layer.name!r} must have shape {_fmt(want)}, got {a.shape}")
-            out.append(a.astype(np.int32 if layer.dtype.startswith("int") else np.float32, copy=False))
+            out.append(a.astype(numpy_dtype(layer_input_dtype(layer.dtype)), copy=False))
         return out
 
     def __call__(self, x, training: bool = False):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..dtypes import policy_dtype
 from ..errors import ModelFormatError
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -59,9 +60,7 @@ def dtype_name(value, default: str = "float32") -> str:
         value = (value.get("config") or {}).get("name", default)
     if not isinstance(value, str):
         return default
-    if value.startswith("mixed_"):
-        return "float32"
-    return value
+    return policy_dtype(value)
 
 
 def input_shape(config: dict) -> tuple | None:

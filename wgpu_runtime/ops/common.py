@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-F, I, B, S = "float32", "int32", "bool", "string"
-ALL = (F, I, B)          # the dtypes a GPU tensor can have
+from ..dtypes import BOOL as B, DEVICE_DTYPES as ALL, FLOAT32 as F, INT32 as I, STRING as S  # noqa: F401 (short names)
+
+
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division of non-negative ints (groups, tiles)."""
+    return -(-a // b)
 
 
 def prod(xs) -> int:
@@ -31,3 +35,15 @@ def host_value(t, what: str) -> np.ndarray:
         raise ValueError(f"{what} depends on the model's inputs: it must be known before the op runs "
                          "(a constant or shape arithmetic)")
     return t.value
+
+
+# ----------------------------------------------------------------------------- case data
+def quarters(shape, seed, levels=8) -> np.ndarray:
+    """Multiples of 1/4 in [-levels/4, levels/4]: sums and products stay exact in float32, so
+    any summation order (GPU, numpy, TensorFlow) gives the same result."""
+    return (np.random.default_rng(seed).integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
+
+
+def normal(shape, seed) -> np.ndarray:
+    """Standard normal float32 values from ``seed``."""
+    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)

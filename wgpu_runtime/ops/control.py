@@ -16,14 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .common import ALL, B, F, I, same_shape
 from .registry import Case, register
 from .runtime import runtime_op
-
-F, I, B = "float32", "int32", "bool"
-ALL = (F, I, B)
-
-def _same(attrs, ins):
-    return [(ins[0].shape, ins[0].dtype)]
 
 
 # ------------------------------------------------------------------------------ v1 frame ops
@@ -33,11 +28,11 @@ def _pass(**attrs):
     return [Case([((3, 4), F)], attrs=attrs), Case([((5,), I)], attrs=attrs), Case([((), B)], attrs=attrs, note="scalar")]
 
 
-register("Enter", reference=lambda attrs, x: x, shape=_same, dtypes=ALL,
+register("Enter", reference=lambda attrs, x: x, shape=same_shape, dtypes=ALL,
          cases=_pass(frame_name="loop"))
 for _name in ("Exit", "NextIteration"):
-    register(_name, reference=lambda attrs, x: x, shape=_same, dtypes=ALL, cases=_pass())
-register("LoopCond", reference=lambda attrs, x: x, shape=_same, dtypes=(B,),
+    register(_name, reference=lambda attrs, x: x, shape=same_shape, dtypes=ALL, cases=_pass())
+register("LoopCond", reference=lambda attrs, x: x, shape=same_shape, dtypes=(B,),
          cases=[Case([((), B)])])
 
 

@@ -22,16 +22,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import fused
-from .common import F
-from .launch import grid_1d
+from .common import F, cdiv, normal
+from .launch import MAX_GROUPS, WORKGROUP, grid_1d
 from .registry import REGISTRY, Case, register
 from .strided_copy import PAD, copy
 
-LOOP_BUDGET = 60000   # loop iterations one invocation may run (llvmpipe breaks past 65535)
-
-
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+LOOP_BUDGET = 60000   # loop iterations one invocation may run: launch.LOOP_CAP (llvmpipe) less a margin
 
 
 # ------------------------------------------------------------------------------------ geometry
@@ -219,13 +215,13 @@ def _fused(ref):
 # ------------------------------------------------------------------------- gradient rules
 # grad(attrs, inputs, outputs, dys) -> one gradient per input (see wgpu_runtime/autograd).
 # Computed in float32 with one matmul per filter tap (BLAS over every output pixel at once).
-def _tap_slices(g: Geometry, ky: int, kx: int):
+def tap_slices(g: Geometry, ky: int, kx: int):
     """The padded input's [:, rows, cols, :] that tap (ky, kx) reads for every output pixel."""
     y0, x0 = ky * g.dh, kx * g.dw
     return (slice(None), slice(y0, y0 + (g.oh - 1) * g.sh + 1, g.sh), slice(x0, x0 + (g.ow - 1) * g.sw + 1, g.sw))
 
 
-def _padded(x: np.ndarray, g: Geometry, fill=0.0) -> np.ndarray:
+def padded(x: np.ndarray, g: Geometry, fill=0.0) -> np.ndarray:
     if not (g.pt or g.pb or g.pl or g.pr):
         return x
     return np.pad(x, ((0, 0), (g.pt, g.pb), (g.pl, g.pr), (0, 0)), constant_values=fill)
@@ -246,7 +242,7 @@ def _columns(xp: np.ndarray, g: Geometry) -> np.ndarray | None:
     cols = np.empty((g.n, g.oh, g.ow, g.kh, g.kw, g.c), np.float32)
     for ky in range(g.kh):
         for kx in range(g.kw):
-            cols[:, :, :, ky, kx, :] = xp[_tap_slices(g, ky, kx)]
+            cols[:, :, :, ky, kx, :] = xp[tap_slices(g, ky, kx)]
     return cols.reshape(m, t * g.c)
 
 
@@ -261,13 +257,13 @@ def _conv_input_grad(g: Geometry, f: np.ndarray, dy: np.ndarray) -> np.ndarray:
         tap = lambda ky, kx: (dy2 @ f[ky, kx].T).reshape(g.n, g.oh, g.ow, g.c)    # noqa: E731
     for ky in range(g.kh):
         for kx in range(g.kw):
-            dxp[_tap_slices(g, ky, kx)] += tap(ky, kx)
+            dxp[tap_slices(g, ky, kx)] += tap(ky, kx)
     return _unpadded(dxp, g)
 
 
 def _conv_filter_grad(g: Geometry, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """d f of y = conv(x, f) (NHWC), given d y."""
-    xp = _padded(x.astype(np.float32, copy=False), g)
+    xp = padded(x.astype(np.float32, copy=False), g)
     dy2 = dy.reshape(-1, dy.shape[-1]).astype(np.float32, copy=False)
     cols = _columns(xp, g)
     if cols is not None:
@@ -275,19 +271,19 @@ def _conv_filter_grad(g: Geometry, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
     df = np.empty((g.kh, g.kw, g.c, dy2.shape[1]), np.float32)
     for ky in range(g.kh):
         for kx in range(g.kw):
-            df[ky, kx] = xp[_tap_slices(g, ky, kx)].reshape(-1, g.c).T @ dy2
+            df[ky, kx] = xp[tap_slices(g, ky, kx)].reshape(-1, g.c).T @ dy2
     return df
 
 
-def _conv_forward(g: Geometry, x: np.ndarray, f: np.ndarray) -> np.ndarray:
-    xp = _padded(x.astype(np.float32, copy=False), g)
+def conv_forward(g: Geometry, x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    xp = padded(x.astype(np.float32, copy=False), g)
     cols = _columns(xp, g)
     if cols is not None:
         return (cols @ f.reshape(-1, f.shape[3])).reshape(g.n, g.oh, g.ow, f.shape[3])
     y = np.zeros((g.n * g.oh * g.ow, f.shape[3]), np.float32)
     for ky in range(g.kh):
         for kx in range(g.kw):
-            y += xp[_tap_slices(g, ky, kx)].reshape(-1, g.c) @ f[ky, kx]
+            y += xp[tap_slices(g, ky, kx)].reshape(-1, g.c) @ f[ky, kx]
     return y.reshape(g.n, g.oh, g.ow, f.shape[3])
 
 
@@ -314,12 +310,12 @@ def _conv_grad_nhwc(attrs, x, f, dy, need_dx=True):
 def _depthwise_grad_nhwc(attrs, x, f, dy, need_dx=True):
     g = geometry(attrs, x.shape, *f.shape[:2])
     dy5 = dy.reshape(g.n, g.oh, g.ow, g.c, f.shape[3]).astype(np.float32, copy=False)
-    xp = _padded(x.astype(np.float32, copy=False), g)
+    xp = padded(x.astype(np.float32, copy=False), g)
     dxp = np.zeros_like(xp)
     df = np.empty(f.shape, np.float32)
     for ky in range(g.kh):
         for kx in range(g.kw):
-            sl = _tap_slices(g, ky, kx)
+            sl = tap_slices(g, ky, kx)
             dxp[sl] += np.einsum("nhwcm,cm->nhwc", dy5, f[ky, kx])
             df[ky, kx] = np.einsum("nhwc,nhwcm->cm", xp[sl], dy5)
     return _unpadded(dxp, g), df
@@ -334,7 +330,7 @@ def _backprop_input_grad(attrs, ins, outs, dys):
     dY = dys[0].transpose(0, 2, 3, 1) if fmt == "NCHW" else dys[0]
     dn = d.transpose(0, 2, 3, 1) if fmt == "NCHW" else d
     g = geometry(a, dY.shape, *f.shape[:2])
-    dd = _conv_forward(g, dY, f)
+    dd = conv_forward(g, dY, f)
     df = _conv_filter_grad(g, dY, dn)
     dd = np.ascontiguousarray(dd.transpose(0, 3, 1, 2)) if fmt == "NCHW" else dd
     return [None, df, dd]
@@ -448,21 +444,31 @@ def _passes(kh: int, kw: int, k4: int) -> list[tuple[int, int, int, int]]:
     return [(r0, r1, c, min(k4, c + c_step)) for r0, r1 in rows for c in range(0, k4, c_step)]
 
 
-@dataclass
-class Epilogue:
-    """What follows a convolution's sum. Bias and batch-norm scale fold into the packed filter;
-    the kernel applies the activation (kernels/conv_epilogue.wgsl): piecewise-linear ones as
-    min(max(v, v * slope), hi) in one shared pipeline (PWL), the others through ACT."""
-    bias: np.ndarray                  # per output channel
-    scale: np.ndarray | None          # per output channel, or None
-    bufs: list                        # the ep_bias / ep_scale / ep_alpha bindings (ep_alpha: Prelu)
+@dataclass(frozen=True)
+class Activation:
+    """How a convolution pass ends (kernels/conv_epilogue.wgsl): the pipeline's override
+    constants and template values, and the uniform's slope and cap."""
     constants: dict
+    template: dict
     slope: float
     hi: float
 
 
-IDENTITY = ({"PWL": True}, 1.0, float("inf"))      # (constants, slope, hi) of passes before the last
-_PWL_SLOPE = {None: 1.0, "Relu": 0.0, "Relu6": 0.0}
+@dataclass
+class Epilogue:
+    """What follows a convolution's sum. Bias and batch-norm scale fold into the packed filter;
+    the kernel applies the activation: the registry's expression (template ACTIVATION, from
+    ops/fused.py), or for the piecewise-linear ones the speed path PWL, min(max(v, v * slope), hi)
+    in one pipeline they all share (one compile, not one per activation)."""
+    bias: np.ndarray                  # per output channel
+    scale: np.ndarray | None          # per output channel, or None
+    bufs: list                        # the ep_bias / ep_scale / ep_alpha bindings (ep_alpha: Prelu)
+    activation: Activation
+
+
+IDENTITY = Activation({"PWL": True}, fused.template(None), 1.0, float("inf"))   # passes before the last
+# PWL: (slope, cap) of the piecewise-linear activations (LeakyRelu: its alpha, when <= 1)
+_PWL = {None: (1.0, float("inf")), "Relu": (0.0, float("inf")), "Relu6": (0.0, 6.0)}
 
 
 def epilogue(ctx, first_extra: int, channels: int) -> Epilogue:
@@ -471,30 +477,32 @@ def epilogue(ctx, first_extra: int, channels: int) -> Epilogue:
     bufs = fused.bind(ctx, replace(ep, bias=None, scale=None), first_extra, channels)
     bias = ep.bias if ep.bias is not None else np.zeros(channels, np.float32)
     act = ep.activation
-    if act in _PWL_SLOPE or (act == "LeakyRelu" and ep.leaky_alpha <= 1):
-        constants, slope, hi = IDENTITY
-        slope = _PWL_SLOPE.get(act, ep.leaky_alpha)
-        hi = 6.0 if act == "Relu6" else hi
+    if act in _PWL or (act == "LeakyRelu" and ep.leaky_alpha <= 1):
+        slope, hi = _PWL.get(act, (ep.leaky_alpha, float("inf")))
+        activation = replace(IDENTITY, slope=slope, hi=hi)
     else:
-        constants, slope, hi = {"ACT": ep.constants["ACT"]}, ep.leaky_alpha, 0.0
-    return Epilogue(bias, ep.scale, bufs, constants, slope, hi)
+        activation = Activation({"PRELU": ep.constants["PRELU"]}, ep.template, ep.leaky_alpha, 0.0)
+    return Epilogue(bias, ep.scale, bufs, activation)
 
 
 def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int, transposed: bool):
     """conv2d_main.wgsl over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap."""
     sub = use_subgroups(ctx.device)
     kernel = "conv2d_subgroup.wgsl" if sub else "conv2d.wgsl"
-    wg = 8 if ctx.device.is_software else 64
+    wg = 8 if ctx.device.is_software else WORKGROUP     # llvmpipe: 8 (one SIMD batch, a subgroup)
     groups = cdiv(cdiv(m, 4), wg)
-    gz = cdiv(groups, 65535)
+    gz = cdiv(groups, MAX_GROUPS)
     grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
     passes = _passes(g.kh, g.kw, k4)
     for i, (ky0, ky1, c0, c1) in enumerate(passes):
-        act, slope, hi = (ep.constants, ep.slope, ep.hi) if i == len(passes) - 1 else IDENTITY
+        act = ep.activation if i == len(passes) - 1 else IDENTITY
         ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid,
-                     params=[m, n4, k4, slope, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw,
-                             g.pt, g.pl, ky0, ky1, c0, c1, hi, 0, 0, 0],
-                     constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, "WG": wg, **act})
+                     params={"m": m, "n4": n4, "k4": k4, "alpha": act.slope, "h": g.h, "w": g.w,
+                             "oh": g.oh, "ow": g.ow, "kh": g.kh, "kw": g.kw, "stride_h": g.sh,
+                             "stride_w": g.sw, "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl,
+                             "ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1, "hi": act.hi},
+                     template=act.template,
+                     constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, "WG": wg, **act.constants})
 
 
 def _conv_gemm(ctx, x, f: np.ndarray, ep: Epilogue, g: Geometry, hw: int, k4: int, n4: int,
@@ -526,12 +534,8 @@ def _pack_filter(f: np.ndarray, ep: Epilogue, cin_p: int, cout_p: int) -> np.nda
 
 
 def _lower_conv(ctx):
-    out = ctx.outputs[0]
     f = _filter(ctx, 1, "filter")
     g = geometry(ctx.attrs, ctx.inputs[0].shape, *f.shape[:2])
-    if out.size == 0:
-        ctx.device_output()
-        return
     cout = f.shape[3]
     k4, n4 = cdiv(g.c, 4), cdiv(cout, 4)
     ep = epilogue(ctx, 2, cout)
@@ -540,14 +544,10 @@ def _lower_conv(ctx):
 
 
 def _lower_backprop_input(ctx):
-    out = ctx.outputs[0]
     f = _filter(ctx, 1, "filter")
     g = _backprop_geometry(ctx.attrs, ctx.value(0), f.shape, ctx.inputs[2].shape)
-    if out.size == 0 or ctx.inputs[2].size == 0:
-        if out.size:
-            raise ValueError("an empty out_backprop gives no gradient")
-        ctx.device_output()
-        return
+    if ctx.inputs[2].size == 0:     # (an empty output is never lowered)
+        raise ValueError("an empty out_backprop gives no gradient")
     cin, cout = f.shape[2:]
     k4, n4 = cdiv(cout, 4), cdiv(cin, 4)
     # the gather runs over dy (spatial oh x ow, cout channels) into dx (h x w, cin channels)
@@ -558,13 +558,8 @@ def _lower_backprop_input(ctx):
 
 
 def _lower_depthwise(ctx):
-
-    out = ctx.outputs[0]
     f = _filter(ctx, 1, "filter")
     g = geometry(ctx.attrs, ctx.inputs[0].shape, *f.shape[:2])
-    if out.size == 0:
-        ctx.device_output()
-        return
     c, mult = f.shape[2:]
     cout = c * mult
     c4 = cdiv(cout, 4)
@@ -581,11 +576,14 @@ def _lower_depthwise(ctx):
     passes = split_rows(g.kh, g.kw)
     row3 = g.sw if g.kw == 3 and g.dw == 1 and g.sw <= 2 else 0
     for i, (ky0, ky1) in enumerate(passes):
-        act, slope, hi = (ep.constants, ep.slope, ep.hi) if i == len(passes) - 1 else IDENTITY
+        act = ep.activation if i == len(passes) - 1 else IDENTITY
         ctx.dispatch("depthwise.wgsl", [x, w, *ep.bufs, y], grid_1d(n),
-                     params=[n, c4, owb, slope, g.h, g.w, g.oh, g.ow, g.kw, g.sh, g.sw, g.dh,
-                             g.dw, g.pt, g.pl, ky0, ky1, g.kh, hi, 0],
-                     constants={"ACCUMULATE": i > 0, "ROW3": row3, **act})
+                     params={"n": n, "c4": c4, "owb": owb, "alpha": act.slope, "h": g.h, "w": g.w,
+                             "oh": g.oh, "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw,
+                             "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl, "ky0": ky0,
+                             "ky1": ky1, "kh": g.kh, "hi": act.hi},
+                     template=act.template,
+                     constants={"ACCUMULATE": i > 0, "ROW3": row3, **act.constants})
     finish_output(ctx, y, g.n, g.oh * g.ow, 4 * c4)
 
 
@@ -729,7 +727,7 @@ register("Conv2DBackpropInput", reference=_backprop_input_ref, shape=_backprop_i
 
 
 # ------------------------------------------------------ Conv3D, Conv1D, Dilation2D (host)
-def _window_geometry(in_size, k, s, d, padding):
+def window_geometry(in_size, k, s, d, padding):
     eff = (k - 1) * d + 1
     if padding == "VALID":
         return max(0, -(-(in_size - eff + 1) // s)), 0, 0
@@ -738,10 +736,10 @@ def _window_geometry(in_size, k, s, d, padding):
     return out, total // 2, total - total // 2
 
 
-def _windows(x, ks, st, dl, padding, fill):
+def nd_windows(x, ks, st, dl, padding, fill):
     """For [N, *spatial, C] input: the output spatial shape and, per kernel offset, the strided
     view of the padded input it reads ([N, *out, C]) plus a mask of real (not padded) elements."""
-    geo = [_window_geometry(n, k, s, d, padding) for n, k, s, d in zip(x.shape[1:-1], ks, st, dl)]
+    geo = [window_geometry(n, k, s, d, padding) for n, k, s, d in zip(x.shape[1:-1], ks, st, dl)]
     pads = [(0, 0)] + [(lo, hi) for _, lo, hi in geo] + [(0, 0)]
     xp = np.pad(x, pads, constant_values=fill)
     real = np.pad(np.ones(x.shape[1:-1], bool), pads[1:-1])
@@ -753,7 +751,7 @@ def _windows(x, ks, st, dl, padding, fill):
     return outs, views
 
 
-def _spatial_attr(attrs, key, rank, default=1):
+def spatial_attr(attrs, key, rank, default=1):
     v = attrs.get(key)
     if v is None:
         return [default] * rank
@@ -763,7 +761,7 @@ def _spatial_attr(attrs, key, rank, default=1):
 
 def _conv_nd(x, w, st, dl, padding):
     x64 = x.astype(np.float64)
-    outs, views = _windows(x64, w.shape[:-2], st, dl, padding, 0.0)
+    outs, views = nd_windows(x64, w.shape[:-2], st, dl, padding, 0.0)
     out = np.zeros((x.shape[0], *outs, w.shape[-1]))
     for off, v, _ in views:
         out += np.tensordot(v, w[off].astype(np.float64), axes=([-1], [0]))
@@ -773,7 +771,7 @@ def _conv_nd(x, w, st, dl, padding):
 def _conv3d_ref(attrs, x, w):
     if (attrs.get("data_format") or "NDHWC") != "NDHWC":
         raise ValueError("Conv3D supports NDHWC only")
-    return _conv_nd(x, w, _spatial_attr(attrs, "strides", 3), _spatial_attr(attrs, "dilations", 3),
+    return _conv_nd(x, w, spatial_attr(attrs, "strides", 3), spatial_attr(attrs, "dilations", 3),
                     str(attrs.get("padding") or "VALID"))
 
 
@@ -786,38 +784,35 @@ def _conv1d_ref(attrs, x, w):
     return _conv_nd(x, w, [int(np.reshape(st, -1)[0])], [int(np.reshape(dl, -1)[0])], str(attrs.get("padding") or "VALID"))
 
 
-def _reference_shape(ref):
+def reference_shape(ref):
     def shape(attrs, ins):
         out = ref(attrs, *[np.zeros(t.shape, np.float32) for t in ins])
         return [(out.shape, F)]
     return shape
 
 
-def _rand(shape, seed):
-    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
-
-
-register("Conv3D", reference=_conv3d_ref, shape=_reference_shape(_conv3d_ref),
+register("Conv3D", reference=_conv3d_ref, shape=reference_shape(_conv3d_ref),
          tol=(2e-6, "float64 reference vs TF's float32 sums of a few dozen terms"),
-         cases=[Case([_rand((1, 4, 5, 5, 2), 1), _rand((2, 3, 3, 2, 3), 2)], attrs={"strides": [1, 1, 2, 1, 1],
+         cases=[Case([normal((1, 4, 5, 5, 2), 1), normal((2, 3, 3, 2, 3), 2)], attrs={"strides": [1, 1, 2, 1, 1],
                                                                                   "padding": "SAME"}),
-                Case([_rand((2, 3, 4, 4, 1), 3), _rand((2, 2, 2, 1, 2), 4)],
+                Case([normal((2, 3, 4, 4, 1), 3), normal((2, 2, 2, 1, 2), 4)],
                      attrs={"strides": [1, 2, 1, 2, 1], "padding": "VALID"})])   # TF's CPU Conv3D: no dilation
-register("Conv1D", reference=_conv1d_ref, shape=_reference_shape(_conv1d_ref),
-         cases=[Case([_rand((2, 9, 3), 7), _rand((3, 3, 4), 8)], attrs={"stride": 2, "padding": "SAME"})])
+register("Conv1D", reference=_conv1d_ref, shape=reference_shape(_conv1d_ref),
+         cases=[Case([normal((2, 9, 3), 7), normal((3, 3, 4), 8)], attrs={"stride": 2, "padding": "SAME"})])
 _dw = REGISTRY["DepthwiseConv2dNative"]
 register("DepthwiseConv2d", reference=_dw.reference, shape=_dw.shape, lower=_dw.lower,
          dtypes=_dw.dtypes, cases=[])     # TF.js's name for it; DepthwiseConv2dNative's cases cover both
 
 
 def _dilation2d_ref(attrs, x, w):
-    st, rt = _spatial_attr(attrs, "strides", 2), _spatial_attr(attrs, "rates", 2)
-    outs, views = _windows(x.astype(np.float64), w.shape[:2], st, rt, str(attrs.get("padding") or "VALID"), -np.inf)
+    st, rt = spatial_attr(attrs, "strides", 2), spatial_attr(attrs, "rates", 2)
+    outs, views = nd_windows(x.astype(np.float64), w.shape[:2], st, rt, str(attrs.get("padding") or "VALID"), -np.inf)
     return np.max([v + w[off].astype(np.float64) for off, v, _ in views], axis=0).astype(np.float32)
 
 
-register("Dilation2D", reference=_dilation2d_ref, shape=_reference_shape(_dilation2d_ref),
-         cases=[Case([_rand((1, 6, 7, 2), 9), _rand((2, 3, 2), 10)],
+register("Dilation2D", reference=_dilation2d_ref, shape=reference_shape(_dilation2d_ref),
+         cases=[Case([normal((1, 6, 7, 2), 9), normal((2, 3, 2), 10)],
                      attrs={"strides": [1, 1, 2, 1], "rates": [1, 2, 1, 1], "padding": "SAME"}),
-                Case([_rand((2, 5, 5, 1), 11), _rand((3, 3, 1), 12)],
+                Case([normal((2, 5, 5, 1), 11), normal((3, 3, 1), 12)],
                      attrs={"strides": [1, 1, 1, 1], "rates": [1, 1, 1, 1], "padding": "VALID"})])
+

@@ -48,12 +48,11 @@ def _onehot_ref(attrs, idx, depth, on, off):
 def _onehot_lower(ctx):
     idx, out = ctx.inputs[0], ctx.outputs[0]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     a = _onehot_axis(ctx.attrs, idx.rank)
     depth = out.shape[a]
     ctx.dispatch("one_hot.wgsl", [idx, ctx.inputs[2], ctx.inputs[3], dst], grid_1d(out.size),
-                 params=[out.size, depth, prod(idx.shape[a:]), 0], template={"T": ctx.wgsl_type(out.dtype)})
+                 params={"n": out.size, "depth": depth, "inner": prod(idx.shape[a:])},
+                 template={"T": ctx.wgsl_type(out.dtype)})
 
 
 def _onehot_case(idx, depth, on, off, **attrs):
@@ -93,7 +92,7 @@ register("LinSpace", reference=_linspace_ref,
 def _fill_op(value):
     def ref(attrs, shape):
         dtype = attrs.get("dtype") or attrs.get("T") or F
-        return np.full([int(d) for d in np.reshape(shape, -1)], value, np.dtype(dtype if dtype != "bool" else bool))
+        return np.full([int(d) for d in np.reshape(shape, -1)], value, np.dtype(dtype))
     return ref
 
 

@@ -20,8 +20,9 @@ import heapq
 
 import numpy as np
 
-from .common import B, F, I, host_value
-from .launch import grid_1d
+from ..dtypes import dtype_of
+from .common import B, F, I, host_value, prod
+from .launch import LOOP_CAP, grid_1d
 from .registry import Case, register
 from .runtime import runtime_op
 from .shapes import vec8
@@ -35,13 +36,12 @@ def _by_reference(ref, n_inputs=None):
         vals = [host_value(t, "the output shape") for t in ins]
         outs = ref(attrs, *vals)
         outs = outs if isinstance(outs, tuple) else (outs,)
-        return [(np.shape(o), "bool" if np.asarray(o).dtype == np.bool_ else
-                 F if np.asarray(o).dtype.kind == "f" else I) for o in outs]
+        return [(np.shape(o), dtype_of(np.asarray(o))) for o in outs]
     return shape
 
 
 # ----------------------------------------------------------------------------------- TopKV2
-CHUNK = 16384   # elements one invocation compares against (llvmpipe: <= 65535 loop iterations)
+CHUNK = 16384   # elements one invocation compares against (llvmpipe: <= LOOP_CAP loop iterations)
 
 
 def _topk_k(attrs, ins) -> int:
@@ -67,27 +67,24 @@ def _topk_ref(attrs, x, k):
 
 
 def _topk_lower(ctx):
-
     x = ctx.inputs[0]
     k = _topk_k(ctx.attrs, ctx.inputs)
     vals, idx = ctx.device_output(0), ctx.device_output(1)
-    n = x.shape[-1]
-    rows = x.size // n if n else 0
-    if k == 0 or rows == 0:
-        return
-    T = ctx.wgsl_type(x.dtype)
+    n = x.shape[-1]              # outputs not empty (ops/launch.lower_node): 1 <= k <= n
+    rows = x.size // n
+    T = {"T": ctx.wgsl_type(x.dtype)}
     if n <= CHUNK:
         dummy = ctx.constant(np.zeros(1, np.int32), I, "topk-no-partial")
-        ctx.dispatch("top_k.wgsl", [x, vals, idx, dummy], grid_1d(rows * n),
-                     params=[rows * n, n, k, CHUNK, 1, 0, 0, 0], template={"T": T}, constants={"MODE": 0})
+        ctx.dispatch("top_k.wgsl", [x, vals, idx, dummy], grid_1d(rows * n), template=T, constants={"MODE": 0},
+                     params={"total": rows * n, "n": n, "k": k, "chunk": CHUNK, "nchunks": 1})
         return
     nchunks = -(-n // CHUNK)
     partial = ctx.temp(4 * rows * n * nchunks, "partial-ranks")
-    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n * nchunks),
-                 params=[rows * n * nchunks, n, k, CHUNK, nchunks, 0, 0, 0], template={"T": T},
-                 constants={"MODE": 1})
-    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n),
-                 params=[rows * n, n, k, CHUNK, nchunks, 0, 0, 0], template={"T": T}, constants={"MODE": 2})
+    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n * nchunks), template=T,
+                 constants={"MODE": 1},
+                 params={"total": rows * n * nchunks, "n": n, "k": k, "chunk": CHUNK, "nchunks": nchunks})
+    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n), template=T, constants={"MODE": 2},
+                 params={"total": rows * n, "n": n, "k": k, "chunk": CHUNK, "nchunks": nchunks})
 
 
 def _ties(shape, seed, levels=5):
@@ -115,21 +112,26 @@ BLOCK = 256          # elements per invocation of the count and scatter passes
 
 def _where_blocks(x) -> int:
     nblocks = -(-x.size // BLOCK)
-    if nblocks >= 65535:
-        raise ValueError(f"Where on {x.size} elements: the count scan is one invocation (<= 65535 blocks)")
+    if nblocks >= LOOP_CAP:
+        raise ValueError(f"Where on {x.size} elements: the count scan is one invocation "
+                         f"(fewer than {LOOP_CAP} blocks)")
     return nblocks
+
+
+def _where_params(x, nblocks) -> dict:
+    dims = vec8(x.shape or (1,))
+    return {"n": x.size, "nblocks": nblocks, "rank": max(1, x.rank), "dims_lo": dims[:4], "dims_hi": dims[4:]}
 
 
 def _where_count_lower(ctx):
     """Counts per block, then their exclusive scan: output 0 = offsets with the total last."""
-
     x = ctx.inputs[0]
     counts = ctx.device_output(0)
     nblocks = _where_blocks(x)
     dummy = ctx.constant(np.zeros(1, np.int32), I, "where-no-coords")
-    params = [x.size, nblocks, max(1, x.rank), 0, *vec8(x.shape or (1,))]
+    params = _where_params(x, nblocks)
     T = {"T": ctx.wgsl_type(x.dtype)}
-    if nblocks:
+    if nblocks:         # an empty input: no counts, the scan still writes the total (0)
         ctx.dispatch("where.wgsl", [x, counts, dummy], grid_1d(nblocks), params=params, template=T,
                      constants={"MODE": 0, "BLOCK": BLOCK})
     ctx.dispatch("where.wgsl", [x, counts, dummy], (1, 1, 1), params=params, template=T,
@@ -137,14 +139,9 @@ def _where_count_lower(ctx):
 
 
 def _where_scatter_lower(ctx):
-
     x, offsets = ctx.inputs[0], ctx.inputs[1]
-    coords = ctx.device_output(0)
     nblocks = _where_blocks(x)
-    if ctx.outputs[0].size == 0:
-        return
-    ctx.dispatch("where.wgsl", [x, offsets, coords], grid_1d(nblocks),
-                 params=[x.size, nblocks, max(1, x.rank), 0, *vec8(x.shape or (1,))],
+    ctx.dispatch("where.wgsl", [x, offsets, ctx.device_output(0)], grid_1d(nblocks), params=_where_params(x, nblocks),
                  template={"T": ctx.wgsl_type(x.dtype)}, constants={"MODE": 2, "BLOCK": BLOCK})
 
 
@@ -393,16 +390,16 @@ register("SparseFillEmptyRows", reference=_fill_empty_rows, shape=_by_reference(
 def _sparse_reshape(attrs, indices, shape, new_shape):
     shape = [int(d) for d in np.reshape(shape, -1)]
     new = [int(d) for d in np.reshape(new_shape, -1)]
-    total = int(np.prod(shape, dtype=np.int64))
+    total = prod(shape)
     if new.count(-1) > 1:
         raise ValueError("new_shape may hold one -1")
     if -1 in new:
-        known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+        known = prod([d for d in new if d != -1])
         new[new.index(-1)] = total // known if known else 0
-    if int(np.prod(new, dtype=np.int64)) != total:
+    if prod(new) != total:
         raise ValueError(f"cannot reshape a sparse tensor of shape {shape} to {new}")
     indices = np.asarray(indices, np.int64).reshape(-1, len(shape))
-    flat = indices @ np.array([int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(len(shape))], np.int64) \
+    flat = indices @ np.array([prod(shape[k + 1:]) for k in range(len(shape))], np.int64) \
         if indices.size else np.zeros(len(indices), np.int64)
     out = np.stack(np.unravel_index(flat, new), axis=1) if len(indices) else np.zeros((0, len(new)), np.int64)
     return out.astype(np.int32), np.array(new, np.int32)
@@ -477,7 +474,7 @@ def _ragged_gather(attrs, *xs):
     dense = np.concatenate(rows) if rows else values[:0]
     outer = []
     for j in range(indices.ndim - 1):
-        n_rows = int(np.prod(indices.shape[:j + 1]))
+        n_rows = prod(indices.shape[:j + 1])
         outer.append(np.arange(n_rows + 1, dtype=np.int32) * indices.shape[j + 1])
     return (*outer, *(np.array(s, np.int32) for s in out_splits), dense)
 

@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 
-from .common import B, F, I, same_shape
+from ..dtypes import device_dtype, numpy_dtype
+from .common import B, F, I, quarters, same_shape
 from .launch import grid_1d
 from .registry import Case, Tensor, register
 from .shapes import broadcast, broadcast_strides, strides
 
-_NP = {F: np.float32, I: np.int32, B: np.bool_}
 f32 = np.float32
 
 
@@ -20,16 +20,13 @@ f32 = np.float32
 def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
     def lower(ctx):
         x, y = ctx.inputs[0], ctx.outputs[0]
-        if y.size == 0:
-            ctx.device_output()
-            return
         expr = exprs.get(x.dtype)
         if expr is None:
             raise TypeError(f"{ctx.node.op} does not support {x.dtype}")
         a = ctx.attrs.get(alpha_attr) if alpha_attr else None
         alpha = float(alpha_default if a is None else a)
         ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size),
-                     params=[y.size, alpha, 0.0, 0],
+                     params={"n": y.size, "alpha": alpha, "beta": 0.0},
                      template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
     return lower
 
@@ -160,12 +157,10 @@ unary("LogicalNot", np.logical_not, {B: "u32(x == 0u)"})
 # ------------------------------------------------------------------------------------ Cast
 def _cast_ref(attrs, x):
     dst = attrs.get("DstT") or F
-    return x != 0 if dst == B else x.astype(_NP.get(dst, np.float32))
+    return x != 0 if dst == B else x.astype(numpy_dtype(device_dtype(dst)))
 
 
 def _cast_shape(attrs, ins):
-    from ..memory import device_dtype
-
     return [(ins[0].shape, device_dtype(attrs.get("DstT") or F))]
 
 
@@ -179,7 +174,8 @@ def _cast_lower(ctx):
         ctx.alias()
         return
     expr = _CAST[(x.dtype, y.dtype)]
-    ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size), params=[y.size, 0.0, 0.0, 0],
+    ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size),
+                 params={"n": y.size, "alpha": 0.0, "beta": 0.0},
                  template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
 
 
@@ -219,11 +215,11 @@ def _broadcast_dims(out_shape, *shapes) -> list[tuple[int, ...]]:
     return rows or [(1,) + (0,) * len(shapes)]
 
 
-def _dim_words(rows) -> list[int]:
-    """Rows of up to 4 values as the kernels' ``array<Dim, 8>`` uniform: 8 rows of 4 words."""
+def _dims(rows, fields) -> list[dict]:
+    """Rows as the kernels' ``array<Dim, 8>`` uniform: one ``Dim`` (``fields``) per row."""
     if len(rows) > 8:
         raise ValueError(f"broadcasting over {len(rows)} dims: at most 8 are supported")
-    return [v for r in rows for v in (*r, 0, 0, 0)[:4]] + [0] * (4 * (8 - len(rows)))
+    return [dict(zip(fields, r, strict=True)) for r in rows]
 
 
 def _index_mode(rows, k: int) -> int:
@@ -240,11 +236,10 @@ def _index_mode(rows, k: int) -> int:
 
 def lower_binary(ctx, expr: str, a, b, out) -> None:
     """Launch binary.wgsl computing ``expr`` over tensors a, b into tensor out (broadcasting)."""
-    if out.size == 0:
-        return
     rows = _broadcast_dims(out.shape, a.shape, b.shape)
     ctx.dispatch("binary.wgsl", [a, b, out.buf], grid_1d(out.size),
-                 params=[out.size, len(rows), rows[-1][0], 0, *_dim_words(rows)],
+                 params={"n": out.size, "rank": len(rows), "inner": rows[-1][0],
+                         "dims": _dims(rows, ("size", "a", "b"))},
                  template={"T_A": ctx.wgsl_type(a.dtype), "T_B": ctx.wgsl_type(b.dtype),
                            "T_OUT": ctx.wgsl_type(out.dtype), "EXPR": expr},
                  constants={"A_MODE": _index_mode(rows, 0), "B_MODE": _index_mode(rows, 1)})
@@ -284,7 +279,7 @@ def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=Non
 
     def reference(attrs, a, b):
         r = np.asarray(ref(a, b))
-        return r.astype(_NP[out] if out else a.dtype, copy=False)
+        return r.astype(numpy_dtype(out) if out else a.dtype, copy=False)
 
     cases = []
     for d in dtypes:
@@ -376,11 +371,9 @@ def _select_lower(ctx):
     c, t, e = ctx.inputs
     out = ctx.outputs[0]
     ctx.device_output()
-    if out.size == 0:
-        return
     rows = _broadcast_dims(out.shape, _select_cond_shape(c.shape, t.shape), t.shape, e.shape)
     ctx.dispatch("select.wgsl", [c, t, e, out.buf], grid_1d(out.size),
-                 params=[out.size, len(rows), 0, 0, *_dim_words(rows)],
+                 params={"n": out.size, "rank": len(rows), "dims": _dims(rows, ("size", "c", "t", "e"))},
                  template={"T": ctx.wgsl_type(t.dtype)})
 
 
@@ -476,8 +469,6 @@ def _clip_lower(ctx):
     t, lo, hi = ctx.inputs
     out = ctx.outputs[0]
     ctx.device_output()
-    if out.size == 0:
-        return
     tmp = Tensor(out.shape, out.dtype, buf=ctx.temp(4 * out.size, "clipped-below"))
     lower_binary(ctx, "max(a, b)", t, lo, tmp)
     lower_binary(ctx, "min(a, b)", tmp, hi, out)
@@ -488,11 +479,6 @@ register("ClipByValue", reference=lambda attrs, t, lo, hi: np.minimum(np.maximum
          cases=[Case([((4, 5), F), np.array(-0.5, np.float32), np.array(0.7, np.float32)], note="scalar bounds"),
                 Case([((3, 4), F), ((3, 4), F, -1, 0), ((3, 4), F, 0, 1)], note="element-wise bounds"),
                 Case([((6,), I, -9, 9), np.array(-2, np.int32), np.array(3, np.int32)], note="int32")])
-
-
-def _q(shape, seed, levels=8):
-    """Multiples of 1/4 in [-levels/4, levels/4]: exact in float32."""
-    return (np.random.default_rng(seed).integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
 
 
 def _fake_quant_params(attrs, lo, hi):
@@ -522,6 +508,6 @@ def _fake_quant_lower(ctx):
 register("FakeQuantWithMinMaxVars", reference=_fake_quant_ref,
          shape=lambda attrs, ins: [(ins[0].shape, F)], lower=_fake_quant_lower, host_inputs=(1, 2),
          tol=(1e-6, "one rounding of a quantization step; values on a step edge may round either way"),
-         cases=[Case([_q((4, 9), 1) + np.float32(0.01), np.array(-1.0, np.float32), np.array(1.5, np.float32)]),
-                Case([_q((20,), 2) + np.float32(0.03), np.array(-0.3, np.float32), np.array(2.0, np.float32)],
+         cases=[Case([quarters((4, 9), 1) + np.float32(0.01), np.array(-1.0, np.float32), np.array(1.5, np.float32)]),
+                Case([quarters((20,), 2) + np.float32(0.03), np.array(-0.3, np.float32), np.array(2.0, np.float32)],
                      attrs={"num_bits": 4, "narrow_range": True}, note="4 bits, narrow range")])

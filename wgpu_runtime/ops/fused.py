@@ -1,18 +1,62 @@
 """The epilogue of fused ops (_FusedConv2D, FusedDepthwiseConv2dNative, _FusedMatMul):
 ``fused_ops`` = [BiasAdd | FusedBatchNorm, activation?] applied per output channel.
 
-:func:`plan_epilogue` turns a node's attrs and extra inputs into what kernels/epilogue.wgsl
-needs (per-channel scale and bias buffers, the activation constant); :func:`reference_epilogue`
-is the numpy side, built from the registry's own activation references.
+:func:`parse` turns a node's attrs and extra inputs into what kernels/epilogue.wgsl needs
+(per-channel scale and bias buffers, override constants, and the activation as the template
+value ACTIVATION); :func:`reference_epilogue` is the numpy side. Both take the activation's math
+from the registry: a fused activation is an element-wise op whose record holds its WGSL
+expressions (``OpDef.wgsl``) and its numpy reference, so fusing one more is adding its name to
+:data:`ACTIVATIONS`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-ACTIVATIONS = {None: 0, "Relu": 1, "Relu6": 2, "LeakyRelu": 3, "Prelu": 4, "Elu": 5, "Sigmoid": 6,
-               "Tanh": 7, "Selu": 8}
+from .registry import REGISTRY
+
+# The activations the epilogue runs, by op name.
+ACTIVATIONS = ("Relu", "Relu6", "LeakyRelu", "Prelu", "Elu", "Sigmoid", "Tanh", "Selu")
+# Activations whose slope is an extra input (one per channel, from the ep_alpha binding; the
+# kernels' override PRELU) -> the op whose expression they run with that slope.
+SLOPE_INPUT = {"Prelu": "LeakyRelu"}
+
+# A name in a WGSL expression: an identifier with its member accesses (`p.alpha`), not a
+# letter inside a number (`1e-3`).
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*")
+# The registry's element-wise expressions read the LeakyRelu slope as the uniform `p.alpha`;
+# the epilogue's activation(x, slope) takes it as a parameter.
+_RENAME = {"p.alpha": "slope"}
+
+
+@lru_cache(maxsize=None)
+def activation_wgsl(name: str | None) -> str:
+    """The float32 WGSL expression of activation ``name`` of ``x`` (the pre-activation value)
+    and ``slope``, as epilogue.wgsl's ``activation(x, slope)`` returns it; ``x`` for none."""
+    if name is None:
+        return "x"
+    op = SLOPE_INPUT.get(name, name)
+    expr = (REGISTRY[op].wgsl or {}).get("float32") if op in REGISTRY else None
+    if expr is None:
+        raise ValueError(f"fused activation {name!r}: op {op} has no float32 WGSL expression in the registry")
+
+    def rename(m):
+        ident = re.sub(r"\s+", "", m.group(0))
+        if ident in _RENAME:
+            return _RENAME[ident]
+        if ident.split(".")[0] == "p":
+            raise ValueError(f"fused activation {name!r} reads uniform field {ident}: the epilogue has only the slope")
+        return m.group(0)
+
+    return _NAME.sub(rename, expr)
+
+
+def template(activation: str | None) -> dict:
+    """The template values of epilogue.wgsl for ``activation`` (None: the identity)."""
+    return {"ACTIVATION": activation_wgsl(activation)}
 
 
 @dataclass
@@ -22,7 +66,8 @@ class Epilogue:
     activation: str | None = None
     alpha_index: int | None = None       # extra input holding Prelu's alpha
     leaky_alpha: float = 0.2
-    constants: dict = field(default_factory=dict)
+    constants: dict = field(default_factory=dict)    # epilogue.wgsl's overrides
+    template: dict = field(default_factory=dict)     # epilogue.wgsl's template values
 
 
 def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epilogue:
@@ -52,7 +97,7 @@ def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epi
         if act not in ACTIVATIONS:
             raise ValueError(f"fused activation {act!r} is not supported")
         ep.activation = act
-        if act == "Prelu":
+        if act in SLOPE_INPUT:
             ep.alpha_index = next_arg
     if rest:
         raise ValueError(f"unsupported fused_ops sequence {ops}")
@@ -62,7 +107,8 @@ def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epi
             v = np.broadcast_to(np.asarray(v, np.float32).reshape(-1), (n_channels,))
             setattr(ep, name, np.ascontiguousarray(v))
     ep.constants = {"HAS_BIAS": ep.bias is not None, "HAS_SCALE": ep.scale is not None,
-                    "ACT": ACTIVATIONS[ep.activation]}
+                    "PRELU": ep.activation in SLOPE_INPUT}
+    ep.template = template(ep.activation)
     return ep
 
 
@@ -74,19 +120,17 @@ def _host(extra, i, what):
 
 def reference_epilogue(attrs: dict, y: np.ndarray, extra: list) -> np.ndarray:
     """numpy: the epilogue applied to y (channels last)."""
-    from . import registry
-
     ep = parse(attrs, [np.asarray(e) for e in extra], y.shape[-1])
     if ep.scale is not None:
         y = y * ep.scale
     if ep.bias is not None:
         y = y + ep.bias
     y = y.astype(np.float32)
-    if ep.activation == "Prelu":
+    if ep.alpha_index is not None:
         alpha = np.asarray(extra[ep.alpha_index], np.float32)
-        return registry.get("Prelu").reference({}, y, alpha.reshape(alpha.shape[-1:]) if alpha.ndim else alpha)
+        return REGISTRY[ep.activation].reference({}, y, alpha.reshape(alpha.shape[-1:]) if alpha.ndim else alpha)
     if ep.activation is not None:
-        return registry.get(ep.activation).reference({"alpha": ep.leaky_alpha}, y)
+        return REGISTRY[ep.activation].reference({"alpha": ep.leaky_alpha}, y)
     return y
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .common import F, I, S
 from .runtime import runtime_op, shared_resource, typed_obj
-
-S, F, I = "string", "float32", "int32"
 
 
 class HashTable:

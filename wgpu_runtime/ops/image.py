@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import B, F, I, host_value
+from .common import B, F, I, host_value, normal
 from .launch import grid_1d
 from .registry import Case, register
 from .strided_copy import run_length, view
-from .transform import _moved_grad
+from .transform import moved_grad
 
 f32 = np.float32
 
@@ -51,19 +51,18 @@ def _resize_lower(ctx):
     n, in_h, in_w, c = x.shape
     out_h, out_w = out.shape[1:3]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
-    sy, sx = _scale(in_h, out_h, align), _scale(in_w, out_w, align)
     run = run_length(ctx)
     runs = -(-c // run)
     launches = out.size // c * runs
+    params = {"n": launches, "c": c, "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w,
+              "half_pixel": int(half), "runs": runs,
+              "scale_y": _scale(in_h, out_h, align), "scale_x": _scale(in_w, out_w, align)}
     if ctx.node.op == "ResizeNearestNeighbor":
         ctx.dispatch("resize_nearest.wgsl", [x, dst], grid_1d(launches), constants={"RUN": run},
-                     params=[launches, c, in_h, in_w, out_h, out_w, int(align), int(half), sy, sx, runs, 0])
+                     params={**params, "align_corners": int(align)})
     else:
         ctx.dispatch("resize_bilinear.wgsl", [x, dst], grid_1d(launches), constants={"RUN": run},
-                     params=[launches, c, in_h, in_w, out_h, out_w, int(half), runs, sy, sx, 0, 0],
-                     template={"T_IN": ctx.wgsl_type(x.dtype)})
+                     params=params, template={"T_IN": ctx.wgsl_type(x.dtype)})
 
 
 def _bilinear_axis(out_size, in_size, align, half):
@@ -143,7 +142,7 @@ register("ResizeBilinear", reference=_bilinear_ref, shape=_resize_shape(F), lowe
          host_inputs=(1,), dtypes=(F, I), cases=_resize_cases(), grad=_bilinear_grad,
          tol=(2e-6, "three lerps in float32 as TF does them; the GPU may fuse a multiply-add (FMA)"))
 register("ResizeNearestNeighbor", reference=_nearest_ref, shape=_resize_shape(), lower=_resize_lower,
-         host_inputs=(1,), dtypes=(F, I), tol=(0.0, "a copy: exact"), grad=_moved_grad("ResizeNearestNeighbor"),
+         host_inputs=(1,), dtypes=(F, I), tol=(0.0, "a copy: exact"), grad=moved_grad("ResizeNearestNeighbor"),
          cases=_resize_cases() + [
              Case([((1, 3, 3, 1), F), np.array([5, 4], np.int32)], attrs={"align_corners": True},
                   note="align_corners at exact .5: roundf rounds up"),
@@ -281,16 +280,14 @@ def _crop_ref(attrs, image, boxes, box_ind, crop_size):
 def _crop_lower(ctx):
     image, boxes, box_ind = ctx.inputs[:3]
     out = ctx.outputs[0]
-    dst = ctx.device_output()
-    if out.size == 0:
-        return
     method = str(ctx.attrs.get("method") or "bilinear")
     if method not in ("bilinear", "nearest"):
         raise ValueError(f"CropAndResize method {method!r} is not bilinear or nearest")
     n, H, W, C = image.shape
     ch, cw = _crop_size(ctx.inputs)
-    ctx.dispatch("crop_and_resize.wgsl", [image, boxes, box_ind, dst], grid_1d(out.size),
-                 params=[out.size, n, H, W, C, ch, cw, float(ctx.attrs.get("extrapolation_value") or 0.0), 0, 0, 0, 0],
+    ctx.dispatch("crop_and_resize.wgsl", [image, boxes, box_ind, ctx.device_output()], grid_1d(out.size),
+                 params={"n": out.size, "batch": n, "height": H, "width": W, "channels": C, "crop_h": ch, "crop_w": cw,
+                         "extrapolation": float(ctx.attrs.get("extrapolation_value") or 0.0), "opaque": 0},
                  template={"T": ctx.wgsl_type(image.dtype)}, constants={"NEAREST": method == "nearest"})
 
 
@@ -391,13 +388,9 @@ def _projective_ref(attrs, images, transforms, output_shape, fill_value):
     return out.astype(images.dtype)
 
 
-def _rand(shape, seed):
-    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
-
-
 def _projective_case(mode, interp, note):
     t = np.array([[1.1, 0.2, -1.0, -0.15, 0.9, 1.5, 0.01, -0.02]], np.float32)
-    return Case([_rand((1, 5, 6, 2), 16), t, np.array([6, 7], np.int32), np.array(-1.0, np.float32)],
+    return Case([normal((1, 5, 6, 2), 16), t, np.array([6, 7], np.int32), np.array(-1.0, np.float32)],
                 attrs={"fill_mode": mode, "interpolation": interp, "dtype": "float32"}, note=note)
 
 

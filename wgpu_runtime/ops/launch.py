@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GraphError
-from ..memory import Buf, WGSL_TYPE, device_dtype, nbytes_of
+from .. import dtypes
+from ..memory import Buf, nbytes_of
 from ..pipelines import WORKGROUP
 from ..uniforms import UniformError, pack_uniforms
 from .registry import REGISTRY, Tensor
@@ -114,7 +115,7 @@ class Lowering:
         return v
 
     def wgsl_type(self, dtype: str) -> str:
-        return WGSL_TYPE[device_dtype(dtype)]
+        return dtypes.wgsl_type(dtype)
 
     # -- launches ------------------------------------------------------------------------
     def lower_op(self, op: str, inputs: list[Tensor], outputs: list[Tensor] | None = None,
@@ -144,27 +145,9 @@ class Lowering:
         if max(grid) > MAX_GROUPS:
             raise GraphError(f"kernel {kernel}: {grid} workgroups exceed 65535 per dimension", self.node)
         try:
-            if isinstance(params, (list, tuple)):        # TRANSITION: positional lists, until converted
-                data = _legacy_pack(params) if params != () else b""
-            else:
-                data = b"" if params is None else pack_uniforms(kernel, template, params)
+            data = b"" if params is None else pack_uniforms(kernel, template, params)
         except UniformError as e:   # a lowering's bug, reported with its node
             raise GraphError(str(e), self.node) from None
         pipeline = self.device.pipelines.get(kernel, template, constants)
         self.collector.add_step(Step(kernel, pipeline, bufs, data, grid, self.node.name, self.node.op))
 
-
-def _legacy_pack(values) -> bytes:   # TRANSITION
-    import struct
-    out = bytearray()
-    for v in values:
-        if isinstance(v, (bool, np.bool_)):
-            out += struct.pack("<I", int(v))
-        elif isinstance(v, (int, np.integer)):
-            out += struct.pack("<I", int(v) & 0xFFFFFFFF)
-        else:
-            out += struct.pack("<f", float(v))
-    if not out:
-        out = bytearray(16)
-    out += b"\0" * (-len(out) % 16)
-    return bytes(out)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fused
-from .common import F, I, prod
-from .launch import grid_1d
+from .common import F, I, cdiv, prod, quarters
+from .launch import WORKGROUP, grid_1d
 from .reduce import reduce_passes
 from .registry import Case, Tensor, register
 from .shapes import broadcast, broadcast_strides, strides, vec8
@@ -115,10 +115,6 @@ def _pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _batch_layout(out_batch, a_batch, b_batch):
     """Output batch dims merged where both operands step through them contiguously, with each
     operand's stride in matrices (0 where it broadcasts): (shape, a_strides, b_strides)."""
@@ -140,11 +136,10 @@ def _batch_layout(out_batch, a_batch, b_batch):
 def _operand(ctx, i: int, rows: int, cols: int, transposed: bool, rows_p: int, cols_p: int):
     """Input ``i`` as [batch, rows_p, cols_p] (its logical [rows, cols] matrices, zero padded):
     the input itself when it already is, else repacked (on the host when it is a weight)."""
-
     t = ctx.inputs[i]
     if not transposed and rows == rows_p and cols == cols_p:
         return t
-    nbatch = int(np.prod(t.shape[:-2], dtype=np.int64))
+    nbatch = prod(t.shape[:-2])
     if t.value is not None:
         v = np.swapaxes(t.value, -1, -2) if transposed else t.value
         packed = np.zeros((nbatch, rows_p, cols_p), v.dtype)
@@ -154,35 +149,36 @@ def _operand(ctx, i: int, rows: int, cols: int, transposed: bool, rows_p: int, c
     sr, sc = (1, rows) if transposed else (cols, 1)
     n = nbatch * rows_p * cols_p
     ctx.dispatch("matmul_pack.wgsl", [t, buf], grid_1d(n),
-                 params=[n, rows, cols, rows_p, cols_p, rows * cols, sr, sc], template={"T": ctx.wgsl_type(t.dtype)})
+                 params={"n": n, "rows": rows, "cols": cols, "rows_p": rows_p, "cols_p": cols_p,
+                         "sz": rows * cols, "sr": sr, "sc": sc},
+                 template={"T": ctx.wgsl_type(t.dtype)})
     return buf
 
 
 def _tiles(M: int, N4: int, nz: int) -> tuple[int, int, int]:
-    """(TM, WG_X, WG_Y): up to 8 rows x 16 columns per invocation, and workgroups of 64
+    """(TM, WG_X, WG_Y): up to 8 rows x 16 columns per invocation, and workgroups of WORKGROUP
     invocations shaped to the tile grid -- smaller (down to 8) when that leaves fewer than 8
     workgroups, so that small products (M=1) still spread over the CPU threads of llvmpipe."""
     tm = min(8, _pow2(M))
-    tiles_m, tiles_n = _cdiv(M, tm), _cdiv(N4, 4)
+    tiles_m, tiles_n = cdiv(M, tm), cdiv(N4, 4)
     wg_y = min(8, _pow2(tiles_m))
-    wg_x = min(64 // wg_y, _pow2(tiles_n))
-    wg_y = min(64 // wg_x, _pow2(tiles_m))
-    while wg_x * wg_y > 8 and nz * _cdiv(tiles_m, wg_y) * _cdiv(tiles_n, wg_x) < 8:
+    wg_x = min(WORKGROUP // wg_y, _pow2(tiles_n))
+    wg_y = min(WORKGROUP // wg_x, _pow2(tiles_m))
+    while wg_x * wg_y > 8 and nz * cdiv(tiles_m, wg_y) * cdiv(tiles_n, wg_x) < 8:
         wg_x, wg_y = (wg_x // 2, wg_y) if wg_x >= wg_y else (wg_x, wg_y // 2)
     return tm, wg_x, wg_y
 
 
 def _crop(ctx, src, dst, nbatch: int, M: int, N: int, Np: int) -> None:
     """dst [.., M, N] = the first N columns of src [.., M, Np]."""
-
     n = nbatch * M * N
-    ctx.dispatch("matmul_pack.wgsl", [src, dst], grid_1d(n), params=[n, M, N, M, N, M * Np, Np, 1],
+    ctx.dispatch("matmul_pack.wgsl", [src, dst], grid_1d(n),
+                 params={"n": n, "rows": M, "cols": N, "rows_p": M, "cols_p": N, "sz": M * Np, "sr": Np, "sc": 1},
                  template={"T": ctx.wgsl_type(ctx.outputs[0].dtype)})
 
 
 def _lower(flags, batch_rule):
     def lower(ctx):
-
         a, b = ctx.inputs[:2]
         out = ctx.outputs[0]
         if a.dtype not in (F, I):
@@ -190,92 +186,90 @@ def _lower(flags, batch_rule):
         d = _dims(ctx.attrs, a.shape, b.shape, flags, batch_rule)
         M, N, K = d.M, d.N, d.K
         ctx.device_output()
-        if out.size == 0:
-            return
         ep = fused.parse(ctx.attrs, [t.value for t in ctx.inputs[2:]], N, ctx.node.name)
         if a.dtype != F and (ep.bias is not None or ep.activation):
             raise TypeError(f"fused epilogues need float32, got {a.dtype}")
-        K4, N4 = _cdiv(K, 4), _cdiv(N, 4)
+        K4, N4 = cdiv(K, 4), cdiv(N, 4)
         if K:
             mat_a = _operand(ctx, 0, M, K, d.ta, M, 4 * K4)
             mat_b = _operand(ctx, 1, K, N, d.tb, 4 * K4, 4 * N4)
         else:   # nothing to read, but a vec4 binding needs 16 bytes
             mat_a = mat_b = ctx.constant(np.zeros(4, np.float32), a.dtype, "empty-operand")
         shape, sa, sb = _batch_layout(d.batch, a.shape[:-2], b.shape[:-2])
-        nbatch = int(np.prod(d.batch, dtype=np.int64))
-        splits = max(1, _cdiv(K4, K4_CHUNK))
+        nbatch = prod(d.batch)
+        splits = max(1, cdiv(K4, K4_CHUNK))
         tm, wg_x, wg_y = _tiles(M, N4, nbatch * splits)
-        tiles_m, tiles_n = _cdiv(M, tm), _cdiv(N4, 4)
-        groups_m, groups_n = _cdiv(tiles_m, wg_y), _cdiv(tiles_n, wg_x)
+        tiles_m, tiles_n = cdiv(M, tm), cdiv(N4, 4)
+        groups_m, groups_n = cdiv(tiles_m, wg_y), cdiv(tiles_n, wg_x)
         ep_bufs = fused.bind(ctx, ep, 2, N)
         T = ctx.wgsl_type(a.dtype)
         # the kernel writes vec4 rows of 4 * N4 columns: straight into the output when that is N
         direct = splits == 1 and N == 4 * N4
         dst = out.buf if direct else ctx.temp(16 * splits * nbatch * M * N4, "padded-result")
+        # the epilogue runs in the last pass: the matmul itself, or the split-K sum
+        epilogue = {**ep.constants, "EPILOGUE": bool(ep.bias is not None or ep.scale is not None or ep.activation)}
+        shape8, sa8, sb8 = vec8(shape), vec8(sa), vec8(sb)
         ctx.dispatch("matmul.wgsl", [mat_a, mat_b, dst, *ep_bufs],
                      grid_1d(groups_m * groups_n * nbatch * splits, 1),
-                     params=[M, N, K4, N4, tiles_m, tiles_n, groups_m, groups_n, nbatch * splits, splits,
-                             K4_CHUNK, ep.leaky_alpha, len(shape), M * K4, 4 * K4 * N4, 0,
-                             *vec8(shape), *vec8(sa), *vec8(sb)],
-                     template={"T": T, "TM": tm},
-                     constants={"WG_X": wg_x, "WG_Y": wg_y, **(ep.constants if splits == 1 else {})})
+                     params={"M": M, "N": N, "K4": K4, "N4": N4, "tiles_m": tiles_m, "tiles_n": tiles_n,
+                             "groups_m": groups_m, "groups_n": groups_n, "nz": nbatch * splits,
+                             "splits": splits, "k4_chunk": K4_CHUNK, "alpha": ep.leaky_alpha,
+                             "rank": len(shape), "a_mat": M * K4, "b_mat": 4 * K4 * N4,
+                             "shape_lo": shape8[:4], "shape_hi": shape8[4:], "a_lo": sa8[:4], "a_hi": sa8[4:],
+                             "b_lo": sb8[:4], "b_hi": sb8[4:]},
+                     template={"T": T, "TM": tm, **(ep.template if splits == 1 else fused.template(None))},
+                     constants={"WG_X": wg_x, "WG_Y": wg_y, **(epilogue if splits == 1 else {})})
         if splits > 1:
             ctx.dispatch("matmul_splitk.wgsl", [dst, out.buf, *ep_bufs], grid_1d(out.size),
-                         params=[out.size, M, N, 4 * N4, splits, ep.leaky_alpha, 0, 0],
-                         template={"T": T}, constants=ep.constants)
+                         params={"n": out.size, "M": M, "N": N, "Np": 4 * N4, "splits": splits,
+                                 "alpha": ep.leaky_alpha},
+                         template={"T": T, **ep.template}, constants=epilogue)
         elif not direct:
             _crop(ctx, dst, out.buf, nbatch, M, N, 4 * N4)
     return lower
 
 
 # --------------------------------------------------------------------------------------- cases
-def _q(shape, seed, levels=8):
-    """Multiples of 1/4 in [-levels/4, levels/4]: every product and partial sum is exact in
-    float32, so any summation order (GPU, numpy, TF) gives the same result."""
-    rng = np.random.default_rng(seed)
-    return (rng.integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
-
-
 def _ints(shape, seed):
     return np.random.default_rng(seed).integers(-9, 10, size=shape).astype(np.int32)
 
 
 _matmul_cases = [
-    Case([_q((3, 5), 1), _q((5, 7), 2)], note="odd sizes: both operands repacked"),
-    Case([_q((8, 12), 3), _q((12, 16), 4)], note="multiples of 4: no repacking"),
-    Case([_q((5, 3), 5), _q((5, 7), 6)], attrs={"transpose_a": True}),
-    Case([_q((3, 5), 7), _q((7, 5), 8)], attrs={"transpose_b": True}),
-    Case([_q((6, 9), 9), _q((11, 6), 10)], attrs={"transpose_a": True, "transpose_b": True}),
-    Case([_q((1, 1), 11), _q((1, 1), 12)], note="1x1x1"),
-    Case([_q((1, 64), 13), _q((64, 10), 14)], note="matrix-vector (M=1)"),
-    Case([_q((33, 70), 15), _q((70, 65), 16)], note="edge tiles in both directions"),
-    Case([_q((64, 132), 17), _q((132, 72), 18)], note="several workgroups"),
-    Case([_q((2, 0), 19), _q((0, 3), 20)], note="K=0: zeros"),
-    Case([_q((0, 4), 21), _q((4, 3), 22)], note="M=0: empty"),
+    Case([quarters((3, 5), 1), quarters((5, 7), 2)], note="odd sizes: both operands repacked"),
+    Case([quarters((8, 12), 3), quarters((12, 16), 4)], note="multiples of 4: no repacking"),
+    Case([quarters((5, 3), 5), quarters((5, 7), 6)], attrs={"transpose_a": True}),
+    Case([quarters((3, 5), 7), quarters((7, 5), 8)], attrs={"transpose_b": True}),
+    Case([quarters((6, 9), 9), quarters((11, 6), 10)], attrs={"transpose_a": True, "transpose_b": True}),
+    Case([quarters((1, 1), 11), quarters((1, 1), 12)], note="1x1x1"),
+    Case([quarters((1, 64), 13), quarters((64, 10), 14)], note="matrix-vector (M=1)"),
+    Case([quarters((33, 70), 15), quarters((70, 65), 16)], note="edge tiles in both directions"),
+    Case([quarters((64, 132), 17), quarters((132, 72), 18)], note="several workgroups"),
+    Case([quarters((2, 0), 19), quarters((0, 3), 20)], note="K=0: zeros"),
+    Case([quarters((0, 4), 21), quarters((4, 3), 22)], note="M=0: empty"),
     Case([_ints((4, 6), 23), _ints((6, 5), 24)], note="int32"),
     Case([_ints((5, 3), 25), _ints((4, 5), 26)], attrs={"transpose_a": True, "transpose_b": True}, note="int32 transposed"),
-    Case([_q((2, 300001), 27, levels=4), _q((3, 300001), 28, levels=4)], attrs={"transpose_b": True},
+    Case([quarters((2, 300001), 27, levels=4), quarters((3, 300001), 28, levels=4)], attrs={"transpose_b": True},
          note="K=300001 > llvmpipe's loop cap: split-K"),
 ]
 register("MatMul", reference=_reference(_MM), shape=_shape(_MM, "none"),
          lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM))
 
 _bmm_cases = [
-    Case([_q((2, 3, 4, 5), 1), _q((2, 3, 5, 6), 2)]),
-    Case([_q((3, 5, 4), 3), _q((3, 5, 6), 4)], attrs={"adj_x": True}),
-    Case([_q((3, 4, 5), 5), _q((3, 6, 5), 6)], attrs={"adj_y": True}),
-    Case([_q((2, 5, 4), 7), _q((2, 6, 5), 8)], attrs={"adj_x": True, "adj_y": True}),
-    Case([_q((1, 16, 8), 9), _q((1, 8, 12), 10)], note="batch of 1, no repacking"),
+    Case([quarters((2, 3, 4, 5), 1), quarters((2, 3, 5, 6), 2)]),
+    Case([quarters((3, 5, 4), 3), quarters((3, 5, 6), 4)], attrs={"adj_x": True}),
+    Case([quarters((3, 4, 5), 5), quarters((3, 6, 5), 6)], attrs={"adj_y": True}),
+    Case([quarters((2, 5, 4), 7), quarters((2, 6, 5), 8)], attrs={"adj_x": True, "adj_y": True}),
+    Case([quarters((1, 16, 8), 9), quarters((1, 8, 12), 10)], note="batch of 1, no repacking"),
     Case([_ints((2, 3, 4), 11), _ints((2, 4, 5), 12)], note="int32"),
 ]
 register("BatchMatMul", reference=_reference(_BMM), shape=_shape(_BMM, "same"),
          lower=_lower(_BMM, "same"), dtypes=(F, I), cases=_bmm_cases, grad=_grad(_BMM))
 register("BatchMatMulV2", reference=_reference(_BMM), shape=_shape(_BMM, "broadcast"),
          lower=_lower(_BMM, "broadcast"), dtypes=(F, I), grad=_grad(_BMM), cases=_bmm_cases + [
-             Case([_q((2, 1, 3, 5), 13), _q((4, 5, 2), 14)], note="broadcast batch dims"),
-             Case([_q((3, 5), 15), _q((2, 2, 5, 4), 16)], note="rank-2 x rank-4"),
-             Case([_q((2, 3, 4, 5), 17), _q((1, 3, 6, 5), 18)], attrs={"adj_y": True}, note="broadcast + adj_y"),
-             Case([_q((3, 1, 2, 4, 3), 19), _q((2, 1, 4, 2), 20)], attrs={"adj_x": True},
+             Case([quarters((2, 1, 3, 5), 13), quarters((4, 5, 2), 14)], note="broadcast batch dims"),
+             Case([quarters((3, 5), 15), quarters((2, 2, 5, 4), 16)], note="rank-2 x rank-4"),
+             Case([quarters((2, 3, 4, 5), 17), quarters((1, 3, 6, 5), 18)], attrs={"adj_y": True}, note="broadcast + adj_y"),
+             Case([quarters((3, 1, 2, 4, 3), 19), quarters((2, 1, 4, 2), 20)], attrs={"adj_x": True},
                   note="alternating broadcast dims"),
              Case([_ints((1, 2, 3), 21), _ints((4, 3, 2), 22)], note="int32 broadcast"),
          ])
@@ -294,7 +288,7 @@ def _fused_cases():
              attrs={"fused_ops": ["BiasAdd", "LeakyRelu"], "leakyrelu_alpha": 0.05}, note="leakyrelu_alpha"),
         Case([((6, 4), F), ((5, 6), F), ((5,), F)],
              attrs={"fused_ops": ["BiasAdd", "Relu"], "transpose_a": True, "transpose_b": True}, note="transposed"),
-        Case([_q((2, 33001), 1, levels=4), _q((33001, 5), 2, levels=4), _q((5,), 3)],
+        Case([quarters((2, 33001), 1, levels=4), quarters((33001, 5), 2, levels=4), quarters((5,), 3)],
              attrs={"fused_ops": ["BiasAdd", "Relu"]}, note="split-K: epilogue in the second pass"),
     ]
     return cases
@@ -398,8 +392,6 @@ def _einsum_lower(ctx):
     out = ctx.outputs[0]
     ops, out_labels, sizes = _einsum_spec(str(ctx.attrs.get("equation")), [t.shape for t in ctx.inputs])
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     if any(sizes[c] == 0 for labels, _, _ in ops for c in labels):      # an empty sum: zeros
         copy(ctx, dst, dst, (out.size,), (0,), mode=PAD, ext=(0,), fill=0)
         return
@@ -444,7 +436,7 @@ def _einsum_lower(ctx):
 
 
 def _einsum_case(eq, *shapes, note="", dtype=F):
-    ins = [_q(s, k + 1) if dtype == F else np.random.default_rng(k).integers(-3, 4, s).astype(np.int32)
+    ins = [quarters(s, k + 1) if dtype == F else np.random.default_rng(k).integers(-3, 4, s).astype(np.int32)
            for k, s in enumerate(shapes)]
     return Case(ins, attrs={"equation": eq, "N": len(shapes)}, tf_inputs=[list(range(len(shapes)))],
                 note=note or eq)
@@ -473,10 +465,9 @@ register("Einsum", reference=_einsum_ref, shape=_einsum_shape, lower=_einsum_low
 def _band_lower(ctx):
     x, out = ctx.inputs[0], ctx.outputs[0]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     lo, up = (int(np.reshape(ctx.value(k), -1)[0]) for k in (1, 2))
-    ctx.dispatch("matrix_band_part.wgsl", [x, dst], grid_1d(out.size), params=[out.size, x.shape[-2], x.shape[-1], 0, lo, up, 0, 0],
+    ctx.dispatch("matrix_band_part.wgsl", [x, dst], grid_1d(out.size),
+                 params={"n": out.size, "rows": x.shape[-2], "cols": x.shape[-1], "lower": lo, "upper": up},
                  template={"T": ctx.wgsl_type(x.dtype)})
 
 

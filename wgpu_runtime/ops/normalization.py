@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import F, I
+from .common import F, I, prod
 from .elementwise import lower_binary
 from .launch import grid_1d
 from .reduce import reduce_passes
@@ -129,16 +129,15 @@ def _bn_reference(n_outputs):
 
 
 def _bn_lower(ctx):
-
     x = ctx.inputs[0]
     eps, training, factor = _bn_attrs(ctx.attrs)
     axis = _channel_axis(ctx.attrs, x.rank, _BN_FORMATS)
     C = x.shape[axis]
-    inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    inner = prod(x.shape[axis + 1:])
     y = ctx.device_output(0)
-    if x.size == 0:
+    if x.size == 0:     # y is empty, but the per-channel outputs 1..4 are not: no kernel reads x
         return
-    channel_grid = (-(-C // 64),)
+    channel_grid = grid_1d(C)
     if training:
         n = x.size // C
         axes = tuple(d for d in range(x.rank) if d != axis)
@@ -147,7 +146,7 @@ def _bn_lower(ctx):
         reduce_passes(ctx, x, x.shape, axes, "sum", F, var, divisor=n, center=mean, center_mod=C)
         ctx.dispatch("batchnorm_running.wgsl", [mean, var, *ctx.inputs[3:5], ctx.device_output(1),
                                                 ctx.device_output(2)],
-                     channel_grid, params=[C, factor, n / max(n - 1, 1), 0])
+                     channel_grid, params={"C": C, "factor": factor, "correction": n / max(n - 1, 1)})
     else:
         for out, inp in ((1, 3), (2, 4), (3, 3), (4, 4)):
             ctx.alias(out, inp)
@@ -160,8 +159,8 @@ def _bn_lower(ctx):
     else:
         sb = ctx.temp(8 * C, "scale-bias")
         ctx.dispatch("batchnorm_fold.wgsl", [*ctx.inputs[1:3], mean, var, sb], channel_grid,
-                     params=[C, eps, 0, 0])
-    ctx.dispatch("batchnorm.wgsl", [x, sb, y], grid_1d(x.size), params=[x.size, C, inner, 0])
+                     params={"C": C, "epsilon": eps})
+    ctx.dispatch("batchnorm.wgsl", [x, sb, y], grid_1d(x.size), params={"n": x.size, "C": C, "inner": inner})
 
 
 def _zero_mean(shape, rng):
@@ -212,7 +211,10 @@ for _name, _n in [("FusedBatchNorm", 5), ("FusedBatchNormV2", 5), ("FusedBatchNo
 
 # ---------------------------------------------------------------------------------------- LRN
 def _lrn_attrs(attrs):
-    return (int(attrs.get("depth_radius") if attrs.get("depth_radius") is not None else 5),
+    r = int(attrs.get("depth_radius") if attrs.get("depth_radius") is not None else 5)
+    if r < 0:
+        raise ValueError(f"LRN depth_radius must be >= 0, got {r}")     # as TF
+    return (r,
             float(attrs.get("bias") if attrs.get("bias") is not None else 1.0),
             float(attrs.get("alpha") if attrs.get("alpha") is not None else 1.0),
             float(attrs.get("beta") if attrs.get("beta") is not None else 0.5))
@@ -229,11 +231,9 @@ def _lrn_ref(attrs, x):
 def _lrn_lower(ctx):
     x, out = ctx.inputs[0], ctx.outputs[0]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     r, bias, alpha, beta = _lrn_attrs(ctx.attrs)
     ctx.dispatch("lrn.wgsl", [x, dst], grid_1d(out.size),
-                 params=[out.size, x.shape[-1], r, 0, bias, alpha, beta, 0])
+                 params={"n": out.size, "depth": x.shape[-1], "radius": r, "bias": bias, "alpha": alpha, "beta": beta})
 
 
 register("LRN", reference=_lrn_ref, shape=lambda attrs, ins: [(ins[0].shape, F)],

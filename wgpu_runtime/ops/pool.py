@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import F, I
-from .conv import (IntegerValued, _rand, _reference_shape, _spatial_attr, _tap_slices, _window_geometry, _windows,
-                   cdiv, data_format, finish_output, from_nhwc, geometry, hw_attr, nhwc_attrs, nhwc_input,
-                   nhwc_reference, output_nhwc, split_rows, windows)
+from .common import F, I, cdiv, normal
+from .conv import (IntegerValued, data_format, finish_output, from_nhwc, geometry, hw_attr, nd_windows, nhwc_attrs,
+                   nhwc_input, nhwc_reference, output_nhwc, reference_shape, spatial_attr, split_rows, tap_slices,
+                   window_geometry, windows)
 from .launch import grid_1d
 from .registry import Case, register
+
 _LOWEST_BITS = {"f32": 0xFF800000, "i32": 0x80000000}     # -inf; the lowest int32
 _MAX, _AVG = 0, 1
 
 
-def _geometry(attrs, x_shape, mode: int):
+def pool_geometry(attrs, x_shape, mode: int):
+    """The window geometry (conv.py's ``geometry``) of a MaxPool (mode 0) or AvgPool (mode 1)."""
     pad = attrs.get("padding")
     pad = pad.decode() if isinstance(pad, bytes) else pad
     if mode == _AVG and pad not in ("SAME", "VALID"):
@@ -30,18 +32,20 @@ def _geometry(attrs, x_shape, mode: int):
     return geometry(attrs, x_shape, kh, kw, dilations=False)
 
 
+
+
 def _shape(mode):
     def shape(attrs, ins):
         x = ins[0]
         if x.dtype not in ((F, I) if mode == _MAX else (F,)):
             raise TypeError(f"{'MaxPool' if mode == _MAX else 'AvgPool'} does not support {x.dtype}")
-        g = _geometry(attrs, x.shape, mode)
+        g = pool_geometry(attrs, x.shape, mode)
         return [(from_nhwc((g.n, g.oh, g.ow, g.c), data_format(attrs)), x.dtype)]
     return shape
 
 
 def _max_nhwc(attrs, x):
-    g = _geometry(attrs, x.shape, _MAX)
+    g = pool_geometry(attrs, x.shape, _MAX)
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     y = np.full((g.n, g.oh, g.ow, g.c), lowest, x.dtype)
     for _, _, patch in windows(x, g, fill=lowest):
@@ -50,7 +54,7 @@ def _max_nhwc(attrs, x):
 
 
 def _avg_nhwc(attrs, x):
-    g = _geometry(attrs, x.shape, _AVG)
+    g = pool_geometry(attrs, x.shape, _AVG)
     total = np.zeros((g.n, g.oh, g.ow, g.c), np.float64)
     count = np.zeros((1, g.oh, g.ow, 1), np.float64)
     for (_, _, patch), (_, _, ones) in zip(windows(x.astype(np.float64), g), windows(np.ones((1, g.h, g.w, 1)), g)):
@@ -78,7 +82,7 @@ def _pool_grad(mode):
         return dx
 
     def grad_nhwc(attrs, x, y, dy):
-        g = _geometry(attrs, x.shape, mode)
+        g = pool_geometry(attrs, x.shape, mode)
         if mode == _MAX and g.sh == g.kh and g.sw == g.kw and not (g.pt or g.pb or g.pl or g.pr):
             return tiled_max(g, x, y, dy)
         dxp = np.zeros((g.n, g.h + g.pt + g.pb, g.w + g.pl + g.pr, g.c), np.float32)
@@ -90,13 +94,13 @@ def _pool_grad(mode):
                 best[bigger] = p[bigger]
                 first[bigger] = t
             for t, (ky, kx, _) in enumerate(taps):
-                dxp[_tap_slices(g, ky, kx)] += np.where(first == t, dy, 0)
+                dxp[tap_slices(g, ky, kx)] += np.where(first == t, dy, 0)
         else:
             count = sum(p for _, _, p in windows(np.ones((1, g.h, g.w, 1), np.float32), g))
             share = dy / np.maximum(count, 1)
             for ky in range(g.kh):
                 for kx in range(g.kw):
-                    dxp[_tap_slices(g, ky, kx)] += share
+                    dxp[tap_slices(g, ky, kx)] += share
         return np.ascontiguousarray(dxp[:, g.pt:g.pt + g.h, g.pl:g.pl + g.w, :])
 
     def grad(attrs, ins, outs, dys):
@@ -113,12 +117,8 @@ def _pool_grad(mode):
 
 def _lower(mode):
     def lower(ctx):
-
-        x, out = ctx.inputs[0], ctx.outputs[0]
-        g = _geometry(ctx.attrs, x.shape, mode)
-        if out.size == 0:
-            ctx.device_output()
-            return
+        x = ctx.inputs[0]
+        g = pool_geometry(ctx.attrs, x.shape, mode)
         c4 = cdiv(g.c, 4)
         src = nhwc_input(ctx, 0, g, 4 * c4)
         y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
@@ -130,7 +130,9 @@ def _lower(mode):
             consts = {"MODE": mode, "ACCUMULATE": i > 0}
             consts.update({"LOWEST_BITS": _LOWEST_BITS[t]} if mode == _MAX else {"FINAL": i == len(passes) - 1})
             ctx.dispatch("pool.wgsl", [src, y], grid_1d(n),
-                         params=[n, c4, owb, g.kh, g.h, g.w, g.oh, g.ow, g.kw, g.sh, g.sw, g.pt, g.pl, ky0, ky1, 0],
+                         params={"n": n, "c4": c4, "owb": owb, "kh": g.kh, "h": g.h, "w": g.w, "oh": g.oh,
+                                 "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw, "pad_t": g.pt,
+                                 "pad_l": g.pl, "ky0": ky0, "ky1": ky1},
                          template={"T": t}, constants=consts)
         finish_output(ctx, y, g.n, g.oh * g.ow, 4 * c4)
     return lower
@@ -180,10 +182,10 @@ register("AvgPool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), low
 def _pool_nd(kind):
     def ref(attrs, x):
         rank = x.ndim - 2
-        ks, st = _spatial_attr(attrs, "ksize", rank), _spatial_attr(attrs, "strides", rank)
+        ks, st = spatial_attr(attrs, "ksize", rank), spatial_attr(attrs, "strides", rank)
         padding = str(attrs.get("padding") or "VALID")
         fill = -np.inf if kind == "max" else 0.0
-        outs, views = _windows(x.astype(np.float64), ks, st, [1] * rank, padding, fill)
+        outs, views = nd_windows(x.astype(np.float64), ks, st, [1] * rank, padding, fill)
         if kind == "max":
             return np.max([v for _, v, _ in views], axis=0).astype(x.dtype)
         total = np.sum([v for _, v, _ in views], axis=0)
@@ -193,19 +195,19 @@ def _pool_nd(kind):
 
 
 for _name, _kind in (("MaxPool3D", "max"), ("AvgPool3D", "avg")):
-    register(_name, reference=_pool_nd(_kind), shape=_reference_shape(_pool_nd(_kind)),
-             cases=[Case([_rand((1, 4, 5, 6, 2), 5)], attrs={"ksize": [1, 2, 2, 3, 1], "strides": [1, 2, 2, 2, 1],
+    register(_name, reference=_pool_nd(_kind), shape=reference_shape(_pool_nd(_kind)),
+             cases=[Case([normal((1, 4, 5, 6, 2), 5)], attrs={"ksize": [1, 2, 2, 3, 1], "strides": [1, 2, 2, 2, 1],
                                                              "padding": "SAME"}),
-                    Case([_rand((2, 3, 3, 4, 1), 6)], attrs={"ksize": [1, 2, 2, 2, 1], "strides": [1, 1, 1, 1, 1],
+                    Case([normal((2, 3, 3, 4, 1), 6)], attrs={"ksize": [1, 2, 2, 2, 1], "strides": [1, 1, 1, 1, 1],
                                                              "padding": "VALID"})])
 
 
 def _argmax_pool_ref(attrs, x):
-    ks, st = _spatial_attr(attrs, "ksize", 2), _spatial_attr(attrs, "strides", 2)
+    ks, st = spatial_attr(attrs, "ksize", 2), spatial_attr(attrs, "strides", 2)
     n, H, W, C = x.shape
-    outs, views = _windows(x.astype(np.float64), ks, st, [1, 1], str(attrs.get("padding") or "VALID"), -np.inf)
-    _, lo_h, _ = _window_geometry(H, ks[0], st[0], 1, str(attrs.get("padding") or "VALID"))
-    _, lo_w, _ = _window_geometry(W, ks[1], st[1], 1, str(attrs.get("padding") or "VALID"))
+    outs, views = nd_windows(x.astype(np.float64), ks, st, [1, 1], str(attrs.get("padding") or "VALID"), -np.inf)
+    _, lo_h, _ = window_geometry(H, ks[0], st[0], 1, str(attrs.get("padding") or "VALID"))
+    _, lo_w, _ = window_geometry(W, ks[1], st[1], 1, str(attrs.get("padding") or "VALID"))
     best = np.full((n, *outs, C), -np.inf)
     arg = np.zeros((n, *outs, C), np.int64)
     oy, ox = np.meshgrid(np.arange(outs[0]), np.arange(outs[1]), indexing="ij")
@@ -223,7 +225,7 @@ def _argmax_pool_ref(attrs, x):
 register("MaxPoolWithArgmax", reference=_argmax_pool_ref,
          shape=lambda attrs, ins: [(s, d) for s, d in zip(
              [_argmax_pool_ref(attrs, np.zeros(ins[0].shape, np.float32))[0].shape] * 2, (F, I))],
-         cases=[Case([_rand((2, 5, 6, 3), 13)], attrs={"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1],
+         cases=[Case([normal((2, 5, 6, 3), 13)], attrs={"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1],
                                                         "padding": "SAME", "Targmax": "int64"}),
-                Case([_rand((1, 4, 4, 2), 14)], attrs={"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1], "padding": "VALID",
+                Case([normal((1, 4, 4, 2), 14)], attrs={"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1], "padding": "VALID",
                                                         "include_batch_in_index": True, "Targmax": "int64"})])

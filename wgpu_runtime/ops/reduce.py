@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import B, F, I, host_value, prod
-from .launch import grid_1d
+from .common import B, F, I, cdiv, host_value, prod, quarters
+from .launch import LOOP_CAP, grid_1d
 from .registry import Case, register
 from .shapes import normalize_axis
 
@@ -31,10 +31,6 @@ _INIT_BITS = {  # identity of each reduction, as the u32 bits of the element typ
     (I, "sum"): 0, (I, "prod"): 1, (I, "max"): 0x80000000, (I, "min"): 0x7FFFFFFF,
     (B, "max"): 0, (B, "min"): 1,
 }
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def reduction_axes(axis, rank: int) -> tuple[int, ...]:
@@ -64,16 +60,16 @@ def reduce_passes(ctx, src, shape, axes, op: str, dtype: str, dst, divisor: int 
     (the innermost kept dimension: a channel)."""
     groups = _groups(shape, axes)
     if not any(red for _, red in groups):      # nothing to reduce: one pass of R = 1
-        groups = [[int(np.prod(shape, dtype=np.int64)), False], [1, True]]
+        groups = [[prod(shape), False], [1, True]]
     dummy = ctx.constant(np.zeros(1, np.float32), F, "reduce-no-center")
     T = ctx.wgsl_type(dtype)
     first = True
     while any(red for _, red in groups):
         g = max(k for k, (_, red) in enumerate(groups) if red)
-        outer = int(np.prod([s for s, _ in groups[:g]], dtype=np.int64))
-        inner = int(np.prod([s for s, _ in groups[g + 1:]], dtype=np.int64))
+        outer = prod([s for s, _ in groups[:g]])
+        inner = prod([s for s, _ in groups[g + 1:]])
         R = groups[g][0]
-        S = max(1, _cdiv(R, CHUNK))
+        S = max(1, cdiv(R, CHUNK))
         if S == 1:
             groups.pop(g)
         else:
@@ -83,7 +79,9 @@ def reduce_passes(ctx, src, shape, axes, op: str, dtype: str, dst, divisor: int 
         out = dst if last else ctx.temp(4 * n, "partial")
         sq = first and center is not None
         ctx.dispatch("reduce.wgsl", [src, out, center if sq else dummy], grid_1d(n),
-                     params=[n, R, inner, S, CHUNK, divisor if last else 1, center_mod, _INIT_BITS[(dtype, op)]],
+                     params={"n": n, "R": R, "inner": inner, "S": S, "chunk": CHUNK,
+                             "divisor": divisor if last else 1, "center_mod": center_mod,
+                             "init": _INIT_BITS[(dtype, op)]},
                      template={"T": T}, constants={"OP": _OPS[op], "SQ_DEV": sq, "FLOAT": dtype == F})
         src, first = out, False
 
@@ -104,7 +102,7 @@ def _reduce_shape(attrs, ins):
 
 
 def _mean(x, axis, keepdims):
-    n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
+    n = prod([x.shape[a] for a in axis])
     if x.dtype.kind == "f":
         with np.errstate(invalid="ignore"):         # an empty axis: 0 / 0 = NaN, as TF
             return np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float64) / n
@@ -148,23 +146,15 @@ def _reduce_lower(op, mean=False):
     def lower(ctx):
         x, out = ctx.inputs[0], ctx.outputs[0]
         axes = reduction_axes(ctx.value(1), x.rank)
-        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        count = prod([x.shape[a] for a in axes])
         if count == 1:                      # only axes of size 1: the same data, reshaped
             ctx.alias()
             return
         ctx.device_output()
-        if out.size == 0:
-            return
         if mean and x.dtype == I and count == 0:
             raise ValueError("Mean of int32 over an empty axis divides by zero")
         reduce_passes(ctx, x, x.shape, axes, op, x.dtype, out.buf, divisor=count if mean else 1)
     return lower
-
-
-def _exact(shape, seed, levels=8):
-    """Multiples of 1/4 in [-2, 2] (levels=8): sums stay exact in float32 in any order."""
-    rng = np.random.default_rng(seed)
-    return (rng.integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
 
 
 def _reduce_cases(name, dtypes):
@@ -189,8 +179,8 @@ def _reduce_cases(name, dtypes):
         powers = np.ldexp(1.0, np.random.default_rng(3).integers(-1, 2, size=(2, 1500, 2))).astype(np.float32)
         cases.append(case(powers, [1], "1500 powers of 2 (exact): 2 passes"))
     else:
-        cases += [case(_exact((70001,), 1), [0], "70001 elements: 3 passes"),
-                  case(_exact((2, 2500, 3), 2), [1], "middle axis of 2500: 2 passes")]
+        cases += [case(quarters((70001,), 1), [0], "70001 elements: 3 passes"),
+                  case(quarters((2, 2500, 3), 2), [1], "middle axis of 2500: 2 passes")]
     if I in dtypes:
         r = 1 if name == "Prod" else 9
         cases += [Case([((3, 4, 5), I), np.array([1], np.int32)], low=-r, high=r, note="int32"),
@@ -222,7 +212,7 @@ def _reduce_grad(name):
         if name == "Sum":
             dx = np.broadcast_to(dy, x.shape)
         elif name == "Mean":
-            count = int(np.prod([x.shape[a] for a in reduction_axes(axis, x.ndim)], dtype=np.int64))
+            count = prod([x.shape[a] for a in reduction_axes(axis, x.ndim)])
             dx = np.broadcast_to(dy / max(count, 1), x.shape)
         elif name == "Prod":
             dx = dy * _kept(attrs, x, axis, outs[0]) / x      # x without zeros (TF handles them apart)
@@ -276,21 +266,19 @@ def _arg_lower(is_min):
         x, out = ctx.inputs[0], ctx.outputs[0]
         axis = _arg_axis(ctx.attrs, x.rank, ctx.value(1))
         ctx.device_output()
-        if out.size == 0:
-            return
-        outer = int(np.prod(x.shape[:axis], dtype=np.int64))
-        inner = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+        outer = prod(x.shape[:axis])
+        inner = prod(x.shape[axis + 1:])
         R = x.shape[axis]
         vals, idx = x, ctx.constant(np.zeros(1, np.int32), I, "arg-no-index")
         T = ctx.wgsl_type(x.dtype)
         first = True
         while True:
-            S = _cdiv(R, CHUNK)
+            S = cdiv(R, CHUNK)
             n = outer * S * inner
             dst_vals = ctx.temp(4 * n, "best")
             dst_idx = out.buf if S == 1 else ctx.temp(4 * n, "best-index")
             ctx.dispatch("argminmax.wgsl", [vals, idx, dst_vals, dst_idx], grid_1d(n),
-                         params=[n, R, inner, S, CHUNK, 0, 0, 0], template={"T": T},
+                         params={"n": n, "R": R, "inner": inner, "S": S, "chunk": CHUNK}, template={"T": T},
                          constants={"IS_MIN": is_min, "FIRST": first})
             if S == 1:
                 return
@@ -339,19 +327,19 @@ def _softmax_lower(log):
     def lower(ctx):
         x, out = ctx.inputs[0], ctx.outputs[0]
         ctx.device_output()
-        if out.size == 0:
-            return
         D = x.shape[-1]
         rows = out.size // D
         m, l, first = x, ctx.constant(np.zeros(1, np.float32), F, "softmax-no-partials"), True
         while first or D > 1:
-            S = _cdiv(D, CHUNK)
+            S = cdiv(D, CHUNK)
             n = rows * S
             dst_m, dst_l = ctx.temp(4 * n, "row-max"), ctx.temp(4 * n, "row-sum")
-            ctx.dispatch("softmax_stats.wgsl", [m, l, dst_m, dst_l], grid_1d(n), params=[n, D, S, CHUNK],
+            ctx.dispatch("softmax_stats.wgsl", [m, l, dst_m, dst_l], grid_1d(n),
+                         params={"n": n, "D": D, "S": S, "chunk": CHUNK},
                          constants={"FIRST": first})
             m, l, D, first = dst_m, dst_l, S, False
-        ctx.dispatch("softmax.wgsl", [x, m, l, out.buf], grid_1d(out.size), params=[out.size, x.shape[-1], 0, 0],
+        ctx.dispatch("softmax.wgsl", [x, m, l, out.buf], grid_1d(out.size),
+                     params={"n": out.size, "D": x.shape[-1]},
                      constants={"LOG": log})
     return lower
 
@@ -403,20 +391,18 @@ def _scan_lower(product):
     def lower(ctx):
         x = ctx.inputs[0]
         dst = ctx.device_output()
-        if x.size == 0:
-            return
         axis = normalize_axis(int(np.reshape(ctx.value(1), -1)[0]), x.rank)
         n = x.shape[axis]
-        if n > 65535 and ctx.device.is_software:
-            raise ValueError(f"{ctx.node.op} along an axis of {n} > 65535 elements exceeds llvmpipe's "
+        if n > LOOP_CAP and ctx.device.is_software:
+            raise ValueError(f"{ctx.node.op} along an axis of {n} > {LOOP_CAP} elements exceeds llvmpipe's "
                              "loop limit per invocation")
         inner = prod(x.shape[axis + 1:])
         cols = x.size // n
         T = ctx.wgsl_type(x.dtype)
         init = ("1" if x.dtype == I else "1.0") if product else ("0" if x.dtype == I else "0.0")
         ctx.dispatch("cumulative.wgsl", [x, dst], grid_1d(cols),
-                     params=[cols, n, inner, int(bool(ctx.attrs.get("exclusive"))),
-                             int(bool(ctx.attrs.get("reverse"))), 0, 0, 0],
+                     params={"cols": cols, "len": n, "inner": inner,
+                             "exclusive": bool(ctx.attrs.get("exclusive")), "reverse": bool(ctx.attrs.get("reverse"))},
                      template={"T": T, "OP": "acc * v" if product else "acc + v", "INIT": f"{T}({init})"})
     return lower
 
@@ -442,13 +428,12 @@ for _name, _prod_op in (("Cumsum", False), ("Cumprod", True)):
 def _euclid_lower(ctx):
     x, out = ctx.inputs[0], ctx.outputs[0]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     axes = reduction_axes(ctx.value(1), x.rank)
     sq = ctx.temp(4 * out.size, "sum-of-squares")
     zero = ctx.constant(np.zeros(1, np.float32), F, "euclidean-zero-centre")
     reduce_passes(ctx, x, x.shape, axes, "sum", F, sq, center=zero, center_mod=1)
-    ctx.dispatch("unary.wgsl", [sq, dst], grid_1d(out.size), params=[out.size, 0.0, 0.0, 0],
+    ctx.dispatch("unary.wgsl", [sq, dst], grid_1d(out.size),
+                 params={"n": out.size, "alpha": 0.0, "beta": 0.0},
                  template={"T_IN": "f32", "T_OUT": "f32", "EXPR": "sqrt(x)"})
 
 
@@ -459,8 +444,8 @@ def _euclid_ref(attrs, x, axis):
 
 register("EuclideanNorm", reference=_euclid_ref, shape=_reduce_shape,
          lower=_euclid_lower, host_inputs=(1,),
-         cases=[Case([_exact((4, 6), 3), np.array(1, np.int32)]),
-                Case([_exact((2, 3, 4), 4), np.array([0, 2], np.int32)], attrs={"keep_dims": True}, note="keep dims")])
+         cases=[Case([quarters((4, 6), 3), np.array(1, np.int32)]),
+                Case([quarters((2, 3, 4), 4), np.array([0, 2], np.int32)], attrs={"keep_dims": True}, note="keep dims")])
 
 
 # ---------------------------------------------------------------------------- bincounts (host)
@@ -494,7 +479,7 @@ register("Bincount", reference=_bincount_ref,
          host_inputs=(1,), dtypes=(F, I),
          cases=[Case([((20,), I, 0, 6), np.array(5, np.int32), np.zeros(0, np.float32)],
                      note="counts; values >= size dropped"),
-                Case([((12,), I, 0, 4), np.array(4, np.int32), _exact((12,), 3)], note="weights")])
+                Case([((12,), I, 0, 4), np.array(4, np.int32), quarters((12,), 3)], note="weights")])
 register("DenseBincount", reference=_dense_bincount_ref,
          shape=lambda attrs, ins: [((*ins[0].shape[:-1], int(np.reshape(host_value(ins[1], "size"), -1)[0])),
                                     ins[2].dtype if ins[2].size else ins[0].dtype)],

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import DEVICE_DTYPES, dtype_of
 from .registry import get, register
-
-F, I, B = "float32", "int32", "bool"
-ALL = (F, I, B)
 
 
 class HostRuntime:
@@ -44,8 +42,7 @@ class HostRuntime:
         return tuple(np.shape(t))
 
     def dtype(self, t) -> str:
-        a = np.asarray(t)
-        return "bool" if a.dtype == np.bool_ else "int32" if a.dtype.kind in "iu" else "float32"
+        return dtype_of(t)
 
     def truth(self, t) -> bool:
         return bool(np.reshape(np.asarray(t), -1)[0])
@@ -85,7 +82,7 @@ def shared_resource(rt, kind: str, attrs, make):
     return obj
 
 
-def runtime_op(*names, impl, shape, cases=(), dtypes=ALL, tf_outputs=None):
+def runtime_op(*names, impl, shape, cases=(), dtypes=DEVICE_DTYPES, tf_outputs=None):
     """Register ops implemented against the runtime interface: ``impl(rt, attrs, inputs) ->
     outputs`` (``OpDef.runtime``); the numpy reference is ``impl`` on :data:`HOST`."""
     def reference(attrs, *xs):

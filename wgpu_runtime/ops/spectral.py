@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import F, host_value
+from .common import F, host_value, normal
 from .registry import Case, register
 from .shapes import broadcast
-
-
-def _rand(shape, seed):
-    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------- complex numbers
@@ -48,4 +44,4 @@ register("IRFFT", reference=lambda attrs, z, n: np.fft.irfft(z, _fft_len(n)).ast
          shape=lambda attrs, ins: [(ins[0].shape[:-1] + (_fft_len(host_value(ins[1], "fft_length")),), F)],
          host_inputs=(0, 1), dtypes=(C64,),
          tol=(1e-6, "an FFT in float64 (numpy) vs float32 (TF): sums of n terms"),
-         cases=[Case([np.fft.rfft(_rand((2, 8), 15)).astype(np.complex64), np.array([8], np.int32)])])
+         cases=[Case([np.fft.rfft(normal((2, 8), 15)).astype(np.complex64), np.array([8], np.int32)])])

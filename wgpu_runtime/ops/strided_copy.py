@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..memory import to_device_array
+from ..dtypes import to_device_array
 from .common import prod
 from .launch import grid_1d
 from .shapes import strides
@@ -82,10 +82,11 @@ def copy(ctx, src, dst, sizes, src_strides, *, src_base=0, dst_strides=None, dst
     run = run_length(ctx)
     runs = -(-dims[-1].size // run)
     launches = n // dims[-1].size * runs
-    params = [launches, len(dims), int(src_base), int(dst_base), fill, runs, 0, 0]
-    for d in dims + [_Dim(0, 0, 0)] * (8 - len(dims)):
-        params += [d.size, d.dst, d.src, d.lo, d.ext, 0, 0, 0]
-    ctx.dispatch("copy.wgsl", [src, dst], grid_1d(launches), params=params, constants={"MODE": mode, "RUN": run})
+    ctx.dispatch("copy.wgsl", [src, dst], grid_1d(launches), constants={"MODE": mode, "RUN": run},
+                 params={"n": launches, "rank": len(dims), "src_base": int(src_base), "dst_base": int(dst_base),
+                         "fill": int(fill), "runs": runs,
+                         "dims": [{"size": d.size, "dst": d.dst, "src": d.src, "lo": d.lo, "ext": d.ext}
+                                  for d in dims]})
 
 
 def view(ctx, sizes, src_strides, src_base=0, inp=0, out=0) -> None:

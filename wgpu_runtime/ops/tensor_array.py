@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import host_numpy_dtype
+from .common import F, I
 from .runtime import runtime_op, typed_obj
-
-F, I, B = "float32", "int32", "bool"
-_NP = {F: np.float32, I: np.int32, B: np.bool_}
 
 
 class _Row:
@@ -73,7 +72,7 @@ class TensorList:
             shape = _merge_shapes(self.element_shape, element_shape)
             if shape is None or -1 in shape:
                 raise ValueError("cannot stack an empty list whose element shape is not fully known")
-            return rt.value(np.zeros((0, *shape), _NP.get(self.dtype, np.float32)))
+            return rt.value(np.zeros((0, *shape), host_numpy_dtype(self.dtype, np.float32)))
         elems = [self.get(rt, k, element_shape) for k in idx]
         return rt.op("Pack", {"axis": 0, "N": len(elems)}, elems)[0]
 
@@ -93,7 +92,7 @@ def _zeros(rt, shape, dtype):
     if shape is None or -1 in shape:
         raise ValueError("reading an element never written needs a fully known element shape, got "
                          f"{'an unknown rank' if shape is None else list(shape)}")
-    return rt.value(np.zeros(shape, _NP.get(dtype, np.float32)))
+    return rt.value(np.zeros(shape, host_numpy_dtype(dtype, np.float32)))
 
 
 def _int(rt, t) -> int:
@@ -217,7 +216,7 @@ def _concat(rt, attrs, ins):
         es = _merge_shapes(lst.element_shape, _shape_arg(rt, ins[1]) if len(ins) > 1 else attrs.get("element_shape"))
         if es is None or -1 in es[1:]:
             raise ValueError("cannot concatenate an empty list whose element shape is not known")
-        return [rt.value(np.zeros((0, *es[1:]), _NP.get(lst.dtype, np.float32))), rt.value(np.zeros(0, np.int32))]
+        return [rt.value(np.zeros((0, *es[1:]), host_numpy_dtype(lst.dtype, np.float32))), rt.value(np.zeros(0, np.int32))]
     lengths = rt.value(np.array([rt.shape(e)[0] for e in elems], np.int32))
     if len(elems) == 1:
         return [elems[0], lengths]

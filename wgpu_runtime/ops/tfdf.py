@@ -31,9 +31,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import GraphError, ModelFormatError
+from .common import F, I, S
 from .runtime import runtime_op, shared_resource, typed_obj
-
-S, F, I = "string", "float32", "int32"
 
 
 class TFDFModel:

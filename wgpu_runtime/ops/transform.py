@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import ALL, B, F, I, alias_all, host_value, prod, same_shape
+from .common import ALL, B, F, I, alias_all, host_value, prod, quarters, same_shape
 from .launch import grid_1d
 from .registry import REGISTRY, Case, Tensor, register
 from .shapes import broadcast, broadcast_strides, normalize_axis, strides, vec8
@@ -45,7 +45,7 @@ def _reshaped_grad(attrs, ins, outs, dys):        # Reshape, Squeeze, ExpandDims
     return [dys[0].reshape(x.shape) if _float(x) else None] + [None] * (len(ins) - 1)
 
 
-def _moved_grad(op: str, pos: int = 0):
+def moved_grad(op: str, pos: int = 0):
     """Gradient of an op whose every output element is one element of input ``pos`` or a fill
     value (slices, pads, tiles, gathers): the op's own reference, run on element numbers 1..n
     (0 stays the fill), says where each output element came from; gradients are summed back."""
@@ -320,7 +320,7 @@ def _pad_ref(attrs, x, pads, value=0):
 
 
 _PADS = np.array([[1, 2], [0, 0], [3, 1]], np.int32)
-register("Pad", grad=_moved_grad("Pad"),
+register("Pad", grad=moved_grad("Pad"),
          reference=_pad_ref, shape=_pad_shape, lower=_pad_lower, host_inputs=(1,),
          dtypes=ALL,
          cases=[Case([((2, 3, 5), F), _PADS]),
@@ -329,7 +329,7 @@ register("Pad", grad=_moved_grad("Pad"),
                 Case([((2, 3), F), np.zeros((2, 2), np.int32)], note="no padding: alias"),
                 Case([((3, 41), F), np.array([[1, 0], [5, 3]], np.int32)], note="inner dim 49: several runs"),
                 Case([((0, 2), F), np.array([[1, 1], [0, 1]], np.int32)], note="empty input")])
-register("PadV2", grad=_moved_grad("PadV2"),
+register("PadV2", grad=moved_grad("PadV2"),
          reference=_pad_ref, shape=_pad_shape, lower=_pad_lower,
          host_inputs=(1, 2), dtypes=ALL,
          cases=[Case([((2, 3, 5), F), _PADS, np.array(-1.5, np.float32)]),
@@ -341,7 +341,7 @@ def _mirror_ref(attrs, x, pads):
     return np.pad(x, np.asarray(pads, np.int64), mode="reflect" if _mirror_mode(attrs) == REFLECT else "symmetric")
 
 
-register("MirrorPad", grad=_moved_grad("MirrorPad"),
+register("MirrorPad", grad=moved_grad("MirrorPad"),
          reference=_mirror_ref, shape=_pad_shape, lower=_pad_lower,
          host_inputs=(1,), dtypes=ALL,
          cases=[Case([((3, 4, 5), F), np.array([[2, 2], [0, 0], [1, 4]], np.int32)], attrs={"mode": "REFLECT"},
@@ -371,7 +371,7 @@ def _tile_lower(ctx):
     copy(ctx, x, ctx.device_output(), out.shape, strides(x.shape), mode=TILE, ext=x.shape)
 
 
-register("Tile", grad=_moved_grad("Tile"),
+register("Tile", grad=moved_grad("Tile"),
          reference=lambda attrs, x, m: np.tile(x, [int(v) for v in m]),
          shape=lambda attrs, ins: [(tuple(d * m for d, m in zip(ins[0].shape, _multiples(ins))), ins[0].dtype)],
          lower=_tile_lower, host_inputs=(1,), dtypes=ALL,
@@ -456,7 +456,7 @@ def _block_case(shape, dtype, block, amounts, note):
     return Case([(shape, dtype), np.array(block, np.int32), np.array(amounts, np.int32).reshape(-1, 2)], note=note)
 
 
-register("SpaceToBatchND", grad=_moved_grad("SpaceToBatchND"),
+register("SpaceToBatchND", grad=moved_grad("SpaceToBatchND"),
          reference=_space_to_batch_ref, shape=_space_to_batch_shape,
          lower=_space_to_batch_lower, host_inputs=(1, 2), dtypes=(F, I),
          cases=[_block_case((1, 6, 6, 3), F, [2, 2], [[2, 2], [2, 2]], "dilated 3x3 SAME, rate 2: one copy"),
@@ -530,7 +530,7 @@ def _batch_to_space_ref(attrs, x, block, crops):
     return full[(slice(None), *crop)]
 
 
-register("BatchToSpaceND", grad=_moved_grad("BatchToSpaceND"),
+register("BatchToSpaceND", grad=moved_grad("BatchToSpaceND"),
          reference=_batch_to_space_ref, shape=_batch_to_space_shape,
          lower=_batch_to_space_lower, host_inputs=(1, 2), dtypes=(F, I),
          cases=[_block_case((4, 3, 3, 2), F, [2, 2], [[0, 0], [0, 0]], "no crops: one copy"),
@@ -748,7 +748,7 @@ def _slice_ref(attrs, x, begin, size):
     return x[tuple(slice(int(b), None if s == -1 else int(b) + int(s)) for b, s in zip(begin, size))]
 
 
-register("Slice", grad=_moved_grad("Slice"),
+register("Slice", grad=moved_grad("Slice"),
          reference=_slice_ref,
          shape=lambda attrs, ins: [(tuple(_slice_spec(ins)[1]), ins[0].dtype)], lower=_slice_lower,
          host_inputs=(1, 2), dtypes=ALL,
@@ -840,7 +840,7 @@ def _ss_case(shape, dtype, begin, end, step, note="", **masks):
     return Case([(shape, dtype), *(np.array(v, np.int32) for v in (begin, end, step))], attrs=masks, note=note)
 
 
-register("StridedSlice", grad=_moved_grad("StridedSlice"),
+register("StridedSlice", grad=moved_grad("StridedSlice"),
          reference=_strided_slice_ref,
          shape=lambda attrs, ins: [(_strided_slice_spec(attrs, ins[0].shape, *_ss_args(ins))[1], ins[0].dtype)],
          lower=_strided_slice_lower, host_inputs=(1, 2, 3), dtypes=ALL,
@@ -907,16 +907,13 @@ def _gather_lower(ctx):
 
 def _gather(ctx, params, indices, out, *, outer, rows, inner, batch_stride, outer_stride, idx_strides, bounds):
     """One launch of gather.wgsl (see the kernel for the index formula)."""
-    dst = ctx.device_output()
-    if out.size == 0:
-        return
     run = run_length(ctx)
     runs = -(-inner // run)
     launches = out.size // inner * runs
-    index = [(s, b, 0, 0) for s, b in zip(idx_strides, bounds)] + [(0, 0, 0, 0)] * (8 - len(bounds))
-    ctx.dispatch("gather.wgsl", [params, indices, dst], grid_1d(launches),
-                 params=[launches, outer, rows, inner, len(bounds), batch_stride, outer_stride, rows, runs, 0, 0, 0,
-                         *(int(v) for row in index for v in row)], constants={"RUN": run})
+    ctx.dispatch("gather.wgsl", [params, indices, ctx.device_output()], grid_1d(launches), constants={"RUN": run},
+                 params={"n": launches, "O": outer, "I": rows, "K": inner, "M": len(bounds), "sb": batch_stride,
+                         "so": outer_stride, "ib": rows, "runs": runs,
+                         "index": [{"stride": int(s), "bound": int(b)} for s, b in zip(idx_strides, bounds)]})
 
 
 def _gather_ref(attrs, params, indices, axis):
@@ -931,7 +928,7 @@ def _gather_ref(attrs, params, indices, axis):
     return np.stack(pieces).reshape(out_shape) if pieces else np.zeros(out_shape, params.dtype)
 
 
-register("GatherV2", grad=_moved_grad("GatherV2"),
+register("GatherV2", grad=moved_grad("GatherV2"),
          reference=_gather_ref, shape=_gather_shape, lower=_gather_lower,
          host_inputs=(2,), dtypes=ALL,
          cases=[Case([((5, 3), F), ((4,), I, 0, 4), np.array(0, np.int32)], note="rows"),
@@ -972,7 +969,7 @@ def _gather_nd_ref(attrs, params, indices):
     return params[tuple(np.moveaxis(indices, -1, 0))]
 
 
-register("GatherNd", grad=_moved_grad("GatherNd"),
+register("GatherNd", grad=moved_grad("GatherNd"),
          reference=_gather_nd_ref,
          shape=lambda attrs, ins: [(ins[1].shape[:-1] + ins[0].shape[_gather_nd_dims(ins):], ins[0].dtype)],
          lower=_gather_nd_lower, dtypes=ALL,
@@ -1058,7 +1055,7 @@ def _reverse_axes(ctx_or_ins, op, rank):
 def _reverse_lower(ctx):
     x = ctx.inputs[0]
     axes = _reverse_axes(ctx.inputs, ctx.node.op, x.rank)
-    if not any(x.shape[a] > 1 for a in axes) or x.size == 0:
+    if not any(x.shape[a] > 1 for a in axes):
         ctx.alias()
         return
     st = strides(x.shape)
@@ -1089,12 +1086,14 @@ def _scatter_rows(ctx, indices, updates, dst, out_shape, scalar=False):
     rows = indices.size // max(depth, 1) if indices.rank else 1
     inner = prod(out_shape[depth:])
     n = rows * inner
-    if n == 0:
+    if n == 0:          # no rows (empty indices): the output keeps its base values
         return
     if depth > 8:
         raise ValueError("scatter indices deeper than 8 are not supported")
+    bounds, st = vec8(out_shape[:depth]), vec8(strides(out_shape[:depth]))
     ctx.dispatch("scatter.wgsl", [indices, updates, dst], grid_1d(n),
-                 params=[n, depth, inner, 0, *vec8(out_shape[:depth]), *vec8(strides(out_shape[:depth]))],
+                 params={"n": n, "depth": depth, "inner": inner,
+                         "bounds_lo": bounds[:4], "bounds_hi": bounds[4:], "strides_lo": st[:4], "strides_hi": st[4:]},
                  constants={"SCALAR": scalar})
 
 
@@ -1112,8 +1111,6 @@ def _sparse_to_dense_lower(ctx):
     idx, _, values, default = ctx.inputs
     out = ctx.outputs[0]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     copy(ctx, default, dst, (out.size,), (0,))                # every element: the default value
     idx_t = idx if idx.rank == 2 else Tensor(tuple(idx.shape) + (1,), idx.dtype, idx.value, idx.buf, idx.weight_key)
     _scatter_rows(ctx, idx_t, values, dst, out.shape, scalar=values.rank == 0)
@@ -1142,8 +1139,6 @@ def _tensor_scatter_lower(ctx):
     tensor, idx, updates = ctx.inputs
     out = ctx.outputs[0]
     dst = ctx.device_output()
-    if out.size == 0:
-        return
     copy(ctx, tensor, dst, (out.size,), (1,))
     _scatter_rows(ctx, idx, updates, dst, out.shape)
 
@@ -1164,14 +1159,9 @@ def _scatter_nd_ref(attrs, idx, updates, shape):
     return out.astype(updates.dtype)
 
 
-def _q(shape, seed, levels=8):
-    """Multiples of 1/4 in [-levels/4, levels/4]: sums stay exact in float32."""
-    return (np.random.default_rng(seed).integers(-levels, levels + 1, size=shape) / 4).astype(np.float32)
-
-
 # host: duplicate indices add up, which a GPU does only with float atomics (not in WebGPU)
 register("ScatterNd", reference=_scatter_nd_ref,
          shape=lambda attrs, ins: [(tuple(int(d) for d in np.reshape(host_value(ins[2], "shape"), -1)), ins[1].dtype)],
          dtypes=(F, I),
-         cases=[Case([np.array([[1], [3], [1]], np.int32), _q((3, 2), 5), np.array([5, 2], np.int32)],
+         cases=[Case([np.array([[1], [3], [1]], np.int32), quarters((3, 2), 5), np.array([5, 2], np.int32)],
                      note="duplicate indices add")])

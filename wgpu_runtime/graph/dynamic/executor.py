@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...dtypes import HOST_ONLY, STRING, host_array, host_numpy_dtype
 from ...errors import GraphError, UnsupportedOpError
 from ...format.nodes import NodeDef, decode_node
 from ...ops import registry
@@ -38,7 +39,7 @@ from ..graph import Graph, parse_ref
 from .functions import Function, parse_library
 from .programs import Program
 from .scheduler import FRAME_OPS, Schedule, Scheduler
-from .values import Stream, Value, host_array
+from .values import Stream, Value
 
 _PROGRAMS = 512          # prepared node programs kept (LRU)
 _SCHEDULES = 32
@@ -53,7 +54,7 @@ def needs_dynamic(graph, artifacts=None) -> bool:
     """Whether a model needs the dynamic executor: control flow or runtime ops, string or
     resource inputs, or a ``modelInitializer`` (hash tables)."""
     return (any(n.op in FRAME_OPS or _is_runtime_op(n.op) for n in graph.nodes.values())
-            or any(n.attrs.get("dtype") in ("string", "resource") for n in graph.placeholders)
+            or any(n.attrs.get("dtype") in (STRING, "resource") for n in graph.placeholders)
             or bool(artifacts is not None and artifacts.model_initializer))
 
 
@@ -203,11 +204,11 @@ class DynamicExecutor:
                 return list(ins[:len(op.shape(node.attrs, [Tensor(v.shape, v.dtype) for v in ins]))])
             raise GraphError("a TensorList / TensorArray / table handle reached an op that needs a tensor", node)
         if op.shape_only:
-            arrays = [np.broadcast_to(np.zeros((), _np_dtype(v.dtype)), v.shape) if v.host is None else v.host
+            arrays = [np.broadcast_to(np.zeros((), host_numpy_dtype(v.dtype)), v.shape) if v.host is None else v.host
                       for v in ins]
             return [Value.of(o) for o in self._reference(op, node, arrays)]
         if (op.lower is None or all(v.const for v in ins) or _small_on_host(ins)
-                or any(v.dtype in _HOST_ONLY for v in ins)):     # reshapes, slices... of strings
+                or any(v.dtype in HOST_ONLY for v in ins)):     # reshapes, slices... of strings
             self.stats["host_nodes" if op.lower is None else "folded_nodes"] += 1
             self._read([v for v in ins if v.host is None])
             outs = self._reference(op, node, [v.host for v in ins])
@@ -236,7 +237,7 @@ class DynamicExecutor:
         self._read([ins[i] for i in host_pos if ins[i].host is None])
         sig, tensors, bufs = [], [], []
         for i, v in enumerate(ins):
-            if v.dtype in _HOST_ONLY or v.obj is not None:
+            if v.dtype in HOST_ONLY or v.obj is not None:
                 raise GraphError(f"input {i} is a {v.dtype} tensor, which cannot live on the GPU", node)
             if i in host_pos:
                 sig.append(("h", v.shape, v.dtype, v.host.tobytes()))
@@ -279,7 +280,6 @@ class DynamicExecutor:
 
 # ops that forward their inputs unchanged: they pass TensorLists and handles through too
 _FORWARDS = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient", "PlaceholderWithDefault", "Print"})
-_HOST_ONLY = frozenset({"string", "complex64"})    # dtypes no kernel takes
 _SMALL = 64   # elements: ops on host values this small run on the host (loop bounds fed as inputs)
 
 
@@ -288,10 +288,6 @@ def _small_on_host(ins: list[Value]) -> bool:
     numpy beats a GPU round trip, and a predicate computed here needs no read-back. Float data
     stays on the GPU whatever its size."""
     return all(v.host is not None and v.size <= _SMALL and v.dtype in ("int32", "bool") for v in ins)
-
-
-def _np_dtype(dtype: str):
-    return {"float32": np.float32, "int32": np.int32, "bool": np.bool_}.get(dtype, object)
 
 
 def _same_bytes(a, b) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...dtypes import from_tf
 from ...errors import ModelFormatError
 from ...format.nodes import NodeDef, decode_node
 from ..graph import Graph
@@ -79,8 +80,6 @@ def parse_function(raw: dict, where: str = "") -> Function:
     nodes = [decode_node(n, where) for n in raw_nodes]
     by_name = {n.name: n for n in nodes}
     args = [a.get("name") for a in sig.get("inputArg") or []]
-    from ...format.dtypes import from_tf
-
     arg_dtypes = [from_tf(a["type"]) if "type" in a else None for a in sig.get("inputArg") or []]
 
     def ref(r: str) -> str:

@@ -18,33 +18,8 @@ import weakref
 import numpy as np
 import wgpu
 
-from ...memory import from_device_bytes, nbytes_of, to_device_array
-
-_NARROW = {"i": np.int32, "u": np.int32, "f": np.float32}
-
-
-def host_array(v) -> np.ndarray:
-    """A host result in the dtype it has on the device (int64 -> int32, float64 -> float32, as
-    TF.js stores them); bool, strings and objects unchanged."""
-    a = np.asarray(v)
-    if a.dtype == np.bool_ or a.dtype == object:
-        return a
-    if a.dtype.kind in "US":
-        return a.astype(object)
-    kind = _NARROW.get(a.dtype.kind)
-    if kind is None:             # complex: host-only (FFT family)
-        return a
-    return a.astype(kind, copy=False)
-
-
-def dtype_name(a: np.ndarray) -> str:
-    if a.dtype == np.bool_:
-        return "bool"
-    if a.dtype == object:
-        return "string"
-    if a.dtype.kind == "c":
-        return "complex64"
-    return "int32" if a.dtype.kind in "iu" else "float32"
+from ...dtypes import dtype_of, from_device_bytes, host_array, to_device_array
+from ...memory import nbytes_of
 
 
 class DevBuf:
@@ -83,7 +58,7 @@ class Value:
     @classmethod
     def of(cls, array, weight_key=None, const: bool = True) -> "Value":
         a = host_array(array)
-        return cls(a.shape, dtype_name(a), host=a, weight_key=weight_key, const=const)
+        return cls(a.shape, dtype_of(a), host=a, weight_key=weight_key, const=const)
 
     @classmethod
     def opaque(cls, obj, dtype: str = "variant") -> "Value":
