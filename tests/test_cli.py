@@ -58,10 +58,7 @@ def test_bench_json_has_the_documented_keys():
 
 
 def test_bench_a_control_flow_model_with_given_inputs(tmp_path):
-    try:
-        from tests.fixtures_dynamic import fixture
-    except ImportError:
-        from fixtures_dynamic import fixture
+    from fixtures.dynamic_models import fixture
     folder, inputs, _ = fixture("loops_v2")
     args = []
     for key, value in inputs.items():
@@ -73,10 +70,7 @@ def test_bench_a_control_flow_model_with_given_inputs(tmp_path):
 
 @pytest.mark.parametrize("adapter", ["vulkan", "gl"])
 def test_run_and_info_on_a_layers_model(tmp_path, adapter):
-    try:
-        from tests.fixtures_layers import layers_fixture, load_npz
-    except ImportError:
-        from fixtures_layers import layers_fixture, load_npz
+    from fixtures.layers_models import layers_fixture, load_npz
     folder = layers_fixture("mlp")
     io = load_npz("mlp")
     np.save(tmp_path / "f.npy", io["in:features"])

@@ -4,7 +4,7 @@ TensorFlow's outputs; byte-for-byte and op-for-op against the official converter
 handles the model (same TF version, in-process); each rewrite on its own; the CLI (flags that
 used to swallow paths, errors as one line, atomic output).
 
-One TensorFlow process (this one) builds the seeded source models (tests/convert_fixtures.py)
+One TensorFlow process (this one) builds the seeded source models (tests/fixtures/convert_sources.py)
 and the references; all TF.js runs go through ONE Node process.
 
 Tolerances:
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from convert_fixtures import (Source, build_sources, debug_ops_model, dynamic_loop_model, file_digests,
+from fixtures.convert_sources import (Source, build_sources, debug_ops_model, dynamic_loop_model, file_digests,
                               load_model_json, lookup_table_model, reference_run, tf_run_graph_model,
                               unsupported_ops)
 from tfjs_harness import TfjsError, tfjs_predict_many

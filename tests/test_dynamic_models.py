@@ -1,6 +1,6 @@
 """Models with control flow, TensorLists/TensorArrays and data-dependent shapes, built in
 TensorFlow and converted by the official converter with v1 and v2 control flow
-(tests/fixtures_dynamic/build.py), run on each adapter and compared with TensorFlow's outputs.
+(tests/fixtures/build_dynamic_models.py), run on each adapter and compared with TensorFlow's outputs.
 
 Comparisons: integers exactly; floats within FLOAT_TOL of the output's scale. Selections with
 ties (NMS, TopK) are compared in a way that is right under ties without loosening anything:
@@ -15,10 +15,7 @@ import pytest
 from wgpu_runtime.format import load_artifacts
 from wgpu_runtime.graph.model import GraphModel
 from wgpu_runtime.tolerance import Tolerance, assert_close
-try:                                     # repo root on sys.path (python -m pytest)
-    from tests.fixtures_dynamic import ensure, fixture
-except ImportError:                      # only tests/ on sys.path (python -P -m pytest)
-    from fixtures_dynamic import ensure, fixture
+from fixtures.dynamic_models import ensure, fixture
 
 FIXTURES = ["loops_v1", "loops_v2", "detect_v1", "detect_v2", "misc_v1", "misc_v2", "tables_v1", "tables_v2",
             "tensorarray_v3"]

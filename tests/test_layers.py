@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import wgpu_runtime as wr
-from fixtures_layers import inputs, keras_weights, layers_fixture, load_npz, outputs
+from fixtures.layers_models import inputs, keras_weights, layers_fixture, load_npz, outputs
 from wgpu_runtime.errors import InputError, ModelFormatError
 
 ATOL = RTOL = 1e-5

@@ -1,5 +1,5 @@
 """End to end: models converted by the official tensorflowjs converter, run by wgpu_runtime on
-each adapter, compared with TensorFlow's own outputs (tests/fixtures/build_fixtures.py).
+each adapter, compared with TensorFlow's own outputs (tests/fixtures/build_graph_models.py).
 
 Error measure: ``max|actual - expected| / max|expected|`` over each output ("relative to the
 output scale"), which is insensitive to the tiny entries of a softmax where a relative error per
@@ -34,10 +34,7 @@ import pytest
 
 import wgpu_runtime as wr
 
-try:                                     # tests/ as a package (python -m pytest, rootdir on path)
-    from tests.fixtures import FixtureUnavailable, ensure_fixtures, fixture_path, load_io
-except ImportError:                      # tests/ itself on sys.path (pytest's default rootdir-less)
-    from fixtures import FixtureUnavailable, ensure_fixtures, fixture_path, load_io
+from fixtures.graph_models import FixtureUnavailable, ensure_fixtures, fixture_path, load_io
 
 # Same default and override as conftest.py (WGPU_TEST_ADAPTERS="vulkan,gl" substrings).
 ADAPTERS = [a for a in os.environ.get("WGPU_TEST_ADAPTERS", "vulkan,gl").split(",") if a]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import wgpu_runtime as wr
-from fixtures_layers import TRAINING, layers_fixture, load_npz
+from fixtures.layers_models import TRAINING, layers_fixture, load_npz
 from wgpu_runtime.autograd import Var, backward
 from wgpu_runtime.layers import EagerCtx, model_from_topology
 

@@ -44,8 +44,8 @@ MAX_BYTES = 4_200_000
 
 
 def _fixture_tools():
-    """The TF helpers of tests/fixtures/build_fixtures.py (model.json executed by TF, etc.)."""
-    path = ROOT / "tests" / "fixtures" / "build_fixtures.py"
+    """The TF helpers of tests/fixtures/build_graph_models.py (model.json executed by TF, etc.)."""
+    path = ROOT / "tests" / "fixtures" / "build_graph_models.py"
     spec = importlib.util.spec_from_file_location("_wgpu_runtime_build_fixtures", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

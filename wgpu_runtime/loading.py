@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .format.artifacts import _model_format, _read_json
+from .format.artifacts import model_format, read_json
 
 
 def model_format(path) -> str:
@@ -11,8 +11,8 @@ def model_format(path) -> str:
     path = Path(path)
     if path.is_dir():
         path = path / "model.json"
-    model = _read_json(path)
-    return _model_format(model, model.get("modelTopology") or {}, path)
+    model = read_json(path)
+    return model_format(model, model.get("modelTopology") or {}, path)
 
 
 def load_model(path, adapter: str | None = None):

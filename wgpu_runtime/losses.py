@@ -101,11 +101,9 @@ class CategoricalCrossentropy(Loss):
         self.from_logits, self.label_smoothing, self.axis = bool(from_logits), float(label_smoothing), int(axis)
 
     def _log_probs(self, ctx, y_pred):
-        from .layers.activations import log_softmax
-
         logits = y_pred if self.from_logits else _final_op(y_pred, "Softmax")
         if logits is not None:
-            return log_softmax(ctx, logits, self.axis)
+            return ctx.over_axis("LogSoftmax", logits, self.axis)
         p = ctx.div(y_pred, ctx.sum(y_pred, [self.axis], keepdims=True))
         return ctx.op("Log", ctx.clip(p, EPSILON, 1 - EPSILON))
 

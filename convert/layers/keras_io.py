@@ -36,7 +36,7 @@ def read_keras_file(path) -> KerasH5:
     try:
         model = keras.saving.load_model(str(path), compile=False)
     except Exception as e:  # noqa: BLE001 -- Keras raises many kinds for a bad file; one line names it
-        raise ConversionError(f"{path}: Keras cannot load this .keras file: {_first_line(e)}") from None
+        raise ConversionError(f"{path}: Keras cannot load this .keras file: {first_line(e)}") from None
     return _via_h5(model, path)
 
 
@@ -53,7 +53,7 @@ def read_keras_saved_model(path) -> KerasH5:
     try:
         model = tf_keras.models.load_model(str(path), compile=False)
     except Exception as e:  # noqa: BLE001 -- Keras raises many kinds; one line names it
-        raise ConversionError(f"{path}: tf_keras cannot load this SavedModel: {_first_line(e)}") from None
+        raise ConversionError(f"{path}: tf_keras cannot load this SavedModel: {first_line(e)}") from None
     return _via_h5(model, path)
 
 
@@ -64,7 +64,7 @@ def _via_h5(model, source: Path) -> KerasH5:
             model.save(str(h5))
         except Exception as e:  # noqa: BLE001 -- Keras raises many kinds; one line names it
             raise ConversionError(f"{source}: Keras cannot save this model as HDF5 (subclassed models have no "
-                                  f"config to convert): {_first_line(e)}") from None
+                                  f"config to convert): {first_line(e)}") from None
         return read_keras_h5(h5)
 
 
@@ -96,6 +96,6 @@ def save_keras_model(model, output, output_format: str, overwrite: bool) -> Path
     return output
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return text.splitlines()[0][:300]

@@ -10,7 +10,7 @@ from wgpu_runtime.format import load_artifacts
 
 from ..errors import ConversionError
 from ..options import ConvertOptions
-from .keras_io import _first_line, save_keras_model
+from .keras_io import first_line, save_keras_model
 from .names import Keras3WeightNames
 from .topology import is_keras3_config, tfjs_model_config
 
@@ -41,7 +41,7 @@ def build_tf_keras_model(model_config: dict, weights: dict, where):
     try:
         model = tf_keras.models.model_from_json(json.dumps(model_config))
     except Exception as e:  # noqa: BLE001 -- Keras raises many kinds; one line names it
-        raise ConversionError(f"{where}: tf_keras cannot rebuild the model from its config: {_first_line(e)}") from None
+        raise ConversionError(f"{where}: tf_keras cannot rebuild the model from its config: {first_line(e)}") from None
     values, missing, used = [], [], set()
     for layer in model.layers:
         for w in layer.weights:
@@ -62,7 +62,7 @@ def build_tf_keras_model(model_config: dict, weights: dict, where):
     try:
         model.set_weights(values)
     except ValueError as e:
-        raise ConversionError(f"{where}: weights do not fit the model: {_first_line(e)}") from None
+        raise ConversionError(f"{where}: weights do not fit the model: {first_line(e)}") from None
     return model
 
 

@@ -44,11 +44,11 @@ def load_artifacts(path) -> ModelArtifacts:
     path = Path(path)
     if path.is_dir():
         path = path / "model.json"
-    model = _read_json(path)
+    model = read_json(path)
     topology = model.get("modelTopology")
     if not isinstance(topology, dict):
         raise ModelFormatError(f"{path}: required key 'modelTopology' (an object) is missing")
-    fmt = _model_format(model, topology, path)
+    fmt = model_format(model, topology, path)
     weights, specs = _load_weights(path, model.get("weightsManifest", []))
     nodes, functions = [], []
     if fmt == "graph-model":
@@ -70,7 +70,7 @@ def load_artifacts(path) -> ModelArtifacts:
     )
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -88,7 +88,7 @@ def _read_json(path: Path) -> dict:
     return model
 
 
-def _model_format(model: dict, topology: dict, path: Path) -> str:
+def model_format(model: dict, topology: dict, path: Path) -> str:
     fmt = model.get("format")
     if fmt is None:
         if "model_config" in topology:

@@ -111,22 +111,12 @@ def _leaky_relu(ctx, x, slope=0.2):
     return ctx.op("LeakyRelu", x, alpha=float(slope))
 
 
-def _over_axis(ctx, op: str, x, axis: int):
-    """The last-axis op ``op`` (Softmax, LogSoftmax) over ``axis``: moved last and back."""
-    rank = len(ctx.shape(x))
-    axis %= rank
-    if axis == rank - 1:
-        return ctx.op(op, x)
-    perm = [d for d in range(rank) if d != axis] + [axis]
-    return ctx.transpose(ctx.op(op, ctx.transpose(x, perm)), list(np.argsort(perm)))
-
-
 def softmax(ctx, x, axis=-1):
-    return _over_axis(ctx, "Softmax", x, axis)
+    return ctx.over_axis("Softmax", x, axis)
 
 
 def log_softmax(ctx, x, axis=-1):
-    return _over_axis(ctx, "LogSoftmax", x, axis)
+    return ctx.over_axis("LogSoftmax", x, axis)
 
 
 def _sparsemax(ctx, x):

@@ -7,14 +7,14 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from .base import Layer, pair, register
-from .core import _Activated
+from .core import Activated
 
 
 def _first(layer) -> bool:
     return layer.cfg("data_format", "channels_last") == "channels_first"
 
 
-class _Conv(_Activated):
+class _Conv(Activated):
     rank = 2
 
     def __init__(self, config=None, flavor="tf_keras", class_name=None):

@@ -12,7 +12,7 @@ from .base import Layer, register
 from .regularizers import constraint_from, regularizer_from
 
 
-class _Activated(Layer):
+class Activated(Layer):
     def __init__(self, config=None, flavor="tf_keras", class_name=None):
         super().__init__(config, flavor, class_name)
         self.activation = activations.get(self.config.get("activation"), flavor)
@@ -30,7 +30,7 @@ class _Activated(Layer):
 
 
 @register("Dense")
-class Dense(_Activated):
+class Dense(Activated):
     def build(self, shape):
         units = int(self.config["units"])
         self.kernel = self.add_weight("kernel", (shape[-1], units), **self.weight_args("kernel"))
@@ -43,7 +43,7 @@ class Dense(_Activated):
 
 
 @register("Activation")
-class Activation(_Activated):
+class Activation(Activated):
     def call(self, ctx, x):
         return self.finish(ctx, x)
 

@@ -150,6 +150,15 @@ class Ctx:
     def squeeze(self, x, axis: int):
         return self.op("Squeeze", x, squeeze_dims=[axis])
 
+    def over_axis(self, op: str, x, axis: int):
+        """Last-axis op ``op`` (Softmax, LogSoftmax) applied over ``axis``: moved last and back."""
+        rank = len(self.shape(x))
+        axis %= rank
+        if axis == rank - 1:
+            return self.op(op, x)
+        perm = [d for d in range(rank) if d != axis] + [axis]
+        return self.transpose(self.op(op, self.transpose(x, perm)), [int(d) for d in np.argsort(perm)])
+
     def shape(self, x) -> tuple[int, ...]:
         """The static shape (in a graph context: with the example batch size)."""
         return tuple(self.value(x).shape)

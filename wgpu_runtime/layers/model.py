@@ -219,10 +219,10 @@ class LayersModel:
 
     def train_on_batch(self, x, y, return_dict=False):
         from ..autograd import blas
-        from .training import _targets, train_step
+        from .training import check_targets, train_step
 
         with blas.limit(1):
-            logs = train_step(self, self._feeds(x), _targets(self, y))
+            logs = train_step(self, self._feeds(x), check_targets(self, y))
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
     def test_on_batch(self, x, y, return_dict=False):

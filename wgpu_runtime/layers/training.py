@@ -58,7 +58,7 @@ def compile_model(model, optimizer, loss, metrics, loss_weights) -> None:
     model.compiled = Compiled(losses, [float(w) for w in weights], specs)
 
 
-def _targets(model, y) -> list[np.ndarray]:
+def check_targets(model, y) -> list[np.ndarray]:
     names = model.output_names
     if isinstance(y, dict):
         missing = [n for n in names if n not in y]
@@ -142,7 +142,7 @@ def _loss_terms(model, ctx, ys, outs):
 
 
 def train_step(model, xs, ys, tracker: _Tracker | None = None) -> dict:
-    """One optimizer step on a batch (``xs`` checked by ``model._feeds``, ``ys`` by ``_targets``)."""
+    """One optimizer step on a batch (``xs`` checked by ``model._feeds``, ``ys`` by ``check_targets``)."""
     if model.compiled is None:
         raise RuntimeError("compile() the model before training it")
     trainable = model.trainable_weights
@@ -167,7 +167,7 @@ def evaluate(model, x, y, batch_size=None, device="gpu", prefix="") -> dict:
     """Loss and metrics in inference mode over all of (x, y)."""
     if model.compiled is None:
         raise RuntimeError("compile() the model before evaluating it")
-    xs, ys = model._feeds(x), _targets(model, y)
+    xs, ys = model._feeds(x), check_targets(model, y)
     ctx = EagerCtx(training=False)
     if device == "gpu":
         _, traced = model.gpu_model(xs)
@@ -199,7 +199,7 @@ def fit(model, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None, va
 
 def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
          initial_epoch, seed):
-    xs, ys = model._feeds(x), _targets(model, y)
+    xs, ys = model._feeds(x), check_targets(model, y)
     n = xs[0].shape[0]
     if any(a.shape[0] != n for a in xs + ys):
         raise InputError(f"inputs and targets differ in length: {[a.shape[0] for a in xs + ys]}")
