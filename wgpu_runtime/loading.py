@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .format.artifacts import model_format, read_json
+from .format.artifacts import format_of, read_json
 
 
 def model_format(path) -> str:
@@ -12,7 +12,7 @@ def model_format(path) -> str:
     if path.is_dir():
         path = path / "model.json"
     model = read_json(path)
-    return model_format(model, model.get("modelTopology") or {}, path)
+    return format_of(model, model.get("modelTopology") or {}, path)
 
 
 def load_model(path, adapter: str | None = None):

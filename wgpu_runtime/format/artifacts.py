@@ -48,7 +48,7 @@ def load_artifacts(path) -> ModelArtifacts:
     topology = model.get("modelTopology")
     if not isinstance(topology, dict):
         raise ModelFormatError(f"{path}: required key 'modelTopology' (an object) is missing")
-    fmt = model_format(model, topology, path)
+    fmt = format_of(model, topology, path)
     weights, specs = _load_weights(path, model.get("weightsManifest", []))
     nodes, functions = [], []
     if fmt == "graph-model":
@@ -88,7 +88,7 @@ def read_json(path: Path) -> dict:
     return model
 
 
-def model_format(model: dict, topology: dict, path: Path) -> str:
+def format_of(model: dict, topology: dict, path: Path) -> str:
     fmt = model.get("format")
     if fmt is None:
         if "model_config" in topology:
