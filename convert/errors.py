@@ -3,7 +3,9 @@
 Both halves of the converter (graph models: ``convert/graph``; layers models: ``convert/layers``)
 raise :class:`ConversionError` for bad inputs (a missing file, a corrupt .h5, a SavedModel
 without the asked signature, an unknown format pair, unsupported ops...). The CLI
-(``python -m wgpu_runtime convert``) prints ``error: <message>`` and exits with status 2.
+(``python -m wgpu_runtime convert``) prints ``error: <message>`` and exits with status 2 for a usage
+problem (a flag, a missing path, an output in the way) or 3 for a model it cannot convert
+(wgpu_runtime/exit_codes.py).
 """
 from wgpu_runtime.errors import WgpuRuntimeError
 

@@ -11,10 +11,13 @@ The contract between the CLI and the layers-model half (``convert/layers``)::
 from __future__ import annotations
 
 import fnmatch
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import ConversionError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 4194304
 QUANTIZE_DTYPES = ("float16", "uint8", "uint16")   # the official converter's flag order
@@ -77,16 +80,18 @@ class ConvertOptions:
         return chosen.get
 
     def warn(self, text: str) -> None:
-        """Something the user should know even when piped (stderr)."""
-        import sys
-
-        print(f"warning: {text}", file=self.stderr or sys.stderr)
+        """Something the user should know even when piped (a warning of the ``wgpu_runtime``
+        logger: ``warning: text`` on stderr from the CLI)."""
+        logger.warning(text)
 
     def info(self, text: str) -> None:
-        """What the converter did, shown with the progress display (terminal only)."""
+        """What the converter did: with the progress display on a terminal, else an info log line
+        (shown by ``-v``)."""
         console = getattr(self.progress, "console", None)
         if console is not None:
             console.print(f"[dim]{text}[/]", highlight=False)
+        else:
+            logger.info(text)
 
     def phase(self, name: str):
         """A context manager around one phase of the conversion (progress display)."""

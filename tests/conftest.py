@@ -1,4 +1,5 @@
 """Shared test set-up: the adapters every GPU test runs on (both real adapters here)."""
+import importlib.util
 import os
 
 import pytest
@@ -8,6 +9,14 @@ import pytest
 os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Many tests compare with TensorFlow, in this process, after the session's devices are open. Once
+# an OpenGL adapter has been enumerated, a plain `import tensorflow` crashes at TF's first graph
+# optimisation (convert/tensorflow_loader.py): import it first, the way the converter does.
+if importlib.util.find_spec("tensorflow") is not None:
+    from wgpu_runtime.convert import import_tensorflow
+
+    import_tensorflow()
 
 # Vulkan (lavapipe) and OpenGL (llvmpipe) on a CPU-only machine; WGPU_TEST_ADAPTERS overrides
 # (comma-separated substrings), e.g. on a machine with a real GPU.

@@ -20,6 +20,8 @@ from wgpu_runtime import tolerance
 from wgpu_runtime.format import write_artifacts
 from wgpu_runtime.ops import REGISTRY
 
+from fixtures.tiny_models import tiny_model
+
 ADAPTERS = [a for a in os.environ.get("WGPU_TEST_ADAPTERS", "vulkan,gl").split(",") if a]
 SUBSET = "Relu,Add*,Sum"          # elementwise, broadcasting binary (Add, AddN, AddV2), a reduction
 
@@ -64,54 +66,18 @@ def test_json_on_an_op_subset_on_every_adapter(tmp_path):
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+def test_user_errors_are_one_line_with_their_exit_status(tmp_path, capsys):
     code, _, err = in_process(capsys, "--ops", "NoSuchOp*", "--adapter", "all")
     assert code == 2 and err.strip() == "error: --ops 'NoSuchOp*' matches no registry op"
     code, _, err = in_process(capsys, "--ops", "Relu", "--report", tmp_path / "r.txt")
     assert code == 2 and "the extension picks the format" in err and len(err.strip().splitlines()) == 1
     code, _, err = in_process(capsys, "--ops", "Relu", "--adapter", "no-such-adapter")
-    assert code == 2 and "no adapter matches 'no-such-adapter'" in err
+    assert code == 4 and "no adapter matches 'no-such-adapter'" in err   # a runtime failure (exit_codes.py)
 
 
 # ----------------------------------------------------------------------------- broken models
-def _tiny_model(folder, with_io: bool = False):
-    """x[-1, 8] -> MatMul(w1) -> BiasAdd -> Relu -> MatMul(w2) -> Identity (signature y)."""
-    rng = np.random.default_rng(7)
-    w1 = rng.uniform(-1, 1, (8, 16)).astype(np.float32)
-    b1 = rng.uniform(-0.5, 0.5, (16,)).astype(np.float32)
-    w2 = rng.uniform(-1, 1, (16, 4)).astype(np.float32)
-    f = {"type": "DT_FLOAT"}
-
-    def const(name):
-        return {"name": name, "op": "Const", "attr": {"dtype": f, "value": {"tensor": {}}}}
-    nodes = [
-        {"name": "x", "op": "Placeholder",
-         "attr": {"dtype": f, "shape": {"shape": {"dim": [{"size": "-1"}, {"size": "8"}]}}}},
-        const("w1"), const("b1"), const("w2"),
-        {"name": "dense/MatMul", "op": "MatMul", "input": ["x", "w1"],
-         "attr": {"T": f, "transpose_a": {"b": False}, "transpose_b": {"b": False}}},
-        {"name": "dense/BiasAdd", "op": "BiasAdd", "input": ["dense/MatMul", "b1"], "attr": {"T": f}},
-        {"name": "dense/Relu", "op": "Relu", "input": ["dense/BiasAdd"], "attr": {"T": f}},
-        {"name": "head/MatMul", "op": "MatMul", "input": ["dense/Relu", "w2"],
-         "attr": {"T": f, "transpose_a": {"b": False}, "transpose_b": {"b": False}}},
-        {"name": "Identity", "op": "Identity", "input": ["head/MatMul"], "attr": {"T": f}},
-    ]
-    spec = {"dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": "-1"}, {"size": "8"}]}}
-    model_json = {"format": "graph-model", "generatedBy": "test", "convertedBy": "test",
-                  "modelTopology": {"node": nodes, "library": {}, "versions": {}},
-                  "signature": {"inputs": {"x": {**spec, "name": "x:0"}},
-                                "outputs": {"y": {"name": "Identity:0", "dtype": "DT_FLOAT"}}}}
-    write_artifacts(folder, model_json, [[("w1", w1), ("b1", b1), ("w2", w2)]], shard_size=None)
-    if with_io:
-        x = rng.uniform(-1, 1, (3, 8)).astype(np.float32)
-        y = np.maximum(x.astype(np.float64) @ w1 + b1, 0) @ w2
-        y[1, 2] += 0.25 * np.abs(y).max()          # the stored reference is wrong here
-        np.savez(folder / "io.npz", **{"in:x": x, "out:y": y.astype(np.float32)})
-    return folder
-
-
 def test_a_wrong_kernel_is_caught_at_its_node(tmp_path, capsys, monkeypatch):
-    model = _tiny_model(tmp_path / "tiny")
+    model = tiny_model(tmp_path / "tiny")
     # Relu lowered as a plain view of its input (as if its kernel did nothing): negatives leak
     monkeypatch.setattr(REGISTRY["Relu"], "lower", lambda ctx: ctx.alias())
     report_html = tmp_path / "report.html"
@@ -132,7 +98,7 @@ def test_a_wrong_kernel_is_caught_at_its_node(tmp_path, capsys, monkeypatch):
 
 
 def test_a_perturbed_stored_reference_fails_and_is_named(tmp_path):
-    model = _tiny_model(tmp_path / "tiny", with_io=True)
+    model = tiny_model(tmp_path / "tiny", with_io=True)
     out = cli(model, "--no-ops", "--adapter", ADAPTERS[0], "--json")
     assert out.returncode == 1, out.stderr
     (m,) = json.loads(out.stdout)["adapters"][0]["models"]["results"]

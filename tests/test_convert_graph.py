@@ -264,8 +264,10 @@ def _cli(*args):
     return rc, out.getvalue(), err.getvalue()
 
 
-def _one_error_line(rc, err, *needles):
-    assert rc == 2, err
+def _one_error_line(rc, err, *needles, status=2):
+    """One ``error:`` line on stderr and the documented exit status: 2 a usage error (a flag, a
+    missing path, an output in the way), 3 a model the converter cannot convert."""
+    assert rc == status, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     for n in needles:
@@ -279,20 +281,20 @@ def test_bad_inputs_give_one_error_line(work, sources):
     out = bad / "out"
     _one_error_line(*_cli("--input_format=keras", bad / "missing.h5", out)[::2], "not found")
     _one_error_line(*_cli("--input_format=keras", "--output_format=tfjs_graph_model", bad / "corrupt.h5", out)[::2],
-                    "not a readable HDF5 file")
+                    "not a readable HDF5 file", status=3)
     _one_error_line(*_cli("--input_format=tf_saved_model", "--signature_name=predict", sources["saved_model"].path,
-                          out)[::2], "no signature 'predict'", "serving_default")
+                          out)[::2], "no signature 'predict'", "serving_default", status=3)
     _one_error_line(*_cli("--input_format=tf_saved_model", "--saved_model_tags=train", sources["saved_model"].path,
-                          out)[::2], "no MetaGraph with tags train")
+                          out)[::2], "no MetaGraph with tags train", status=3)
     _one_error_line(*_cli("--input_format=tf_frozen_model", "--output_format=tfjs_layers_model",
                           sources["frozen_graph"].path, out)[::2], "unsupported conversion")
     _one_error_line(*_cli("--input_format=tf_frozen_model", sources["frozen_graph"].path, out)[::2],
                     "--output_node_names is required")
     _one_error_line(*_cli("--input_format=tf_frozen_model", "--output_node_names=nope", sources["frozen_graph"].path,
-                          out)[::2], "nope")
-    _one_error_line(*_cli("--input_format=tf_saved_model", bad / "corrupt.h5", out)[::2], "not a SavedModel folder")
-    _one_error_line(*_cli("--input_format=tf_hub", sources["frozen_graph"].path, out)[::2], "not a TF Hub module folder")
-    _one_error_line(*_cli(lookup_table_model(bad), out)[::2], "LookupTableFindV2", "initializer")
+                          out)[::2], "nope", status=3)
+    _one_error_line(*_cli("--input_format=tf_saved_model", bad / "corrupt.h5", out)[::2], "not a SavedModel folder", status=3)
+    _one_error_line(*_cli("--input_format=tf_hub", sources["frozen_graph"].path, out)[::2], "not a TF Hub module folder", status=3)
+    _one_error_line(*_cli(lookup_table_model(bad), out)[::2], "LookupTableFindV2", "initializer", status=3)
     assert not out.exists()
 
 
@@ -300,7 +302,7 @@ def test_unsupported_ops_fail_naming_them_and_skip_op_check_writes_anyway(work):
     sm = unsupported_ops(work / "svd")
     out = work / "svd" / "web_model"
     rc, _, err = _cli(sm, out)
-    _one_error_line(rc, err, "Svd (used by ", "--skip_op_check")
+    _one_error_line(rc, err, "Svd (used by ", "--skip_op_check", status=3)
     assert "Svd" in err and err.count("Svd") >= 3       # the op and its two nodes
     assert not out.exists() and not [p for p in out.parent.iterdir() if p.name.startswith(".web_model")]
     rc, _, err = _cli("--skip_op_check", sm, out)

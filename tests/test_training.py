@@ -303,11 +303,73 @@ def test_progress_output(capsys):
     model = wr.load_layers_model(layers_fixture("mlp"))
     data = load_npz("mlp")
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(data["x"][:32], data["y"][:32], epochs=2, verbose="auto")
-    assert capsys.readouterr().out == ""                       # piped: quiet
+    model.fit(data["x"][:32], data["y"][:32], epochs=2, verbose=0)
+    assert capsys.readouterr().out == ""                       # verbose=0: silent
     model.fit(data["x"][:32], data["y"][:32], epochs=2, verbose=2)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("Epoch 1/2") and "loss:" in lines[0] and "accuracy:" in lines[0]
+
+
+VERBOSE_SCRIPT = """
+import sys
+import numpy as np
+import wgpu_runtime as wr
+model = wr.load_layers_model(sys.argv[1])
+d = np.load(sys.argv[2])
+kw = {} if sys.argv[3] == "default" else {"verbose": sys.argv[3] if sys.argv[3] == "auto" else int(sys.argv[3])}
+model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+print("== fit", flush=True)
+model.fit(d["x"][:32], d["y"][:32], epochs=2, batch_size=16, **kw)
+print("== evaluate", flush=True)
+model.evaluate(d["x"][:32], d["y"][:32], **kw)
+print("== predict", flush=True)
+model.predict(d["x"][:32], **kw)
+print("== end", flush=True)
+"""
+
+
+@pytest.mark.parametrize("verbose", ["default", "auto", "1", "2", "0"])
+def test_verbose_when_stdout_is_a_pipe(tmp_path, verbose):
+    """Keras' verbose in a real process whose stdout is a pipe (a CI log): "auto" (the default of
+    fit, evaluate and predict) is 1, and 1 without a terminal prints the bar's final state only:
+    one line per epoch, as 2 does; 0 prints nothing. No terminal escape codes in the log."""
+    import subprocess
+    import sys
+
+    data = load_npz("mlp")
+    np.savez(tmp_path / "d.npz", x=data["x"], y=data["y"])
+    out = subprocess.run([sys.executable, "-c", VERBOSE_SCRIPT, str(layers_fixture("mlp")), str(tmp_path / "d.npz"),
+                          verbose], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    sections, current = {}, None
+    for line in out.stdout.splitlines():
+        if line.startswith("== "):
+            current = sections.setdefault(line[3:], [])
+        else:
+            current.append(line)
+    if verbose == "0":
+        assert sections == {"fit": [], "evaluate": [], "predict": [], "end": []}, out.stdout
+        return
+    fit, evaluate, predict = sections["fit"], sections["evaluate"], sections["predict"]
+    assert len(fit) == 2, out.stdout
+    for epoch, line in enumerate(fit, 1):
+        assert line.startswith(f"Epoch {epoch}/2 - 2/2 - "), line      # 32 samples in batches of 16
+        assert "step - loss: " in line and " - accuracy: " in line, line
+    assert len(evaluate) == 1 and evaluate[0].startswith("1/1 - ") and "loss: " in evaluate[0] \
+        and "accuracy: " in evaluate[0], out.stdout
+    assert len(predict) == 1 and predict[0].startswith("1/1 - ") and predict[0].endswith("/step"), out.stdout
+    assert "\x1b" not in out.stdout and "\r" not in out.stdout
+
+
+def test_verbose_rejects_unknown_values():
+    model = wr.load_layers_model(layers_fixture("mlp"))
+    data = load_npz("mlp")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    for call in (lambda: model.fit(data["x"][:8], data["y"][:8], verbose=3),
+                 lambda: model.predict(data["x"][:8], verbose="yes"),
+                 lambda: model.evaluate(data["x"][:8], data["y"][:8], verbose=-1)):
+        with pytest.raises(ValueError, match="verbose must be 'auto', 0, 1 or 2"):
+            call()
 
 
 # --------------------------------------------------------------------- saving and reading back

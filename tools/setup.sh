@@ -2,7 +2,8 @@
 # Idempotent set-up on a bare Debian machine (root) or a developer box:
 #   - installs Mesa's software Vulkan driver when wgpu finds no adapter,
 #   - creates .venv in the repository root and installs the project with its extras,
-#   - installs real TensorFlow.js (npm, tests/tfjs) for the converter's tests when npm exists.
+#   - installs real TensorFlow.js (npm, tests/tfjs) for the converter's tests when npm exists,
+#   - installs Debian's chromium (headless) for the test that renders the HTML conformance report.
 # Usage: tools/setup.sh [--no-extras]     (extras = TensorFlow + official converter + pytest)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,5 +47,15 @@ if command -v npm >/dev/null; then
     (cd tests/tfjs && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 else
     echo "setup: npm not found; the converter tests need Node.js + npm (apt-get install nodejs npm)" >&2
+fi
+# A real headless browser renders the HTML conformance report in tests/test_report_html.py.
+if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing chromium (the tests render the HTML report in a headless browser)" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "setup: chromium not found; the HTML report test needs it (apt-get install chromium)" >&2
+    fi
 fi
 "$vpy" -m wgpu_runtime adapters || true

@@ -2,28 +2,49 @@
 ReduceLROnPlateau, TerminateOnNaN."""
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
+from .io_utils import print_msg
+
+logger = logging.getLogger(__name__)
+
 
 class Callback:
+    """Base class of training callbacks: override the hooks you need. ``self.model`` is the model
+    being trained (set ``self.model.stop_training = True`` to stop), ``self.params`` fit's settings."""
+
     def __init__(self):
         self.model = None
         self.params: dict = {}
 
     def set_model(self, model) -> None:
+        """Called by fit with the model being trained."""
         self.model = model
 
     def set_params(self, params: dict) -> None:
+        """Called by fit with its settings (epochs, steps, verbose)."""
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """At the start of fit."""
+
+    def on_train_end(self, logs=None):
+        """At the end of fit."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """At the start of epoch ``epoch`` (from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """At the end of an epoch; ``logs``: the epoch's loss and metrics (``val_`` ones too)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Before training step ``batch`` (from 0 in each epoch); Keras' hook (fit does not call it yet)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        """After a training step; ``logs``: the running loss and metrics of the epoch."""
 
 
 class History(Callback):
@@ -78,7 +99,7 @@ class EarlyStopping(Callback):
         current = (logs or {}).get(self.monitor)
         if current is None:
             available = ", ".join(sorted(logs or {}))
-            print(f"EarlyStopping: metric {self.monitor!r} is not available (available: {available})")
+            logger.warning("EarlyStopping: metric %r is not available (available: %s)", self.monitor, available)
             return
         if epoch < self.start_from_epoch:
             return
@@ -99,14 +120,16 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:   # as tf_keras 2.19: at the end
             if self.verbose:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 
 class LambdaCallback(Callback):
+    """A callback from plain functions, one per hook (``on_epoch_end=lambda epoch, logs: ...``)."""
+
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_batch_begin=None,
                  on_train_batch_end=None, on_train_begin=None, on_train_end=None):
         super().__init__()
@@ -118,6 +141,9 @@ class LambdaCallback(Callback):
 
 
 class ReduceLROnPlateau(Callback):
+    """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` has not improved by
+    ``min_delta`` for ``patience`` epochs (then wait ``cooldown`` epochs; never below ``min_lr``)."""
+
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0):
         super().__init__()
@@ -150,13 +176,15 @@ class ReduceLROnPlateau(Callback):
             if self.wait >= self.patience and float(opt.learning_rate) > self.min_lr:
                 opt.learning_rate = max(float(opt.learning_rate) * self.factor, self.min_lr)
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {opt.learning_rate:g}.")
+                    print_msg(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {opt.learning_rate:g}.")
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
 
 class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch's loss is NaN or infinite."""
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and (math.isnan(loss) or math.isinf(loss)):
-            print(f"Batch {batch}: invalid loss, terminating training")
+            print_msg(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True

@@ -5,8 +5,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .errors import AdapterError
+
+if TYPE_CHECKING:                  # wgpu is imported at run time only after _quiet_mesa
+    import wgpu
+
+    from .pipelines import PipelineCache
 
 
 def _quiet_mesa() -> None:
@@ -24,17 +30,17 @@ def _wgpu():
     return wgpu
 
 
-def describe(adapter) -> str:
+def describe(adapter: wgpu.GPUAdapter) -> str:
     info = adapter.info
     return f"{info['device']} via {info['backend_type']} ({info['description']})"
 
 
-def enumerate_adapters() -> list:
+def enumerate_adapters() -> list[wgpu.GPUAdapter]:
     """All adapters wgpu sees, in its order (Vulkan lavapipe before OpenGL llvmpipe on CPU machines)."""
     return list(_wgpu().gpu.enumerate_adapters_sync())
 
 
-def find_adapter(query: str | None = None):
+def find_adapter(query: str | None = None) -> wgpu.GPUAdapter:
     """The adapter whose backend, device name or description contains ``query`` (case-insensitive).
 
     ``None`` or ``"default"`` picks what wgpu's ``request_adapter`` prefers.
@@ -59,12 +65,12 @@ def find_adapter(query: str | None = None):
 class Device:
     """One opened WebGPU device with its queue, limits and pipeline cache."""
 
-    adapter: object
-    device: object
-    features: frozenset = field(default_factory=frozenset)
+    adapter: wgpu.GPUAdapter
+    device: wgpu.GPUDevice
+    features: frozenset[str] = field(default_factory=frozenset)
 
     @property
-    def queue(self):
+    def queue(self) -> wgpu.GPUQueue:
         return self.device.queue
 
     @property
@@ -76,7 +82,7 @@ class Device:
         return self.adapter.info["backend_type"]
 
     @property
-    def limits(self) -> dict:
+    def limits(self) -> dict[str, int]:
         return self.device.limits
 
     @property
@@ -98,13 +104,13 @@ class Device:
         self.queue.read_buffer(self._sync_buffer)
 
     @cached_property
-    def _sync_buffer(self):
+    def _sync_buffer(self) -> wgpu.GPUBuffer:
         import wgpu
 
         return self.device.create_buffer(size=4, usage=wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST)
 
     @cached_property
-    def pipelines(self):
+    def pipelines(self) -> PipelineCache:
         from .pipelines import PipelineCache
 
         return PipelineCache(self)

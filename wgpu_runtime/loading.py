@@ -1,12 +1,18 @@
 """load_model: a graph or a layers model, by what the model file says it is."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .format.artifacts import format_of, read_json
 
+if TYPE_CHECKING:
+    from .graph.model import GraphModel
+    from .layers import LayersModel
 
-def model_format(path) -> str:
+
+def model_format(path: str | os.PathLike[str]) -> str:
     """"graph-model" or "layers-model" for a model json file (or the model.json of a folder)."""
     path = Path(path)
     if path.is_dir():
@@ -15,7 +21,7 @@ def model_format(path) -> str:
     return format_of(model, model.get("modelTopology") or {}, path)
 
 
-def load_model(path, adapter: str | None = None):
+def load_model(path: str | os.PathLike[str], adapter: str | None = None) -> GraphModel | LayersModel:
     """A GraphModel or a LayersModel (see load_graph_model / load_layers_model)."""
     if model_format(path) == "layers-model":
         from .layers import load_layers_model

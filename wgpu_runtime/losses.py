@@ -32,6 +32,9 @@ def _f32(y):
 
 
 class Loss:
+    """Base class: subclasses implement ``per_sample``; calling the loss reduces it
+    (``reduction``: "sum_over_batch_size" / "auto" = mean, "sum", or "none")."""
+
     name = "loss"
 
     def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
@@ -42,6 +45,7 @@ class Loss:
         self.reduction = reduction
 
     def per_sample(self, ctx, y_true, y_pred):
+        """One loss value per sample, built with ``ctx`` ops (so the tape can differentiate it)."""
         raise NotImplementedError
 
     def __call__(self, ctx, y_true, y_pred):
@@ -55,10 +59,13 @@ class Loss:
         return ctx.mean(values, axes)
 
     def get_config(self) -> dict:
+        """The loss' settings, as Keras' ``get_config`` names them."""
         return {"name": self.name, "reduction": self.reduction}
 
 
 class MeanSquaredError(Loss):
+    """mean((y_pred - y_true)**2) over the last axis."""
+
     name = "mean_squared_error"
 
     def per_sample(self, ctx, y_true, y_pred):
@@ -66,6 +73,8 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
+    """mean(|y_pred - y_true|) over the last axis."""
+
     name = "mean_absolute_error"
 
     def per_sample(self, ctx, y_true, y_pred):
@@ -73,6 +82,8 @@ class MeanAbsoluteError(Loss):
 
 
 class Huber(Loss):
+    """Quadratic for errors up to ``delta``, linear beyond, averaged over the last axis."""
+
     name = "huber_loss"
 
     def __init__(self, delta: float = 1.0, **kw):
@@ -94,6 +105,8 @@ def _smooth(y_true, smoothing: float, classes: int) -> np.ndarray:
 
 
 class CategoricalCrossentropy(Loss):
+    """Crossentropy against one-hot (or soft) labels, with ``from_logits`` and ``label_smoothing``."""
+
     name = "categorical_crossentropy"
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1, **kw):
@@ -113,6 +126,8 @@ class CategoricalCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Crossentropy against integer class labels."""
+
     name = "sparse_categorical_crossentropy"
 
     def per_sample(self, ctx, y_true, y_pred):
@@ -126,6 +141,8 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
 
 class BinaryCrossentropy(Loss):
+    """Crossentropy of independent 0/1 targets, with ``from_logits`` and ``label_smoothing``."""
+
     name = "binary_crossentropy"
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1, **kw):

@@ -18,14 +18,17 @@ def _labels(y_true, y_pred):
 
 
 def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
+    """Per sample: the fraction of outputs on the right side of ``threshold``."""
     return np.mean(np.asarray(y_true, np.float32) == (y_pred > threshold).astype(np.float32), axis=-1)
 
 
 def categorical_accuracy(y_true, y_pred):
+    """Per sample: 1 when the predicted class is the one-hot label's class."""
     return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
+    """Per sample: 1 when the predicted class is the integer label."""
     return (_labels(y_true, y_pred).astype(np.int64) == np.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
@@ -36,18 +39,22 @@ def _in_top_k(pred, target, k):
 
 
 def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    """Per sample: 1 when the one-hot label's class is among the ``k`` highest scores."""
     return _in_top_k(y_pred, np.argmax(y_true, axis=-1), k)
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    """Per sample: 1 when the integer label is among the ``k`` highest scores."""
     return _in_top_k(y_pred, _labels(y_true, y_pred).astype(np.int64), k)
 
 
 def mean_absolute_error(y_true, y_pred):
+    """Per sample: mean(|y_pred - y_true|) over the last axis."""
     return np.mean(np.abs(y_pred - np.asarray(y_true, np.float32)), axis=-1)
 
 
 def mean_squared_error(y_true, y_pred):
+    """Per sample: mean((y_pred - y_true)**2) over the last axis."""
     return np.mean(np.square(y_pred - np.asarray(y_true, np.float32)), axis=-1)
 
 
@@ -61,21 +68,25 @@ class Metric:
         self.reset_state()
 
     def reset_state(self) -> None:
+        """Forget every sample seen."""
         self.total = 0.0
         self.count = 0
 
     def update_state(self, y_true, y_pred) -> None:
+        """Add a batch's per-sample values to the running mean."""
         values = np.asarray(self.fn(y_true, np.asarray(y_pred), **self.kwargs), np.float64)
         self.total += float(values.sum())
         self.count += int(values.size)
 
     def result(self) -> float:
+        """The mean over every sample seen since the last reset (0.0 before any)."""
         return float(self.total / self.count) if self.count else 0.0
 
 
 def _metric_class(fn, default_name):
     return type(default_name.title().replace("_", ""), (Metric,),
-                {"default_fn": staticmethod(fn), "default_name": default_name})
+                {"default_fn": staticmethod(fn), "default_name": default_name,
+                 "__doc__": f"The running mean of :func:`{fn.__name__}` (keyword arguments go to it)."})
 
 
 BinaryAccuracy = _metric_class(binary_accuracy, "binary_accuracy")

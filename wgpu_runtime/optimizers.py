@@ -28,6 +28,8 @@ class ExponentialDecay:
 
 
 class Optimizer:
+    """Base class: clipping, weight decay and the step count; subclasses implement ``update``."""
+
     name = "Optimizer"
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
@@ -44,10 +46,12 @@ class Optimizer:
 
     # -- helpers -----------------------------------------------------------------------------
     def current_lr(self) -> np.float32:
+        """The learning rate for the current step (a schedule is called with ``iterations``)."""
         lr = self.learning_rate
         return F32(lr(self.iterations) if callable(lr) else lr)
 
     def slot(self, w, name: str, init: float = 0.0) -> np.ndarray:
+        """The optimizer's state array ``name`` for weight ``w`` (created filled with ``init``)."""
         s = self.slots.setdefault(id(w), {})
         if name not in s:
             s[name] = np.full(w.value.shape, init, np.float32)
@@ -89,9 +93,11 @@ class Optimizer:
         self.iterations += 1
 
     def update(self, w, g: np.ndarray, lr: np.float32, step: int) -> None:
+        """Apply the update rule to weight ``w`` (in place) for gradient ``g`` at step ``step`` (from 1)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The optimizer's settings, as Keras' ``get_config`` names them."""
         lr = self.learning_rate
         return {"name": self.name, "learning_rate": float(lr) if not callable(lr) else None,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
@@ -99,6 +105,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum."""
+
     name = "SGD"
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kw):
@@ -116,6 +124,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam (Kingma and Ba), optionally AMSGrad."""
+
     name = "Adam"
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kw):
@@ -136,6 +146,8 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay (default 0.004, as Keras)."""
+
     name = "AdamW"
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, **kw):
@@ -143,6 +155,8 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
+    """RMSprop, optionally centered and with momentum."""
+
     name = "RMSprop"
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kw):
@@ -169,6 +183,8 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
+    """Adagrad: per-weight learning rates from accumulated squared gradients."""
+
     name = "Adagrad"
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kw):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import ConversionError
 from ..options import ConvertOptions
+from ..tensorflow_loader import import_tensorflow
 
 
 def load(input_path: Path, input_format: str, options: ConvertOptions):
@@ -35,6 +36,7 @@ def load(input_path: Path, input_format: str, options: ConvertOptions):
 
 def convert_graph(input_path, output_dir, input_format: str, options: ConvertOptions | None = None) -> Path:
     """Convert ``input_path`` into a graph model in ``output_dir``; returns the model.json path."""
+    import_tensorflow()   # isolated from an LLVM a WebGPU adapter may have loaded (tensorflow_loader.py)
     from ..optimize import optimize
     from .op_check import check_ops
     from .write import write_graph_model

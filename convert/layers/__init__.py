@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import ConversionError
 from ..options import ConvertOptions
+from ..tensorflow_loader import import_tensorflow
 from .h5 import KerasH5, read_keras_h5
 from .names import Keras3WeightNames
 from .topology import is_keras3_config, tfjs_model_config
@@ -30,6 +31,7 @@ _KERAS_OUTPUTS = ("keras", "keras_keras", "keras_saved_model")
 def convert_layers(input_path, output_dir, input_format: str, output_format: str = "tfjs_layers_model",
                    options=None) -> Path:
     """Convert; returns the written model.json (or Keras file/folder) path. Raises ConversionError."""
+    import_tensorflow()   # isolated from an LLVM a WebGPU adapter may have loaded (tensorflow_loader.py)
     options = _options(options)
     src, dst = Path(input_path), Path(output_dir)
     if input_format in _TO_LAYERS and output_format == "tfjs_layers_model":

@@ -5,6 +5,15 @@ import math
 from dataclasses import dataclass, field
 
 
+def family_of(op: str) -> str:
+    """The op's family (the wgpu_runtime/ops module registering it); "other" for a name the
+    registry does not hold (a result read back from an older run)."""
+    from ..ops import REGISTRY
+
+    d = REGISTRY.get(op)
+    return d.family if d is not None else "other"
+
+
 def _num(x: float):
     """JSON has no inf/nan: None stands for an unbounded error (a crash, a wrong shape)."""
     return None if x is None or not math.isfinite(x) else round(float(x), 3)
@@ -21,13 +30,23 @@ class CaseResult:
     message: str = ""          # why it failed
 
     @property
+    def family(self) -> str:
+        return family_of(self.op)
+
+    @property
     def ratio(self) -> float:
         if self.bound > 0:
             return self.ulps / self.bound
         return 0.0 if self.ulps == 0 else math.inf
 
+    @property
+    def badness(self) -> tuple:
+        """Orders cases from best to worst: closeness to the bound, then the error; among exact
+        passes, a float case (which has a bound to show) over an exact comparison."""
+        return (self.ratio, self.ulps, self.bound)
+
     def to_dict(self) -> dict:
-        return {"op": self.op, "case": self.index, "note": self.note, "passed": self.passed,
+        return {"op": self.op, "family": self.family, "case": self.index, "note": self.note, "passed": self.passed,
                 "error_ulps": _num(self.ulps), "bound_ulps": _num(self.bound), "message": self.message}
 
 
@@ -119,7 +138,7 @@ class AdapterResult:
 
     def worst_case(self) -> CaseResult | None:
         """The case closest to (or furthest past) its bound."""
-        return max(self.cases, key=lambda c: (c.ratio, c.ulps), default=None)
+        return max(self.cases, key=lambda c: c.badness, default=None)
 
     def worst_model(self) -> ModelResult | None:
         def key(m):               # a model that could not run is the worst
@@ -128,23 +147,45 @@ class AdapterResult:
         return max(self.models, key=key, default=None)
 
     def per_op(self) -> dict[str, dict]:
+        """op -> {cases, passed, worst_error_ulps, bound_ulps}: the error and bound of the op's
+        case closest to (or furthest past) its bound, as in worst_case()."""
         out: dict[str, dict] = {}
+        worst: dict[str, CaseResult] = {}
         for c in self.cases:
-            d = out.setdefault(c.op, {"cases": 0, "passed": 0, "worst_error_ulps": 0.0, "bound_ulps": 0.0})
+            d = out.setdefault(c.op, {"cases": 0, "passed": 0})
             d["cases"] += 1
             d["passed"] += c.passed
-            if c.ulps >= d["worst_error_ulps"]:
-                d["worst_error_ulps"], d["bound_ulps"] = c.ulps, c.bound
+            w = worst.get(c.op)
+            if w is None or c.badness > w.badness:
+                worst[c.op] = c
+        for op, d in out.items():
+            d["worst_error_ulps"], d["bound_ulps"] = worst[op].ulps, worst[op].bound
+        return out
+
+    def per_family(self) -> dict[str, dict]:
+        """family -> {ops, cases, passed, worst}: worst is the case closest to (or furthest
+        past) its bound, as in worst_case()."""
+        out: dict[str, dict] = {}
+        for c in self.cases:
+            d = out.setdefault(c.family, {"ops": set(), "cases": 0, "passed": 0, "worst": None})
+            d["ops"].add(c.op)
+            d["cases"] += 1
+            d["passed"] += c.passed
+            if d["worst"] is None or c.badness > d["worst"].badness:
+                d["worst"] = c
         return out
 
     def to_dict(self) -> dict:
         wc = self.worst_case()
+        per_family = {fam: {"ops": len(d["ops"]), "cases": d["cases"], "passed": d["passed"],
+                            "worst_error_ulps": _num(d["worst"].ulps), "bound_ulps": _num(d["worst"].bound)}
+                      for fam, d in sorted(self.per_family().items())}
         per_op = {op: {**d, "worst_error_ulps": _num(d["worst_error_ulps"]), "bound_ulps": _num(d["bound_ulps"])}
                   for op, d in self.per_op().items()}
         return {"adapter": self.name, "backend": self.backend, "passed": self.passed, "error": self.error,
                 "seconds": round(self.seconds, 2),
                 "ops": {"cases": len(self.cases), "passed": self.ops_passed, "failed": self.ops_failed,
-                        "worst": wc.to_dict() if wc else None, "per_op": per_op,
+                        "worst": wc.to_dict() if wc else None, "per_op": per_op, "per_family": per_family,
                         "failures": [c.to_dict() for c in self.cases if not c.passed]},
                 "models": {"total": len(self.models), "passed": self.models_passed,
                            "failed": len(self.models) - self.models_passed,
@@ -166,7 +207,7 @@ class Run:
 
     def summary(self) -> dict:
         worst_case = max(((a, a.worst_case()) for a in self.adapters if a.cases),
-                         key=lambda ac: (ac[1].ratio, ac[1].ulps), default=None)
+                         key=lambda ac: ac[1].badness, default=None)
         worst_model = max(((a, m, m.worst) for a in self.adapters for m in a.models if m.worst),
                           key=lambda amw: amw[2].ulps / amw[2].bound if amw[2].bound else amw[2].ulps, default=None)
         return {"passed": self.passed, "adapters": len(self.adapters),

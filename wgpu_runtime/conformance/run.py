@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import tolerance
 from ..device import describe, enumerate_adapters, get_device
-from ..errors import AdapterError, WgpuRuntimeError
+from ..errors import AdapterError
+from ..exit_codes import UsageError
 from . import op_cases
 from .models import ModelUnderTest
 from .report import print_table, write_report
@@ -90,15 +91,15 @@ def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_
 
 def main(args) -> int:
     if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
-        raise WgpuRuntimeError(f"--report {args.report}: the extension picks the format: .md or .html")
+        raise UsageError(f"--report {args.report}: the extension picks the format: .md or .html")
     if args.report and not Path(args.report).resolve().parent.is_dir():
-        raise WgpuRuntimeError(f"--report {args.report}: folder {Path(args.report).parent} does not exist")
+        raise UsageError(f"--report {args.report}: folder {Path(args.report).parent} does not exist")
     patterns = None if args.ops is None else [p.strip() for p in args.ops.split(",") if p.strip()]
     ops = [] if args.no_ops else op_cases.select_ops(patterns)
     if patterns is not None and not ops and not args.no_ops:
-        raise WgpuRuntimeError(f"--ops {args.ops!r} matches no registry op")
+        raise UsageError(f"--ops {args.ops!r} matches no registry op")
     if args.no_ops and not args.models:
-        raise WgpuRuntimeError("nothing to run: --no-ops and no model given")
+        raise UsageError("nothing to run: --no-ops and no model given")
     cases = op_cases.case_list(ops)
     models = [ModelUnderTest(p) for p in args.models]      # a model that cannot load is a user error
     adapters = select_adapters(args.adapter)

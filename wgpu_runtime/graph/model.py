@@ -1,9 +1,13 @@
 """GraphModel: a frozen TF.js graph model on a WebGPU device (numpy in, numpy out)."""
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Union
 
 import numpy as np
+import numpy.typing as npt
 
 from ..device import Device, get_device
 from ..dtypes import STRING, device_dtype, dtype_of, feedable, to_device_array
@@ -17,7 +21,16 @@ from .dynamic import DynamicExecutor, function_nodes, needs_dynamic
 from .plan import DataDependentError, Plan, Planner
 
 
+Feeds = Mapping[str, npt.ArrayLike]            # input name (signature key, tensor or node name) -> array
+OutputNames = Union[str, Sequence[str], None]   # one name, several, or None: every output
+
+
 class GraphModel:
+    """A TF.js graph model on one WebGPU device (``load_graph_model``). ``inputs`` / ``outputs``:
+    its TensorSpecs (signature order); ``predict`` and ``execute`` take and return numpy arrays."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
     MAX_PLANS = 8   # plans kept per model (one per distinct set of input shapes / outputs)
 
     def __init__(self, artifacts: ModelArtifacts, device: Device):
@@ -37,7 +50,7 @@ class GraphModel:
         self._dynamic = DynamicExecutor(self) if needs_dynamic(self.graph, artifacts) else None
 
     # -- public API -------------------------------------------------------------------------
-    def predict(self, x):
+    def predict(self, x: npt.ArrayLike | Sequence[npt.ArrayLike] | Feeds) -> np.ndarray | list[np.ndarray]:
         """x: one array, a list (in ``inputs`` order) or a dict by input name. One output: an
         array; several: a list in ``outputs`` order."""
         if isinstance(x, dict):
@@ -54,7 +67,7 @@ class GraphModel:
         outs = self.execute(feeds, [s.name for s in self.outputs])
         return outs[0] if len(outs) == 1 else outs
 
-    def execute(self, feeds: dict, outputs=None):
+    def execute(self, feeds: Feeds, outputs: OutputNames = None) -> np.ndarray | list[np.ndarray]:
         """feeds: {input name (signature key, tensor name or node name): array}. outputs: a name
         or a list of names (signature keys or tensor names 'node:i'); default: all outputs."""
         single = isinstance(outputs, str)
@@ -77,7 +90,7 @@ class GraphModel:
         rather than as one prepared plan."""
         return self._dynamic is not None
 
-    def prepare(self, feeds: dict, outputs=None) -> tuple[Plan, dict[str, np.ndarray]]:
+    def prepare(self, feeds: Feeds, outputs: OutputNames = None) -> tuple[Plan, dict[str, np.ndarray]]:
         """The (cached) plan for these inputs' shapes and outputs, and the inputs in device layout."""
         if self._dynamic is not None:
             raise GraphError("this model has control flow or data-dependent shapes: it runs on the "
@@ -102,10 +115,12 @@ class GraphModel:
 
     @property
     def weight_bytes(self) -> int:
+        """Bytes of the weights uploaded to the device."""
         return sum(b.nbytes for b in self._buffers.values())
 
     # -- weights ----------------------------------------------------------------------------
     def weight_buffer(self, key: str, value: np.ndarray, dtype: str) -> Buf:
+        """The device buffer of weight ``key`` (``value`` as ``dtype``), uploaded on first use."""
         buf = self._buffers.get(key)
         if buf is None:
             up = Uploader(self.device)
@@ -175,7 +190,7 @@ class GraphModel:
             raise InputError(f"unknown output {name!r}; the model's outputs are: {', '.join(known)}")
         return ref
 
-    def _check_feeds(self, feeds: dict) -> dict[str, tuple[np.ndarray, str]]:
+    def _check_feeds(self, feeds: Feeds) -> dict[str, tuple[np.ndarray, str]]:
         resolved: dict[str, tuple[np.ndarray, str]] = {}
         for name, value in feeds.items():
             node_name = self._resolve_input(name)
@@ -202,7 +217,7 @@ def _fmt_shape(shape) -> str:
     return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
 
 
-def load_graph_model(path, adapter: str | None = None) -> GraphModel:
+def load_graph_model(path: str | os.PathLike[str], adapter: str | None = None) -> GraphModel:
     """Load a TF.js graph model (model.json file or its folder) onto ``adapter``."""
     artifacts = load_artifacts(path)
     if artifacts.format != "graph-model":

@@ -117,6 +117,7 @@ class Layer:
     # -- keras-like attributes ---------------------------------------------------------------
     @property
     def trainable(self) -> bool:
+        """Whether training updates this layer's weights; setting it sets every sublayer's too."""
         return self._trainable
 
     @trainable.setter
@@ -133,19 +134,23 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Weight]:
+        """The weights training updates (none when the layer is frozen)."""
         if not self.trainable:
             return []
         return [w for w in self._weights if w.trainable] + [w for s in self.sublayers for w in s.trainable_weights]
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
+        """The other weights (moving statistics, frozen layers' weights), in ``weights`` order."""
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
     def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights' values, in ``weights`` order."""
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, arrays) -> None:
+        """Assign arrays (as ``get_weights`` returns them) to the weights; shapes must match."""
         ws = self.weights
         if len(arrays) != len(ws):
             raise ValueError(f"layer {self.name!r} has {len(ws)} weights, got {len(arrays)} arrays")
@@ -153,10 +158,13 @@ class Layer:
             w.assign(a)
 
     def count_params(self) -> int:
+        """The number of scalars in the layer's weights."""
         return int(sum(w.value.size for w in self.weights))
 
     def add_weight(self, name: str, shape, trainable: bool = True, init: str | float = 0.0,
                    regularizer=None, constraint=None) -> Weight:
+        """Declare a float32 weight (call from ``build``, in the order Keras saves them): ``init``
+        is "zeros", "ones" or a constant; a loaded model overwrites it with the saved value."""
         value = np.full(tuple(int(d) for d in shape), 1.0 if init == "ones" else (0.0 if init == "zeros" else init),
                         np.float32)
         w = Weight(name, value, trainable, key=f"{self.name}/{name}", regularizer=regularizer, constraint=constraint)
@@ -168,9 +176,12 @@ class Layer:
         """Declare weights for these input shapes (default: none)."""
 
     def call(self, ctx, *inputs, **kwargs):
+        """The layer's computation on ``ctx`` tensors, with ``ctx`` ops (``ctx.op("Relu", x)``,
+        ``ctx.add``, ...): the same code builds the GPU graph and runs the CPU autograd."""
         raise NotImplementedError(f"{type(self).__name__}.call")
 
     def __call__(self, ctx, *inputs, **kwargs):
+        """Build on the first call (from the inputs' shapes), then ``call``."""
         if not self.built:
             self.build(_shapes(ctx, inputs[0] if len(inputs) == 1 else list(inputs)))
             self.built = True

@@ -4,6 +4,7 @@ tf.LayersModel."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 
@@ -18,6 +19,11 @@ from .gpu import TRACE_BATCH, LayersGraphModel, trace
 from .topology import parse
 
 PREDICT_ROWS = 1024      # rows per GPU run in predict() when no batch_size is given
+
+
+def steps_for(rows: int, batch_size: int | None) -> int:
+    """GPU runs for ``rows`` samples in runs of ``batch_size`` (default PREDICT_ROWS) rows."""
+    return max(1, -(-rows // (batch_size or PREDICT_ROWS)))
 
 
 def flavor_of(topology: dict, keras3_config: bool) -> str:
@@ -60,24 +66,29 @@ class LayersModel:
 
     @property
     def input_names(self) -> list[str]:
+        """The input layers' names, in the model's input order."""
         return self.net.input_names
 
     @property
     def output_names(self) -> list[str]:
+        """The output layers' names, in the model's output order."""
         return self.net.output_names
 
     @property
     def inputs(self) -> list[dict]:
+        """Per input: ``{"name", "shape" (batch dim None), "dtype"}``."""
         return [{"name": l.name, "shape": l.batch_shape, "dtype": l.dtype} for l in self.net.input_layers]
 
     @property
     def outputs(self) -> list[dict]:
+        """Per output: ``{"name", "shape"}`` (batch dim None; None when not known)."""
         shapes = [self.net.call_shapes.get((r.layer, r.node)) for r in self.net.topology.outputs]
         return [{"name": r.layer, "shape": (None, *s[r.tensor][1:]) if s else None}
                 for r, s in zip(self.net.topology.outputs, shapes)]
 
     @property
     def trainable(self) -> bool:
+        """Whether training updates the model's weights (Keras' ``model.trainable``; settable)."""
         return self.net.trainable
 
     @trainable.setter
@@ -86,17 +97,21 @@ class LayersModel:
 
     @property
     def weights(self) -> list[Weight]:
+        """Every weight, trainable ones first per layer, as Keras lists them."""
         return self.net.weights
 
     @property
     def trainable_weights(self) -> list[Weight]:
+        """The weights fit() updates."""
         return self.net.trainable_weights
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
+        """The weights fit() leaves to the layers (moving statistics, frozen layers)."""
         return self.net.non_trainable_weights
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name, or by index in :attr:`layers`; ValueError when there is none."""
         if index is not None:
             layers = self.layers
             if not -len(layers) <= index < len(layers):
@@ -108,9 +123,11 @@ class LayersModel:
         raise ValueError(f"no layer named {name!r}; layers: {', '.join(l.name for l in self.net.layers)}")
 
     def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight's value, in the order of :attr:`weights`."""
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, arrays) -> None:
+        """Assign every weight (arrays in the order of :attr:`weights`); the GPU copy follows."""
         ws = self.weights
         if len(arrays) != len(ws):
             raise ValueError(f"model has {len(ws)} weights, got {len(arrays)} arrays")
@@ -119,6 +136,7 @@ class LayersModel:
         self.mark_weights_changed()
 
     def count_params(self) -> int:
+        """The number of scalars in all weights."""
         return self.net.count_params()
 
     def mark_weights_changed(self) -> None:
@@ -170,30 +188,48 @@ class LayersModel:
         self._dirty = False
         return entry
 
-    def run_gpu(self, xs, fetch: list[str] | None = None, batch_size: int | None = None) -> list[np.ndarray]:
-        """Every output (or the tensors ``fetch``) for inputs ``xs``, in runs of ``batch_size`` rows."""
+    def run_gpu(self, xs, fetch: list[str] | None = None, batch_size: int | None = None,
+                on_batch=None) -> list[np.ndarray]:
+        """Every output (or the tensors ``fetch``) for inputs ``xs``, in runs of ``batch_size`` rows;
+        ``on_batch(i)`` after run i (progress)."""
         gm, traced = self.gpu_model(xs)
         names = fetch or traced.outputs
         n = xs[0].shape[0]
         rows = batch_size or PREDICT_ROWS
         parts = []
-        for start in range(0, max(n, 1), rows):
+        for i, start in enumerate(range(0, max(n, 1), rows)):
             feeds = {ph: a[start:start + rows] for ph, a in zip(traced.input_names, xs)}
             parts.append(gm.execute(feeds, list(names)))
+            if on_batch is not None:
+                on_batch(i)
         if len(parts) == 1:
             return parts[0]
         return [np.concatenate([p[i] for p in parts]) for i in range(len(names))]
 
-    def predict(self, x, batch_size: int | None = None, verbose=0):
-        """Inference on the GPU. One output: an array; several: a list."""
-        outs = self.run_gpu(self._feeds(x), batch_size=batch_size)
+    def predict(self, x, batch_size: int | None = None, verbose="auto"):
+        """Inference on the GPU, in runs of ``batch_size`` rows (default PREDICT_ROWS). One output:
+        an array; several: a list. ``verbose`` as Keras: "auto" (1), 0 silent, 1 progress bar
+        (one line when stdout is not a terminal), 2 one line (layers/progress.py)."""
+        from .progress import PassProgress
+
+        xs = self._feeds(x)
+        progress = PassProgress(verbose, steps_for(xs[0].shape[0], batch_size))
+        t0 = time.perf_counter()
+        try:
+            outs = self.run_gpu(xs, batch_size=batch_size, on_batch=progress.batch_end)
+        except BaseException:
+            progress.abort()
+            raise
+        progress.end(time.perf_counter() - t0)
         return outs[0] if len(outs) == 1 else outs
 
     def predict_on_batch(self, x):
-        return self.predict(x)
+        """``predict`` on one batch, silently (Keras' ``predict_on_batch``)."""
+        return self.predict(x, verbose=0)
 
     # -- training (wgpu_runtime.layers.training) -----------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Keras' compile: an optimizer (name or instance), a loss per output or for all, metrics."""
         from .training import compile_model
 
         compile_model(self, optimizer, loss, metrics, loss_weights)
@@ -208,16 +244,18 @@ class LayersModel:
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                    initial_epoch=initial_epoch, seed=seed, blas_threads=blas_threads)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, return_dict=False, device="gpu"):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, device="gpu"):
+        """Loss and metrics in inference mode. ``verbose`` as in :meth:`predict`."""
         from .training import evaluate
 
-        logs = evaluate(self, x, y, batch_size=batch_size, device=device)
+        logs = evaluate(self, x, y, batch_size=batch_size, device=device, verbose=verbose)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on one batch; the loss (and metrics) of that batch."""
         from ..autograd import blas
         from .training import check_targets, train_step
 
@@ -226,7 +264,8 @@ class LayersModel:
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
     def test_on_batch(self, x, y, return_dict=False):
-        return self.evaluate(x, y, return_dict=return_dict)
+        """Loss and metrics on one batch in inference mode, silently."""
+        return self.evaluate(x, y, return_dict=return_dict, verbose=0)
 
     # -- saving & describing -------------------------------------------------------------------
     def save(self, path, overwrite: bool = True, shard_size: int | None = 4194304):
@@ -237,11 +276,13 @@ class LayersModel:
         return save(self, path, overwrite=overwrite, shard_size=shard_size)
 
     def summary(self, print_fn=None, line_length: int = 98) -> None:
+        """Keras' summary table: layers, output shapes, parameter counts (``print_fn`` default: print)."""
         from .summary import summary
 
         summary(self, print_fn or print, line_length)
 
     def to_json(self) -> str:
+        """The model's Keras config as JSON (Keras' ``to_json``)."""
         return json.dumps(self.topology_json.get("model_config", self.topology_json))
 
 

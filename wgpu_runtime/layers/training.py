@@ -24,7 +24,8 @@ from .. import optimizers
 from ..autograd import Var, backward, blas
 from ..errors import InputError
 from .ctx import EagerCtx
-from .progress import Progress
+from .model import steps_for
+from .progress import PassProgress, Progress, resolve_verbose
 
 
 @dataclass
@@ -163,25 +164,39 @@ def train_step(model, xs, ys, tracker: _Tracker | None = None) -> dict:
     return tracker.logs()
 
 
-def evaluate(model, x, y, batch_size=None, device="gpu", prefix="") -> dict:
-    """Loss and metrics in inference mode over all of (x, y)."""
+def evaluate(model, x, y, batch_size=None, device="gpu", prefix="", verbose=0) -> dict:
+    """Loss and metrics in inference mode over all of (x, y); ``verbose`` as Keras'
+    (layers/progress.py: the default 0 here is fit's validation pass, silent as in Keras)."""
     if model.compiled is None:
         raise RuntimeError("compile() the model before evaluating it")
+    if device not in ("gpu", "cpu"):
+        raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
     xs, ys = model._feeds(x), check_targets(model, y)
+    progress = PassProgress(verbose, steps_for(xs[0].shape[0], batch_size) if device == "gpu" else 1)
+    t0 = time.perf_counter()
+    try:
+        logs = _evaluate(model, xs, ys, batch_size, device, prefix, progress)
+    except BaseException:
+        progress.abort()
+        raise
+    progress.end(time.perf_counter() - t0, logs)
+    return logs
+
+
+def _evaluate(model, xs, ys, batch_size, device, prefix, progress) -> dict:
     ctx = EagerCtx(training=False)
     if device == "gpu":
         _, traced = model.gpu_model(xs)
         wants_logits = [lg is not None and lf is not None for lg, lf in zip(traced.logits, model.compiled.losses)]
         fetch = [lg[1] if want else name for want, lg, name in zip(wants_logits, traced.logits, traced.outputs)]
-        arrays = model.run_gpu(xs, fetch, batch_size)
+        arrays = model.run_gpu(xs, fetch, batch_size, on_batch=progress.batch_end)
         # the final Softmax/Sigmoid runs here, so the loss sees its logits as it does in training
         outs = [ctx.op(lg[0], Var(a, requires_grad=True)) if want else a
                 for want, lg, a in zip(wants_logits, traced.logits, arrays)]
-    elif device == "cpu":
+    else:
         out = model.net(ctx, *xs)
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
-    else:
-        raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
+        progress.batch_end(0)
     total, parts = _loss_terms(model, ctx, ys, outs)
     tracker = _Tracker(model, prefix)
     tracker.update(xs[0].shape[0], float(ctx.value(total)), parts, ys, [ctx.value(o) for o in outs])
@@ -192,6 +207,7 @@ def fit(model, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=None, va
         validation_data=None, shuffle=True, initial_epoch=0, seed=None, blas_threads=1):
     if model.compiled is None:
         raise RuntimeError("compile() the model before fit()")
+    resolve_verbose(verbose)          # a bad value fails before any training
     with blas.limit(blas_threads):
         return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                     shuffle, initial_epoch, seed)
@@ -234,10 +250,12 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
             progress.epoch_begin(epoch)
             order = rng.permutation(n) if shuffle else None
             tracker = _Tracker(model)
+            done = 0
             for step in range(steps):
                 sl = slice(step * batch_size, (step + 1) * batch_size)
                 idx = sl if order is None else order[sl]
                 logs = train_step(model, [a[idx] for a in xs], [a[idx] for a in ys], tracker)
+                done = step + 1
                 progress.batch_end(step, logs)
                 for cb in cbs:
                     cb.on_train_batch_end(step, logs)
@@ -247,7 +265,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
             if val is not None:
                 vx, vy = val
                 logs.update(evaluate(model, vx, vy, prefix="val_"))
-            progress.epoch_end(epoch, logs, time.perf_counter() - t0)
+            progress.epoch_end(epoch, logs, time.perf_counter() - t0, done)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
             if model.stop_training:
