@@ -4,7 +4,10 @@ tf.LayersModel."""
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import numpy as np
 
@@ -17,6 +20,15 @@ from .ctx import EagerCtx
 from .functional import Functional, InputLayer
 from .gpu import TRACE_BATCH, LayersGraphModel, trace
 from .topology import parse
+
+if TYPE_CHECKING:
+    from ..callbacks import History
+    from ..optimizers import Optimizer
+
+# numpy in, numpy out: one array, a list (in input order) or a dict by input name
+ArrayInputs = Union[np.ndarray, Sequence[np.ndarray], dict, None]
+ArrayOutputs = Union[np.ndarray, list]
+Verbose = Union[str, int]
 
 PREDICT_ROWS = 1024      # rows per GPU run in predict() when no batch_size is given
 
@@ -126,7 +138,7 @@ class LayersModel:
         """Copies of every weight's value, in the order of :attr:`weights`."""
         return [w.numpy() for w in self.weights]
 
-    def set_weights(self, arrays) -> None:
+    def set_weights(self, arrays: Sequence[np.ndarray]) -> None:
         """Assign every weight (arrays in the order of :attr:`weights`); the GPU copy follows."""
         ws = self.weights
         if len(arrays) != len(ws):
@@ -206,7 +218,7 @@ class LayersModel:
             return parts[0]
         return [np.concatenate([p[i] for p in parts]) for i in range(len(names))]
 
-    def predict(self, x, batch_size: int | None = None, verbose="auto"):
+    def predict(self, x: ArrayInputs, batch_size: int | None = None, verbose: Verbose = "auto") -> ArrayOutputs:
         """Inference on the GPU, in runs of ``batch_size`` rows (default PREDICT_ROWS). One output:
         an array; several: a list. ``verbose`` as Keras: "auto" (1), 0 silent, 1 progress bar
         (one line when stdout is not a terminal), 2 one line (layers/progress.py)."""
@@ -223,19 +235,22 @@ class LayersModel:
         progress.end(time.perf_counter() - t0)
         return outs[0] if len(outs) == 1 else outs
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: ArrayInputs) -> ArrayOutputs:
         """``predict`` on one batch, silently (Keras' ``predict_on_batch``)."""
         return self.predict(x, verbose=0)
 
     # -- training (wgpu_runtime.layers.training) -----------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer: str | Optimizer = "rmsprop", loss=None, metrics: list | dict | None = None,
+                loss_weights: list | dict | None = None) -> None:
         """Keras' compile: an optimizer (name or instance), a loss per output or for all, metrics."""
         from .training import compile_model
 
         compile_model(self, optimizer, loss, metrics, loss_weights)
 
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, seed=None, blas_threads=1):
+    def fit(self, x: ArrayInputs = None, y: ArrayInputs = None, batch_size: int = 32, epochs: int = 1,
+            verbose: Verbose = "auto", callbacks: list | None = None, validation_split: float = 0.0,
+            validation_data: tuple | None = None, shuffle: bool = True, initial_epoch: int = 0,
+            seed: int | None = None, blas_threads: int | None = 1) -> History:
         """Keras' fit. ``seed`` fixes shuffling and dropout; ``blas_threads`` caps numpy's
         OpenBLAS threads while training (None: leave it as it is)."""
         from .training import fit
@@ -244,7 +259,8 @@ class LayersModel:
                    validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                    initial_epoch=initial_epoch, seed=seed, blas_threads=blas_threads)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, device="gpu"):
+    def evaluate(self, x: ArrayInputs = None, y: ArrayInputs = None, batch_size: int | None = None,
+                 verbose: Verbose = "auto", return_dict: bool = False, device: str = "gpu") -> float | list | dict:
         """Loss and metrics in inference mode. ``verbose`` as in :meth:`predict`."""
         from .training import evaluate
 
@@ -254,7 +270,7 @@ class LayersModel:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x: ArrayInputs, y: ArrayInputs, return_dict: bool = False) -> float | list | dict:
         """One optimizer step on one batch; the loss (and metrics) of that batch."""
         from ..autograd import blas
         from .training import check_targets, train_step
@@ -263,19 +279,19 @@ class LayersModel:
             logs = train_step(self, self._feeds(x), check_targets(self, y))
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
-    def test_on_batch(self, x, y, return_dict=False):
+    def test_on_batch(self, x: ArrayInputs, y: ArrayInputs, return_dict: bool = False) -> float | list | dict:
         """Loss and metrics on one batch in inference mode, silently."""
         return self.evaluate(x, y, return_dict=return_dict, verbose=0)
 
     # -- saving & describing -------------------------------------------------------------------
-    def save(self, path, overwrite: bool = True, shard_size: int | None = 4194304):
+    def save(self, path: str | os.PathLike, overwrite: bool = True, shard_size: int | None = 4194304) -> Path:
         """model.json + weight shards (TF.js layers format; the topology as loaded, the current
         weights under their original names and order)."""
         from .saving import save
 
         return save(self, path, overwrite=overwrite, shard_size=shard_size)
 
-    def summary(self, print_fn=None, line_length: int = 98) -> None:
+    def summary(self, print_fn: Callable[[str], object] | None = None, line_length: int = 98) -> None:
         """Keras' summary table: layers, output shapes, parameter counts (``print_fn`` default: print)."""
         from .summary import summary
 
@@ -364,7 +380,7 @@ def model_from_topology(topology: dict, adapter=None) -> LayersModel:
     return model
 
 
-def load_layers_model(path, adapter: str | None = None) -> LayersModel:
+def load_layers_model(path: str | os.PathLike, adapter: str | None = None) -> LayersModel:
     """Load a TF.js layers model (model.json file or its folder): the official converter's output
     from tf_keras / Keras 2 / Keras 3 models, or a model TF.js saved. ``adapter`` picks the GPU
     for inference ("vulkan", "gl", any substring; default: wgpu's choice)."""
