@@ -36,7 +36,7 @@ from wgpu_runtime.exit_codes import EPILOG, MissingExtraError, UsageError, exit_
 
 from . import argv as argv_mod
 from .errors import ConversionError
-from .options import DEFAULT_SHARD_SIZE, QUANTIZE_DTYPES, ConvertOptions
+from .options import DEFAULT_SHARD_SIZE, OUTPUT_FORMAT_HELP, QUANTIZE_DTYPES, ConvertOptions
 from .tensorflow_loader import import_tensorflow
 
 KERAS, KERAS_KERAS, KERAS_SAVED_MODEL = "keras", "keras_keras", "keras_saved_model"
@@ -98,9 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output_path", nargs="?", help="the output folder (a file for Keras outputs)")
     p.add_argument("--input_format", choices=INPUT_FORMATS, default=TF_SAVED_MODEL,
                    help="the input's format (default: tf_saved_model)")
-    p.add_argument("--output_format", choices=OUTPUT_FORMATS,
-                   help="default: tfjs_layers_model for Keras inputs, tfjs_graph_model for TF inputs, "
-                        "keras for tfjs_layers_model")
+    p.add_argument("--output_format", choices=OUTPUT_FORMATS, help=OUTPUT_FORMAT_HELP)
     p.add_argument("--signature_name", help="SavedModel / hub signature (default: serving_default; "
                    "tf_hub: default, then serving_default)")
     p.add_argument("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags (default: serve)")

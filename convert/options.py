@@ -21,6 +21,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 4194304
 QUANTIZE_DTYPES = ("float16", "uint8", "uint16")   # the official converter's flag order
+# --output_format's help (convert/cli.py): the default, and the way out for Keras models whose
+# layers TF.js cannot run (convert/layers/topology.py refuses them with the same hint).
+OUTPUT_FORMAT_HELP = ("default: tfjs_layers_model for Keras inputs, tfjs_graph_model for TF inputs, keras for "
+                      "tfjs_layers_model. A Keras model with a layer TF.js's layers API cannot run (a GRU with "
+                      "reset_after=True, Keras' default) converts with --output_format=tfjs_graph_model")
 
 
 @dataclass

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures.convert_sources import (Source, build_sources, debug_ops_model, dynamic_loop_model, file_digests,
-                              load_model_json, lookup_table_model, reference_run, tf_run_graph_model,
-                              unsupported_ops)
+                              file_table_model, keras_lookup_model, load_model_json, lookup_table_model,
+                              lookup_tables_model, reference_run, tf_run_graph_model, unsupported_ops)
 from tfjs_harness import TfjsError, tfjs_predict_many
 
 from wgpu_runtime.convert.errors import ConversionError
@@ -294,7 +294,8 @@ def test_bad_inputs_give_one_error_line(work, sources):
                           out)[::2], "nope", status=3)
     _one_error_line(*_cli("--input_format=tf_saved_model", bad / "corrupt.h5", out)[::2], "not a SavedModel folder", status=3)
     _one_error_line(*_cli("--input_format=tf_hub", sources["frozen_graph"].path, out)[::2], "not a TF Hub module folder", status=3)
-    _one_error_line(*_cli(lookup_table_model(bad), out)[::2], "LookupTableFindV2", "initializer", status=3)
+    _one_error_line(*_cli(file_table_model(bad / "file_table"), out)[::2], "lookup table is initialised from a file",
+                    "vocab.txt", "InitializeTableFromTextFileV2", status=3)
     assert not out.exists()
 
 
@@ -744,3 +745,307 @@ def test_op_check_reads_the_registry_and_looks_into_functions():
     assert missing_ops(gd) == {"Qr": ["inner"], "Svd": ["s"]}
     with pytest.raises(UnsupportedOpsError, match=r"Qr \(used by inner\); Svd \(used by s\)"):
         check_ops(gd)
+
+
+# ---------------------------------------------------------------- lookup tables (modelInitializer)
+
+TABLE_CASES = ("one_table", "tables", "tables_tokens", "keras_lookup")
+STRING_INPUTS = {"tables_tokens"}      # tests/tfjs_harness.py sends numbers only
+
+
+@pytest.fixture(scope="module")
+def tables(work) -> dict[str, tuple[Source, Path]]:
+    """case -> (source, our converted folder)."""
+    folder = work / "tables"
+    folder.mkdir(exist_ok=True)
+    serve, tokens = lookup_tables_model(folder)
+    one = Source(lookup_table_model(folder), "tf_saved_model", {"ids": np.array([1, 2, 5, 3], np.int64)},
+                 {"values": np.array([10.0, 20.0, -1.0, 30.0], np.float32)}, official="tf_saved_model")
+    srcs = {"one_table": one, "tables": serve, "tables_tokens": tokens, "keras_lookup": keras_lookup_model(folder)}
+    return {case: (s, convert_graph(s.path, folder / f"out_{case}", s.input_format,
+                                    ConvertOptions(**s.options)).parent) for case, s in srcs.items()}
+
+
+def _same_values(got, want, what):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    if want.dtype.kind in "iu":
+        np.testing.assert_array_equal(got, want, err_msg=what)
+    else:
+        np.testing.assert_allclose(got, want, **FLOAT_TOL, err_msg=what)
+
+
+def test_lookup_tables_run_in_tfjs_as_in_tensorflow(tables):
+    cases = [c for c in TABLE_CASES if c not in STRING_INPUTS]
+    results = tfjs_predict_many([{"model_dir": tables[c][1], "inputs": tables[c][0].feeds} for c in cases])
+    for case, result in zip(cases, results):
+        if isinstance(result, TfjsError):
+            pytest.fail(f"{case}: {result}")
+        ref = tables[case][0].ref
+        keys = list(load_model_json(tables[case][1])["signature"]["outputs"])
+        assert sorted(keys) == sorted(ref) and len(result) == len(keys)
+        for key, y in zip(keys, result):
+            _same_values(y, ref[key], f"{case}: {key}")
+
+
+@pytest.mark.parametrize("case", TABLE_CASES)
+def test_lookup_tables_run_in_the_runtime_as_in_tensorflow(case, tables, device):
+    from wgpu_runtime.format import load_artifacts
+    from wgpu_runtime.graph.model import GraphModel
+
+    source, folder = tables[case]
+    model = GraphModel(load_artifacts(folder), device)
+    assert {s.name.split(":")[0] for s in model.inputs} == set(source.feeds), "table handles are not user inputs"
+    keys = sorted(source.ref)
+    for key, y in zip(keys, model.execute(source.feeds, keys)):
+        _same_values(y, source.ref[key], f"{case}: {key}")
+
+
+def _resource_wiring(model_json) -> dict[str, str]:
+    """inference resource input key -> the initializer output key with the same resourceId."""
+    by_id = {o["resourceId"]: k for k, o in model_json["initializerSignature"]["outputs"].items()}
+    assert len(by_id) == len(model_json["initializerSignature"]["outputs"]), "resource ids are distinct"
+    return {k: by_id[i["resourceId"]] for k, i in model_json["signature"]["inputs"].items() if "resourceId" in i}
+
+
+def _initializer_ops(model_json) -> collections.Counter:
+    return collections.Counter(n["op"] for n in model_json["modelInitializer"]["node"])
+
+
+@pytest.mark.parametrize("case", ["one_table", "tables"])
+def test_lookup_tables_are_written_as_the_official_converter_writes_them(case, tables, work):
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as v2
+
+    source, ours_dir = tables[case]
+    theirs_dir = work / "tables" / f"official_{case}"
+    v2.convert_tf_saved_model(str(source.path), str(theirs_dir),
+                              signature_def=source.options.get("signature_name", "serving_default"))
+    ours, theirs = load_model_json(ours_dir), load_model_json(theirs_dir)
+    assert _initializer_ops(ours) == _initializer_ops(theirs)
+    assert {"HashTableV2", "LookupTableImportV2"} <= set(_initializer_ops(ours))
+    assert list(ours["initializerSignature"]) == ["outputs"]
+    assert sorted(ours["initializerSignature"]["outputs"]) == sorted(theirs["initializerSignature"]["outputs"])
+    assert all(o["dtype"] == "DT_RESOURCE" for o in ours["initializerSignature"]["outputs"].values())
+    assert sorted(ours["signature"]["inputs"]) == sorted(theirs["signature"]["inputs"])
+    wiring = _resource_wiring(ours)
+    assert wiring and wiring == _resource_wiring(theirs)
+    assert all(ours["signature"]["inputs"][k]["dtype"] == "DT_RESOURCE" for k in wiring)
+    assert _ops(ours) == _ops(theirs)
+    ours_mj, ours_data, ours_specs = _weights(ours_dir)
+    _, their_data, their_specs = _weights(theirs_dir)
+    assert ours_data == their_data      # the tables' keys and values too, in the same order
+    assert [(w["shape"], w["dtype"]) for w in ours_specs] == [(w["shape"], w["dtype"]) for w in their_specs]
+
+
+def test_a_signature_reading_some_of_the_tables_converts(tables, work):
+    """The official converter makes every table of the SavedModel and fails on one its signature
+    does not read (KeyError, then its TF1 fallback fails); ours makes the ones read."""
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as v2
+
+    source, folder = tables["tables_tokens"]
+    with pytest.raises(AssertionError, match="not in graph"):
+        v2.convert_tf_saved_model(str(source.path), str(work / "tables" / "official_tokens"), signature_def="tokens")
+    mj = load_model_json(folder)
+    assert len(mj["initializerSignature"]["outputs"]) == 1 and _initializer_ops(mj)["HashTableV2"] == 1
+    assert list(_resource_wiring(mj).values()) == list(mj["initializerSignature"]["outputs"])
+
+
+def test_lookups_of_2d_keys_get_the_keys_shape_in_tfjs(tables):
+    """TF.js's LookupTableFind returns one value per key, flattened; the converter reshapes it
+    to the keys' shape (1-D keys, as in the SavedModel cases above, are written as they are)."""
+    mj = load_model_json(tables["keras_lookup"][1])
+    nodes = {n["name"]: n for n in mj["modelTopology"]["node"]}
+    [find] = [n for n in nodes.values() if n["op"] == "LookupTableFindV2"]
+    assert find["name"].endswith("/flat")
+    reshape = nodes[find["name"][:-len("/flat")]]
+    assert reshape["op"] == "Reshape" and reshape["input"][0] == find["name"]
+    assert nodes[reshape["input"][1]]["op"] == "Shape" and nodes[reshape["input"][1]]["input"] == [find["input"][1]]
+    assert "Reshape" not in _ops(load_model_json(tables["tables"][1]))
+
+
+def test_initializer_weights_never_overwrite_the_models(tables, work):
+    """The initializer's constants share the model's weight names (TF.js gives both graphs one
+    weight map): a clashing name is renamed, not silently shadowed."""
+    import tensorflow as tf
+    from tensorflow.core.framework import graph_pb2
+
+    from wgpu_runtime.convert.graph.write import INITIALIZER_PREFIX, extract_initializer_weights
+
+    gd = graph_pb2.GraphDef()
+    for name in ("keys", "values"):
+        gd.node.add(name=name, op="Const").attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.arange(3)))
+    gd.node.add(name="table", op="HashTableV2")
+    gd.node.add(name="import", op="LookupTableImportV2", input=["table", "keys", "values", "^keys"])
+    weights = extract_initializer_weights(gd, {"keys", INITIALIZER_PREFIX + "keys"})
+    assert [n for n, _ in weights] == [INITIALIZER_PREFIX + "keys_1", "values"]
+    assert list(gd.node[3].input) == ["table", INITIALIZER_PREFIX + "keys_1", "values", "^" + INITIALIZER_PREFIX + "keys_1"]
+    # and every converted table model's weight names are distinct, the initializer's included
+    for _, folder in tables.values():
+        names = [w["name"] for g in load_model_json(folder)["weightsManifest"] for w in g["weights"]]
+        assert len(names) == len(set(names))
+        init_consts = [n["name"] for n in load_model_json(folder)["modelInitializer"]["node"] if n["op"] == "Const"]
+        assert set(init_consts) <= set(names)
+
+
+def test_a_table_from_a_file_is_refused_naming_it(work):
+    src = file_table_model(work / "file_table")
+    out = work / "file_table" / "web_model"
+    with pytest.raises(ConversionError, match=r"initialised from a file \(vocab\.txt; InitializeTableFromTextFileV2\)"):
+        convert_graph(src, out, "tf_saved_model", ConvertOptions())
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- Keras 3 batch norms folded
+
+# MobileNetV2's outputs are softmax probabilities (max ~0.16, logits std ~2); TF.js, the runtime
+# and TF differ by <= 2.1e-6 there (fp32 accumulation order through 52 convolutions). 2e-5
+# leaves a 10x margin; a scale or offset folded into the wrong channel moves them by >1e-3.
+MOBILENET_TOL = {"atol": 2e-5, "rtol": 0}
+KERAS3_BN_CASES = ("keras3_mobilenet_v2", "tf_keras_mobilenet_v2", "keras3_conv_read_twice",
+                   "keras3_mobilenet_v2_saved_model")
+
+
+@pytest.fixture(scope="module")
+def keras3_bn(work) -> dict[str, tuple[Source, Path]]:
+    """case -> (source, our graph model folder): Keras 3 and tf_keras MobileNetV2 128x128
+    alpha 0.35 (the Keras 3 one also as its SavedModel export), and a Keras 3 model whose convs
+    are also read by a Concatenate."""
+    from fixtures.convert_sources import keras3_conv_read_twice, mobilenet_v2_sources
+
+    src = work / "bn_src"
+    src.mkdir(parents=True, exist_ok=True)
+    mobilenets = mobilenet_v2_sources(src)
+    sources = dict(zip(KERAS3_BN_CASES, (mobilenets["keras3"], mobilenets["tf_keras"], keras3_conv_read_twice(src))))
+    sources["keras3_mobilenet_v2_saved_model"] = mobilenets["keras3_saved_model"]
+    return {case: (s, convert_graph(s.path, work / "bn_out" / case, s.input_format, ConvertOptions()).parent)
+            for case, s in sources.items()}
+
+
+def _readers_of(model_json, name) -> list[str]:
+    return [n["op"] for n in model_json["modelTopology"]["node"] if any(r.split(":")[0] == name for r in n.get("input", []))]
+
+
+def test_keras3_mobilenet_v2_converts_to_the_ops_of_tf_keras(keras3_bn, work):
+    tf_keras_ops = _ops(load_model_json(keras3_bn["tf_keras_mobilenet_v2"][1]))
+    assert tf_keras_ops["FusedDepthwiseConv2dNative"] == 17 and tf_keras_ops["_FusedConv2D"] == 35
+    for case in ("keras3_mobilenet_v2", "keras3_mobilenet_v2_saved_model"):
+        assert _ops(load_model_json(keras3_bn[case][1])) == tf_keras_ops, case
+    # What the fold removes: the official converter (it takes Keras 3 models as SavedModels)
+    # leaves Keras 3's batch norms as Mul / AddV2 / AddN.
+    s = keras3_bn["keras3_mobilenet_v2_saved_model"][0]
+    theirs = _ops(load_model_json(_official(s, work / "bn_official" / "keras3_mobilenet_v2_saved_model", {})))
+    assert theirs["Mul"] == 17 and theirs["AddN"] == 10 and theirs["DepthwiseConv2dNative"] == 17, theirs
+
+
+def test_keras3_batch_norm_models_match_tensorflow_in_tfjs(keras3_bn):
+    results = tfjs_predict_many([{"model_dir": folder, "inputs": s.feeds} for s, folder in keras3_bn.values()])
+    for case, result in zip(keras3_bn, results):
+        if isinstance(result, TfjsError):
+            pytest.fail(str(result))
+        [y] = result
+        tol = FLOAT_TOL if case == "keras3_conv_read_twice" else MOBILENET_TOL
+        np.testing.assert_allclose(y, next(iter(keras3_bn[case][0].ref.values())), **tol, err_msg=case)
+
+
+def test_keras3_batch_norm_models_match_tensorflow_in_the_runtime(keras3_bn, device):
+    from wgpu_runtime.format import load_artifacts
+    from wgpu_runtime.graph.model import GraphModel
+
+    steps = {}
+    for case, (s, folder) in keras3_bn.items():
+        model = GraphModel(load_artifacts(folder), device)
+        [(key, ref)] = s.ref.items()
+        [y] = model.execute(s.feeds, [key])
+        tol = FLOAT_TOL if case == "keras3_conv_read_twice" else MOBILENET_TOL
+        np.testing.assert_allclose(y, ref, **tol, err_msg=case)
+        plan, _ = model.prepare(s.feeds, [key])
+        steps[case] = len(plan.steps)
+    assert steps["keras3_mobilenet_v2"] == steps["keras3_mobilenet_v2_saved_model"] == steps["tf_keras_mobilenet_v2"] <= 67
+
+
+def test_keras3_batch_norm_is_not_folded_into_a_conv_read_elsewhere(keras3_bn):
+    mj = load_model_json(keras3_bn["keras3_conv_read_twice"][1])
+    nodes = {n["name"]: n for n in mj["modelTopology"]["node"]}
+    conv = [n for n in nodes.values() if n["op"] in ("Conv2D", "_FusedConv2D")]
+    dw = [n for n in nodes.values() if n["op"] in ("DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")]
+    assert [n["op"] for n in conv + dw] == ["Conv2D", "DepthwiseConv2dNative"]   # no bias, no activation fused
+    for node in conv + dw:
+        assert sorted(_readers_of(mj, node["name"])) == ["ConcatV2", "Mul"]
+
+
+def test_fold_channel_scales_keeps_outputs():
+    import tensorflow as tf
+
+    from wgpu_runtime.convert.optimize.fold_channel_scales import fold_channel_scales
+    from wgpu_runtime.convert.optimize.unmerge_residual_bias import unmerge_residual_bias
+
+    r = _rng()
+
+    def const(*shape, low=None):
+        return tf.constant((r.uniform(low, 1.5, shape) if low else r.normal(size=shape)).astype(np.float32))
+
+    dw, dw4, dw_b, pw, fc = const(3, 3, 4, 2), const(3, 3, 4, 1), const(3, 3, 4, 1), const(1, 1, 8, 4), const(3, 4)
+    s8, b8, s4, b4 = const(8, low=.5), const(8), const(1, 1, 1, 4, low=.5), const(4)
+    s3, b3 = const(1, 3, low=.5), const(3)
+    k, k_bias, k_scale, k_offset = const(3, 3, 4, 5), const(5), const(5, low=.5), const(5)
+
+    def f(x):
+        a = tf.nn.relu6(tf.nn.depthwise_conv2d(x, dw, [1, 1, 1, 1], "SAME") * s8 + b8)    # Keras 3's batch norm
+        y = tf.nn.conv2d(a, pw, 1, "SAME")
+        y = tf.math.add_n([y, tf.nn.depthwise_conv2d(y, dw4, [1, 1, 1, 1], "SAME") * s4]) + b4   # as Grappler leaves a residual
+        z = tf.matmul(tf.reduce_mean(y, [1, 2]), fc, transpose_b=True) * s3 + b3           # [out, in] weights
+        with_bias = (tf.nn.conv2d(x, k, 1, "VALID") + k_bias) * k_scale + k_offset           # Conv2D(use_bias=True)
+        return y, z, s4 * tf.nn.depthwise_conv2d(x, dw_b, [1, 1, 1, 1], "VALID"), with_bias  # a scale alone
+
+    gd, ins, outs = _frozen(f, tf.TensorSpec([None, 5, 5, 4], tf.float32))
+    gd = _grappler(gd, outs)
+    before = _ops_of(gd)
+    assert before["AddN"] == 1 and before["Mul"] == 5, before
+    folded = fold_channel_scales(unmerge_residual_bias(gd))
+    after = _ops_of(folded)
+    assert not after["AddN"] and not after["Mul"] and after["BiasAdd"] == 4, after
+    x = r.normal(size=(2, 5, 5, 4)).astype(np.float32)
+    for a, b in zip(_tf_run(gd, {ins[0]: x}, outs), _tf_run(folded, {ins[0]: x}, outs)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_fold_channel_scales_leaves_what_others_read():
+    import tensorflow as tf
+
+    from wgpu_runtime.convert.optimize.fold_channel_scales import fold_channel_scales
+
+    r = _rng()
+    w = tf.constant(r.normal(size=(3, 3, 2, 1)).astype(np.float32))
+    s, b = tf.constant(r.uniform(.5, 1.5, 2).astype(np.float32)), tf.constant(r.normal(size=2).astype(np.float32))
+    full = tf.constant(r.normal(size=(1, 4, 4, 2)).astype(np.float32))
+
+    def f(x):
+        conv = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME")
+        read_twice = conv * s + b, conv                                # the conv is read by another node
+        shared = tf.nn.depthwise_conv2d(x * 2.0, w, [1, 1, 1, 1], "SAME") * s   # w is read by both convs
+        not_per_channel = tf.nn.depthwise_conv2d(x, w * 3.0, [1, 1, 1, 1], "SAME") * full
+        return read_twice + (shared, not_per_channel)
+
+    gd, ins, outs = _frozen(f, tf.TensorSpec([1, 4, 4, 2], tf.float32))
+    gd = _grappler(gd, outs)
+    assert fold_channel_scales(gd, keep=[o.split(":")[0] for o in outs]) is gd
+
+
+def test_a_tf1_graph_that_makes_its_own_tables_is_refused(work):
+    """A TF1 graph holds HashTableV2 itself and fills it with a table_initializer op that is not
+    part of the frozen inference graph: converted, every lookup would return the default."""
+    import tensorflow as tf
+
+    folder = work / "tf1_table"
+    folder.mkdir(exist_ok=True)
+    with tf.Graph().as_default() as g:
+        ids = tf.compat.v1.placeholder(tf.int64, [None], name="ids")
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant([1, 2], tf.int64), tf.constant([10.0, 20.0])), -1.0)
+        tf.identity(table.lookup(ids), name="values")
+    pb = folder / "frozen.pb"
+    pb.write_bytes(g.as_graph_def().SerializeToString())
+    out = folder / "web_model"
+    _one_error_line(*_cli("--input_format=tf_frozen_model", "--output_node_names=values", pb, out)[::2],
+                    "makes lookup tables itself", "TF1 table initializers", status=3)
+    assert not out.exists()

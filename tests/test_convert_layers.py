@@ -390,3 +390,239 @@ def test_cli_bad_input_is_one_line_and_nonzero(tmp_path):
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "corrupt.h5" in lines[0], proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- causal Conv1D (convert/layers/causal_conv.py)
+#
+# TF.js loads a Conv1D with padding="causal" and fails at predict; we write Reshape +
+# ZeroPadding2D + Reshape (TF.js has no ZeroPadding1D) + a valid Conv1D, weights unchanged.
+# Sources: the same seeded architectures and weights in tf_keras and Keras 3, so the official
+# converter's tf_keras output is the unrewritten reference (manifest and bytes) for both, and
+# the negative control (TF.js refuses it).
+
+CAUSAL_SOURCES = {"k2_seq": ("k2", "seq", ".h5"), "k2_fun": ("k2", "fun", ".h5"),
+                  "k3_seq": ("k3", "seq", ".h5"), "k3_fun": ("k3", "fun", ".h5"),
+                  "k3_fun_keras": ("k3", "fun", ".keras")}
+
+
+def _causal_models(K):
+    L = K.layers
+    seq = K.Sequential([K.Input((None, 3), name="steps"),                  # any sequence length
+                        L.Conv1D(4, 3, dilation_rate=2, padding="causal", activation="tanh", name="c1"),
+                        L.Conv1D(5, 2, padding="causal", use_bias=False, name="c2")], name="causal_seq")
+    x = K.Input((12, 3), name="steps")
+    a = L.Conv1D(4, 3, dilation_rate=2, padding="causal", use_bias=False, name="a")(x)
+    a = L.Activation("relu", name="shared_causal_pad")(a)            # takes the name the rewrite would pick
+    shared = L.Conv1D(4, 2, padding="causal", name="shared")             # called twice: two inbound nodes
+    s1 = shared(a)
+    s2 = shared(s1)
+    y = L.Add(name="sum")([s1, s2])
+    z = L.Conv1D(3, 2, strides=2, padding="causal", name="strided")(x)  # causal padding with a stride
+    fun = K.Model(x, [y, z], name="causal_fun")
+    return {"seq": seq, "fun": fun}
+
+
+@pytest.fixture(scope="module")
+def causal(tmp_path_factory):
+    """{id: (our output dir, inputs, Keras' outputs)}, plus "official:k2_seq|k2_fun": the official
+    converter's outputs of the tf_keras sources (causal padding kept as is), and "repaired:...":
+    those converted again by us (tfjs_layers_model -> tfjs_layers_model)."""
+    import keras
+    import tf_keras
+    from tensorflowjs.converters.converter import (
+        dispatch_keras_h5_to_tfjs_layers_model_conversion as official_convert,
+    )
+
+    root = tmp_path_factory.mktemp("causal")
+    built = {tag: _causal_models(K) for tag, K in (("k2", tf_keras), ("k3", keras))}
+    x = np.random.default_rng(7).uniform(-1, 1, (2, 12, 3)).astype(np.float32)
+    for kind in ("seq", "fun"):
+        _randomize(built["k2"][kind], 40)
+        built["k3"][kind].set_weights(built["k2"][kind].get_weights())   # same values, same order
+    out = {}
+    for sid, (tag, kind, ext) in CAUSAL_SOURCES.items():
+        model = built[tag][kind]
+        path = root / f"{sid}{ext}"
+        model.save(str(path))
+        dst = convert_layers(path, root / sid, "keras_keras" if ext == ".keras" else "keras", "tfjs_layers_model", {})
+        out[sid] = (dst.parent, x, _predict(model, [x]))
+    for kind in ("seq", "fun"):
+        official_convert(str(root / f"k2_{kind}.h5"), str(root / f"official_{kind}"))
+        out[f"official:k2_{kind}"] = (root / f"official_{kind}", x, out[f"k2_{kind}"][2])
+        # tfjs_layers_model -> tfjs_layers_model repairs a model the official converter wrote
+        dst = convert_layers(root / f"official_{kind}" / "model.json", root / f"repaired_{kind}",
+                             "tfjs_layers_model", "tfjs_layers_model", {})
+        out[f"repaired:k2_{kind}"] = (dst.parent, x, out[f"k2_{kind}"][2])
+    return out
+
+
+@pytest.fixture(scope="module")
+def causal_tfjs(causal):
+    require_tfjs()
+    ids = list(causal)
+    results = tfjs_predict_many([{"model_dir": causal[i][0], "inputs": [causal[i][1]], "kind": "layers"} for i in ids])
+    return dict(zip(ids, results))
+
+
+@pytest.mark.parametrize("sid", [*CAUSAL_SOURCES, "repaired:k2_seq", "repaired:k2_fun"])
+def test_causal_conv1d_runs_in_tfjs(sid, causal, causal_tfjs):
+    got, ref = causal_tfjs[sid], causal[sid][2]
+    if isinstance(got, TfjsError):
+        pytest.fail(f"TF.js refused our {sid} model: {got}")
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape
+        np.testing.assert_allclose(g, r, **FLOAT_TOL)
+
+
+def test_official_causal_conv1d_fails_in_tfjs(causal_tfjs):
+    """Negative controls, the unrewritten configs: the Sequential loads in TF.js and fails at
+    predict; the functional model does not even load (TF.js's shape inference takes causal
+    outputs to be as short as valid ones, so the Add of two chained calls gets 7 and 6 steps)."""
+    seq, fun = causal_tfjs["official:k2_seq"], causal_tfjs["official:k2_fun"]
+    assert isinstance(seq, TfjsError) and "CAUSAL padding mode" in str(seq)
+    assert isinstance(fun, TfjsError) and "could not be broadcast together with shapes [7,4] [6,4]" in str(fun)
+
+
+@pytest.mark.parametrize("sid", list(CAUSAL_SOURCES))
+def test_causal_conv1d_weights_are_the_unrewritten_ones(sid, causal):
+    """Manifest (names, shapes, dtypes, order) and shard bytes equal the official converter's
+    output of the tf_keras model with the same weights."""
+    ours, theirs = causal[sid][0], causal[f"official:k2_{CAUSAL_SOURCES[sid][1]}"][0]
+    ours_json, theirs_json = (json.loads((d / "model.json").read_text()) for d in (ours, theirs))
+    assert ours_json["weightsManifest"] == theirs_json["weightsManifest"]
+    bins = sorted(p.name for p in theirs.glob("*.bin"))
+    assert sorted(p.name for p in ours.glob("*.bin")) == bins
+    for name in bins:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
+def _padding_chain(name, left, channels, pad_name=None):
+    """(class, name, fields) of the layers written before causal Conv1D ``name``."""
+    return [("Reshape", f"{name}_causal_expand", {"target_shape": [-1, 1, channels]}),
+            ("ZeroPadding2D", pad_name or f"{name}_causal_pad", {"padding": [[left, 0], [0, 0]]}),
+            ("Reshape", f"{name}_causal_squeeze", {"target_shape": [-1, channels]})]
+
+
+def _check_chain(by_name, chain):
+    for cls, name, fields in chain:
+        layer = by_name[name]
+        assert layer["class_name"] == cls
+        assert {k: layer["config"][k] for k in fields} == fields, name
+
+
+@pytest.mark.parametrize("sid", ["k2_seq", "k2_fun", "k3_seq", "k3_fun"])
+def test_causal_conv1d_topology(sid, causal):
+    cfg = json.loads((causal[sid][0] / "model.json").read_text())["modelTopology"]["model_config"]
+    layers = cfg["config"]["layers"]
+    names = [l["config"]["name"] for l in layers]
+    by_name = dict(zip(names, layers))
+    assert '"padding": "causal"' not in json.dumps(cfg)
+    if sid.endswith("seq"):
+        c1, c2 = _padding_chain("c1", 4, 3), _padding_chain("c2", 1, 4)    # left = dilation x (kernel - 1)
+        assert names[1:] == [n for _, n, _ in c1] + ["c1"] + [n for _, n, _ in c2] + ["c2"]
+        _check_chain(by_name, c1 + c2)
+        assert by_name["c1_causal_expand"]["config"].get("batch_input_shape", [None, None, 3]) == [None, None, 3]
+        assert "batch_input_shape" not in by_name["c1"]["config"]          # moved to the first new layer
+        assert by_name["c1"]["config"]["padding"] == by_name["c2"]["config"]["padding"] == "valid"
+        return
+    a = _padding_chain("a", 4, 3)
+    shared = _padding_chain("shared", 1, 4, pad_name="shared_causal_pad_1")   # the name was taken
+    strided = _padding_chain("strided", 1, 3)
+    _check_chain(by_name, a + shared + strided)
+    assert names[names.index("a") - 3:names.index("a")] == [n for _, n, _ in a]
+    assert by_name["a_causal_expand"]["inbound_nodes"] == [[["steps", 0, 0, {}]]]
+    assert by_name["a_causal_pad"]["inbound_nodes"] == [[["a_causal_expand", 0, 0, {}]]]
+    assert by_name["a"]["inbound_nodes"] == [[["a_causal_squeeze", 0, 0, {}]]]
+    assert by_name["shared_causal_expand"]["inbound_nodes"] == [[["shared_causal_pad", 0, 0, {}]],
+                                                                [["shared", 0, 0, {}]]]
+    assert by_name["shared_causal_pad_1"]["inbound_nodes"] == [[["shared_causal_expand", 0, 0, {}]],
+                                                               [["shared_causal_expand", 1, 0, {}]]]
+    assert by_name["shared"]["inbound_nodes"] == [[["shared_causal_squeeze", 0, 0, {}]],
+                                                  [["shared_causal_squeeze", 1, 0, {}]]]
+    assert by_name["sum"]["inbound_nodes"] == [[["shared", 0, 0, {}], ["shared", 1, 0, {}]]]
+    assert all(by_name[c]["config"]["padding"] == "valid" for c in ("a", "shared", "strided"))
+
+
+@pytest.mark.parametrize("sid", ["k2_seq", "k2_fun", "k3_seq", "k3_fun_keras", "official:k2_seq", "official:k2_fun"])
+def test_runtime_runs_causal_conv1d(sid, causal, device):
+    """Our layers loader runs the rewritten models and the official (causal) configs alike."""
+    import wgpu_runtime as wr
+
+    folder, x, ref = causal[sid]
+    model = wr.load_layers_model(folder, adapter=device.backend)
+    got = model.predict(x)
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, **FLOAT_TOL)
+
+
+def test_causal_conv1d_input_shape_moves_to_the_first_padding_layer(tmp_path):
+    """A tf_keras Sequential built with input_shape= writes batch_input_shape on its first layer."""
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.Conv1D(2, 3, padding="causal", input_shape=(None, 3), name="c")])
+    _randomize(model, 11)
+    model.save(str(tmp_path / "m.h5"))
+    folder = convert_layers(tmp_path / "m.h5", tmp_path / "out", "keras", "tfjs_layers_model", {}).parent
+    layers = json.loads((folder / "model.json").read_text())["modelTopology"]["model_config"]["config"]["layers"]
+    by_name = {l["config"]["name"]: l["config"] for l in layers}
+    assert by_name["c_causal_expand"]["batch_input_shape"] == [None, None, 3]
+    assert "batch_input_shape" not in by_name["c"]
+    x = np.random.default_rng(11).uniform(-1, 1, (2, 7, 3)).astype(np.float32)
+    from tfjs_harness import tfjs_predict
+
+    (got,) = tfjs_predict(folder, [x], kind="layers")
+    np.testing.assert_allclose(got, _predict(model, [x])[0], **FLOAT_TOL)
+
+
+def test_causal_conv1d_that_cannot_be_split_is_refused(tmp_path):
+    import tf_keras
+
+    L = tf_keras.layers
+    wrapped = tf_keras.Sequential([tf_keras.Input((4, 6, 2)),
+                                   L.TimeDistributed(L.Conv1D(3, 2, padding="causal"), name="td")])
+    wrapped.save(str(tmp_path / "wrapped.h5"))
+    with pytest.raises(ConversionError, match="causal Conv1D .* inside a wrapper.*--output_format=tfjs_graph_model"):
+        convert_layers(tmp_path / "wrapped.h5", tmp_path / "out", "keras", "tfjs_layers_model", {})
+    first = tf_keras.Sequential([tf_keras.Input((2, 6)),
+                                 L.Conv1D(3, 2, padding="causal", data_format="channels_first", name="cf")])
+    first.save(str(tmp_path / "first.h5"))
+    with pytest.raises(ConversionError, match="'cf' with data_format='channels_first'"):
+        convert_layers(tmp_path / "first.h5", tmp_path / "out", "keras", "tfjs_layers_model", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.h5", "wrapped.h5"]
+
+
+# ---------------------------------------------------------------- GRU reset_after=True: the graph-model hint
+
+def test_gru_reset_after_message_names_the_graph_model_output(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((3, 2)), keras.layers.GRU(4, name="g")])   # Keras 3, reset_after=True
+    model.save(str(tmp_path / "gru.keras"))
+    with pytest.raises(ConversionError, match=r"reset_after=True.*--output_format=tfjs_graph_model"):
+        convert_layers(tmp_path / "gru.keras", tmp_path / "out", "keras_keras", "tfjs_layers_model", {})
+    assert not (tmp_path / "out").exists()
+
+
+def test_gru_reset_after_hint_works_and_is_in_the_help(tmp_path):
+    """The hint is true (the graph model of a reset_after=True GRU runs in TF.js and matches) and
+    `convert --help` gives it."""
+    import tf_keras
+    from wgpu_runtime.convert.graph import convert_graph
+    from wgpu_runtime.convert.options import ConvertOptions
+
+    model = tf_keras.Sequential([tf_keras.Input((3, 2), name="seq"), tf_keras.layers.GRU(4, name="g")])
+    _randomize(model, 9)
+    model.save(str(tmp_path / "gru.h5"))
+    x = np.random.default_rng(9).uniform(-1, 1, (2, 3, 2)).astype(np.float32)
+    out = convert_graph(tmp_path / "gru.h5", tmp_path / "graph", "keras", ConvertOptions()).parent
+    from tfjs_harness import tfjs_predict
+
+    (got,) = tfjs_predict(out, [x], kind="graph")
+    np.testing.assert_allclose(got, _predict(model, [x])[0], **FLOAT_TOL)
+    proc = subprocess.run([sys.executable, "-m", "wgpu_runtime", "convert", "--help"], capture_output=True,
+                          text=True, timeout=120, check=True, env={**os.environ, "COLUMNS": "200"})
+    help_text = " ".join(proc.stdout.split())
+    assert "reset_after=True" in help_text and "--output_format=tfjs_graph_model" in help_text, proc.stdout

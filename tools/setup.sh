@@ -37,7 +37,8 @@ if ! have_vulkan; then
         echo "setup: no Vulkan adapter found and cannot apt-get install mesa-vulkan-drivers (not root)" >&2
     fi
 fi
-# Real TensorFlow.js for the converter's tests (tests/tfjs: @tensorflow/tfjs pinned, pure-JS CPU backend).
+# Real TensorFlow.js for the tests (tests/tfjs: @tensorflow/tfjs 4.22 pinned; its CPU backend in Node, the
+# cpu/webgl/webgpu backends in headless Chromium, the wasm backend for tools/bench_tfjs.js).
 if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Node.js + npm (the tests run real TensorFlow.js)" >&2
     apt-get update -qq

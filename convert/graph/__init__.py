@@ -39,6 +39,7 @@ def convert_graph(input_path, output_dir, input_format: str, options: ConvertOpt
     import_tensorflow()   # isolated from an LLVM a WebGPU adapter may have loaded (tensorflow_loader.py)
     from ..optimize import optimize
     from .op_check import check_ops
+    from .table_lookups import reshape_table_lookups
     from .write import write_graph_model
 
     options = options or ConvertOptions()
@@ -54,10 +55,13 @@ def convert_graph(input_path, output_dir, input_format: str, options: ConvertOpt
                          control_flow_v2=options.control_flow_v2)
     present = {n.name for n in graph_def.node}
     frozen.inputs = [e for e in frozen.inputs if e.node in present]
-    _refuse_unfrozen_resources(graph_def, input_path)
+    _refuse_unfrozen_resources(graph_def, frozen, input_path)
+    graph_def = reshape_table_lookups(graph_def)
     if not options.skip_op_check:
         with options.phase("checking ops against the runtime's registry"):
             check_ops(graph_def)
+            if frozen.initializer is not None:
+                check_ops(frozen.initializer.graph_def)
     with options.phase(f"writing {output_dir}"):
         out = write_graph_model(output_dir, graph_def, frozen, options)
     for note in frozen.notes:
@@ -65,19 +69,28 @@ def convert_graph(input_path, output_dir, input_format: str, options: ConvertOpt
     return out
 
 
-def _refuse_unfrozen_resources(graph_def, input_path) -> None:
+def _refuse_unfrozen_resources(graph_def, frozen, input_path) -> None:
     """Resources freezing cannot turn into constants (lookup tables) stay as resource
-    placeholders that nothing would feed: TF.js needs them built by an initializer graph
-    (model.json's modelInitializer), which this converter does not write."""
+    placeholders: each must be fed by the model initializer (``resources.py``: model.json's
+    modelInitializer, matched by resourceId); one nothing would feed is refused."""
     from tensorflow.python.framework import dtypes
 
-    resources = [n.name for n in graph_def.node
-                 if n.op == "Placeholder" and n.attr["dtype"].type == dtypes.resource.as_datatype_enum]
+    fed = {e.node for e in frozen.inputs if e.resource_id is not None}
+    resources = [n.name for n in graph_def.node if n.name not in fed
+                 and n.op == "Placeholder" and n.attr["dtype"].type == dtypes.resource.as_datatype_enum]
     if resources:
         users = sorted({n.op for n in graph_def.node for r in n.input if r.split(":")[0] in resources})
         raise ConversionError(f"{input_path}: the model uses resources that cannot be frozen into weights "
-                              f"({', '.join(users) or ', '.join(resources)}): lookup tables need an initializer "
-                              "graph (modelInitializer), which this converter does not write")
+                              f"({', '.join(users) or ', '.join(resources)}) and has no initializer that makes "
+                              "them: lookup tables are converted from TF2 SavedModels and Keras models, "
+                              "whose tables can be rebuilt in a modelInitializer graph")
+    tables = sorted(n.name for n in graph_def.node if n.op in ("HashTable", "HashTableV2"))
+    if tables:   # TF1 graphs: the table is made in the graph, filled by a table_initializer op it lacks
+        raise ConversionError(f"{input_path}: the graph makes lookup tables itself ({', '.join(tables[:3])}), "
+                              "filled by TF1 table initializers that this converter does not write: every "
+                              "lookup would return the default value; export a TF2 SavedModel instead")
+    if frozen.initializer is not None and not fed & {n.name for n in graph_def.node}:
+        frozen.initializer = None        # the optimizer removed every table read: nothing to make
 
 
 def _quiet_tensorflow() -> None:

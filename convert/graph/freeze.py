@@ -16,6 +16,7 @@ class TensorEntry:
     name: str           # tensor name in the graph, "node:0"
     dtype: int          # TF DataType enum (0: unknown)
     shape: object       # TensorShapeProto or None (unknown)
+    resource_id: int | None = None   # a table handle: matches an initializer output (resources.py)
 
     @property
     def node(self) -> str:
@@ -33,6 +34,7 @@ class Frozen:
     # Prefix the official converter's node names have and ours lack (Keras inputs: it goes
     # through a temporary SavedModel, whose call inlines as "StatefulPartitionedCall/...").
     official_prefix: str = ""
+    initializer: object = None              # resources.Initializer: the lookup tables' modelInitializer
 
     @property
     def output_nodes(self) -> list[str]:
@@ -58,8 +60,12 @@ class Frozen:
         from google.protobuf.json_format import MessageToDict
 
         sig = self.signature_def()
-        return {kind: {k: MessageToDict(getattr(sig, kind)[k]) for k in sorted(getattr(sig, kind))}
-                for kind in ("inputs", "outputs")}
+        out = {kind: {k: MessageToDict(getattr(sig, kind)[k]) for k in sorted(getattr(sig, kind))}
+               for kind in ("inputs", "outputs")}
+        for e in self.inputs:
+            if e.resource_id is not None:
+                out["inputs"][e.key]["resourceId"] = e.resource_id
+        return out
 
 
 def freeze_function(fn):

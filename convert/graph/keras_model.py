@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import ConversionError
 from .freeze import Frozen, freeze_concrete_function
+from .resources import add_initializer
 
 
 def keras_file_kind(path: Path) -> str:
@@ -59,6 +60,7 @@ def load_keras_file(path: Path, options) -> Frozen:
 
     frozen = freeze_concrete_function(fn, tf.__version__)
     frozen.notes.append(f"{'tf_keras' if kind == 'tf_keras' else 'Keras 3'} model")
+    add_initializer(frozen, model, fn, path, options)      # StringLookup / IntegerLookup tables
     frozen.official_prefix = "StatefulPartitionedCall/"
     return frozen
 

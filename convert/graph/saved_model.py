@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import ConversionError
 from .freeze import Frozen, TensorEntry, freeze_concrete_function
+from .resources import add_initializer
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -68,6 +69,7 @@ def load_saved_model(path: Path, options, signatures=(DEFAULT_SIGNATURE,), what=
             frozen = None  # TF1 graphs: freeze through a session below
         if frozen is not None:
             frozen.notes.append(f"signature {name!r}")
+            add_initializer(frozen, model, fn, path, options)
             return frozen
     return freeze_v1(path, tags, mg.signature_def[name], tf_version)
 

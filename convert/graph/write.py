@@ -12,6 +12,7 @@ from ..errors import ConversionError
 from ..optimize.util import node_name
 
 FORMAT = "graph-model"
+INITIALIZER_PREFIX = "modelInitializer/"
 CLEARED_TENSOR_FIELDS = ("tensor_content", "half_val", "float_val", "double_val", "int_val", "string_val",
                          "scomplex_val", "int64_val", "bool_val", "resource_handle_val", "variant_val",
                          "uint32_val", "uint64_val")
@@ -43,6 +44,35 @@ def extract_weights(graph_def) -> list[tuple[str, object]]:
     return weights
 
 
+def extract_initializer_weights(init_graph_def, taken: set[str]) -> list[tuple[str, object]]:
+    """The initializer graph's Consts as weights, after the inference graph's (one namespace:
+    TF.js gives the initializer the model's weight map). A name the inference graph already
+    uses is prefixed (and its readers renamed), where the official converter would let one
+    weight overwrite the other."""
+    clashes = {n.name for n in init_graph_def.node if n.op == "Const" and n.name in taken}
+    if clashes:
+        renamed = {}
+        for name in clashes:
+            new, i = f"{INITIALIZER_PREFIX}{name}", 1
+            while new in taken or new in renamed.values():
+                new, i = f"{INITIALIZER_PREFIX}{name}_{i}", i + 1
+            renamed[name] = new
+        for n in init_graph_def.node:
+            if n.name in renamed:
+                n.name = renamed[n.name]
+            refs = [_renamed(r, renamed) for r in n.input]
+            del n.input[:]
+            n.input.extend(refs)
+    return _take_consts(init_graph_def.node)
+
+
+def _renamed(ref: str, renamed: dict[str, str]) -> str:
+    name = node_name(ref)
+    if name not in renamed:
+        return ref
+    return ref.replace(name, renamed[name], 1)
+
+
 def _prefixed(ref: str, prefix: str) -> str:
     return "^" + prefix + ref[1:] if ref.startswith("^") else prefix + ref
 
@@ -68,11 +98,27 @@ def model_json(graph_def, frozen, metadata: dict | None) -> dict:
            "signature": frozen.signature_json(), "modelTopology": MessageToDict(graph_def)}
     if metadata:
         out["userDefinedMetadata"] = metadata
+    init = frozen.initializer
+    if init is not None:
+        out["modelInitializer"] = MessageToDict(init.graph_def)
+        out["initializerSignature"] = {"outputs": {
+            e.key: {**MessageToDict(_tensor_info(e)), "resourceId": e.resource_id} for e in init.outputs}}
     return out
+
+
+def _tensor_info(entry):
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    info = meta_graph_pb2.TensorInfo(name=entry.name, dtype=entry.dtype)
+    if entry.shape is not None:
+        info.tensor_shape.CopyFrom(entry.shape)
+    return info
 
 
 def write_graph_model(output_dir: Path, graph_def, frozen, options) -> Path:
     weights = extract_weights(graph_def)
+    if frozen.initializer is not None:
+        weights += extract_initializer_weights(frozen.initializer.graph_def, {name for name, _ in weights})
     metadata = dict(options.metadata or {})
     if options.use_structured_outputs_names:
         if not frozen.structured_output_keys:

@@ -7,7 +7,8 @@ Input -> output pairs:
   keras_keras (.keras, tf_keras's), keras_saved_model (tf_keras SavedModel)
 
 Weights go in the HDF5 file's order with the official converter's names (tf_keras files give the
-official converter's bytes). The Keras config is made loadable by TF.js (``topology.py``);
+official converter's bytes). The Keras config is made loadable by TF.js (``topology.py``) and
+runnable by it (``causal_conv.py``: causal Conv1D -> explicit padding + valid Conv1D);
 Keras 3 weight paths get the names TF.js gives those weights (``names.py``).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from ..errors import ConversionError
 from ..options import ConvertOptions
 from ..tensorflow_loader import import_tensorflow
+from .causal_conv import pad_causal_convs
 from .h5 import KerasH5, read_keras_h5
 from .names import Keras3WeightNames
 from .topology import is_keras3_config, tfjs_model_config
@@ -76,10 +78,17 @@ def _write_from_h5(model: KerasH5, dst: Path, options: ConvertOptions) -> Path:
     if keras3:
         layers = _keras3_names(layers, model.model_config)
     topology = {"keras_version": model.keras_version, "backend": model.backend,
-                "model_config": tfjs_model_config(model.model_config, keras3)}
+                "model_config": _tfjs_config(model.model_config, keras3, layers)}
     if model.training_config is not None:
         topology["training_config"] = model.training_config
     return write_layers_model(dst, topology, layers, options, options.metadata)
+
+
+def _tfjs_config(model_config: dict, keras3: bool, layers) -> dict:
+    """The model config TF.js loads (topology.py) and runs (causal_conv.py: needs the kernels' shapes)."""
+    config = tfjs_model_config(model_config, keras3)
+    pad_causal_convs(config, {name: value.shape for _, weights in layers for name, value in weights})
+    return config
 
 
 def _keras3_names(layers, model_config: dict, grouped: bool = True):
@@ -104,13 +113,13 @@ def _tfjs_to_tfjs(src: Path, dst: Path, options: ConvertOptions) -> Path:
     topology = dict(art.model_topology)
     config = topology["model_config"]
     keras3 = is_keras3_config(config)
-    topology["model_config"] = tfjs_model_config(config, keras3)
     names = [spec["name"] for spec in art.weight_specs]
     layers = [(n.split("/")[0], [(n, art.weights[n])]) for n in names]
     if keras3:
         layers = _keras3_names(layers, config, grouped=False)
         layers = [(ws[0][0].split("/")[0], ws) for _, ws in layers]
     layers = _merge_by_layer(layers)
+    topology["model_config"] = _tfjs_config(config, keras3, layers)
     metadata = {**(art.user_defined_metadata or {}), **(options.metadata or {})} or None
     with options.phase("writing the layers model"):
         return write_layers_model(dst, topology, layers, options, metadata)

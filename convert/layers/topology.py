@@ -16,7 +16,10 @@ Keras 2 (tf_keras) serialisation, so:
   SeparableConv2D"; they are unused by the layer) are dropped; ``L1``/``L2`` regularizers (TF.js
   registers only ``L1L2``) become ``L1L2``; a GRU with ``reset_after=true`` (TF.js's GRUCell
   throws: it implements only reset_after=false, and the two are different functions) is
-  refused with a clear error.
+  refused with a clear error that points to ``--output_format=tfjs_graph_model`` (a graph
+  model runs it, in TF.js and here). A causal ``Conv1D`` (TF.js loads it, then fails at
+  predict) is rewritten too, by ``causal_conv.py`` (it needs the kernel's shape, so the writer
+  applies it to TF.js outputs only; Keras outputs keep the causal layer).
 """
 from __future__ import annotations
 
@@ -212,7 +215,8 @@ def _tfjs_fixes(obj) -> None:
             raise ConversionError(
                 f"GRU layer {cfg.get('name')!r} has reset_after=True, which TensorFlow.js does not implement "
                 "(its GRUCell computes reset_after=False, a different function: no weight rewrite makes them "
-                "equal); rebuild the layer with GRU(..., reset_after=False) and retrain or convert to a graph model")
+                "equal); rebuild the layer with GRU(..., reset_after=False) and retrain, or convert to a graph model "
+                "with --output_format=tfjs_graph_model")
         for key in _REGULARIZER_KEYS:
             if isinstance(cfg.get(key), (dict, str)):
                 cfg[key] = _regularizer(cfg[key], cfg.get("name"))

@@ -3,6 +3,9 @@
 1. Grappler: pruning, constfold, arithmetic, dependency -- twice (debug_stripper first when
    stripping debug ops);
 2. :mod:`.fold_batch_norms` -- inference batch norms into the conv before them;
+   (ours) :mod:`.unmerge_residual_bias` and :mod:`.fold_channel_scales` -- Keras 3's batch norms
+   (``conv * scale + offset``, the offset maybe merged by Grappler into a residual AddN) into
+   the conv's weights and a BiasAdd, as tf_keras models get them;
 3. :mod:`.normalize_bias_add` -- Add after a conv / matmul becomes BiasAdd;
 4. Grappler: remap (fuses Conv2D / MatMul + BiasAdd + activation into _FusedConv2D /
    _FusedMatMul; Conv2D and MatMul are put on the CPU device for it), constfold, arithmetic,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from . import grappler
 from .fold_batch_norms import fold_batch_norms
+from .fold_channel_scales import fold_channel_scales
 from .fuse_depthwise import fuse_depthwise
 from .fused_guard import unfuse_unsupported
 from .layer_norm import rewrite_training_batch_norms
@@ -29,6 +33,7 @@ from .lower_control_flow import has_v2_control_flow, lower_control_flow
 from .normalize_bias_add import normalize_bias_add
 from .prelu import fuse_prelu, rebuild_prelu
 from .tensor_lists import rewrite_tensor_lists
+from .unmerge_residual_bias import unmerge_residual_bias
 from .unroll import has_loops, unroll_loops
 from .util import rebuild
 
@@ -62,6 +67,8 @@ def optimize(graph_def, output_nodes, signature_def, strip_debug_ops: bool = Tru
             graph_def = grappler.run(graph_def, output_nodes, signature_def, grappler.FIRST_PASSES)
     with step("folding batch norms, fusing conv/matmul with bias and activation"):
         graph_def = fold_batch_norms(graph_def)
+        graph_def = unmerge_residual_bias(graph_def, keep=output_nodes)
+        graph_def = fold_channel_scales(graph_def, keep=output_nodes)
         graph_def = normalize_bias_add(graph_def)
         for node in graph_def.node:
             if node.op in ("Conv2D", "MatMul"):

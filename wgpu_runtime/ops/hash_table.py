@@ -30,7 +30,8 @@ class HashTable:
     def find(self, keys, default):
         keys = np.asarray(keys, dtype=object)
         default = np.asarray(default)
-        flat = [self.table.get(_key(k), default) for k in keys.reshape(-1)]
+        fill = default[()] if default.ndim == 0 else default   # a scalar, not a 0-d array (an object array
+        flat = [self.table.get(_key(k), fill) for k in keys.reshape(-1)]    # would keep the array as an element)
         if not flat:
             return np.zeros(keys.shape, default.dtype)
         return np.asarray(flat).reshape(keys.shape + np.shape(flat[0]))
