@@ -55,11 +55,13 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
+from tfjs_harness import encode_input
+
 TFJS_DIR = Path(__file__).resolve().parent / "tfjs"
 BACKENDS = ("cpu", "webgl", "webgpu")
 # The only files served from node_modules: the browser bundles.
 BUNDLES = ("@tensorflow/tfjs/dist/tf.min.js", "@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js")
-PAGE_FILES = {"/browser.html": "browser.html", "/browser_predict.js": "browser_predict.js"}
+PAGE_FILES = {"/browser.html": "browser.html", "/browser_predict.js": "browser_predict.js", "/common.js": "common.js"}
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
@@ -315,14 +317,8 @@ def _job_spec(i: int, job: dict) -> dict:
     named = list(inputs.items()) if isinstance(inputs, dict) else [(None, x) for x in inputs]
     specs = []
     for name, x in named:
-        x = np.asarray(x)
-        if x.dtype == np.bool_:
-            dtype, x = "bool", x.astype(np.uint8)
-        elif x.dtype.kind in "iu":
-            dtype, x = "int32", x.astype("<i4")
-        else:
-            dtype, x = "float32", x.astype("<f4")
-        specs.append({"name": name, "dtype": dtype, "shape": list(x.shape), "bytes": np.ascontiguousarray(x).tobytes()})
+        dtype, x = encode_input(x)
+        specs.append({"name": name, "dtype": dtype, "shape": list(x.shape), "bytes": x.tobytes()})
     outputs = job.get("outputs")
     return {"model_dir": model_dir, "model_json": model_json, "kind": kind, "inputs": specs,
             "outputs": list(outputs) if outputs is not None else None}

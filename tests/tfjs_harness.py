@@ -56,6 +56,17 @@ class TfjsError(RuntimeError):
     """TF.js refused to load or run a model (the message is TF.js's)."""
 
 
+def encode_input(x) -> tuple[str, np.ndarray]:
+    """(TF.js dtype, little-endian contiguous array) of an input as the TF.js pages read it:
+    bool as uint8, integers as int32, anything else float32."""
+    x = np.asarray(x)
+    if x.dtype == np.bool_:
+        return "bool", np.ascontiguousarray(x.astype(np.uint8))
+    if x.dtype.kind in "iu":
+        return "int32", np.ascontiguousarray(x.astype("<i4"))
+    return "float32", np.ascontiguousarray(x.astype("<f4"))
+
+
 def tfjs_available() -> bool:
     return shutil.which("node") is not None and (TFJS_DIR / "node_modules" / "@tensorflow" / "tfjs").is_dir()
 
@@ -105,15 +116,9 @@ def _job_spec(i: int, job: dict, tmp: Path) -> dict:
     named = list(inputs.items()) if isinstance(inputs, dict) else [(None, x) for x in inputs]
     specs = []
     for k, (name, x) in enumerate(named):
-        x = np.asarray(x)
-        if x.dtype == np.bool_:
-            dtype, x = "bool", x.astype(np.uint8)
-        elif x.dtype.kind in "iu":
-            dtype, x = "int32", x.astype("<i4")
-        else:
-            dtype, x = "float32", x.astype("<f4")
+        dtype, x = encode_input(x)
         file = tmp / f"job{i}-in{k}.bin"
-        file.write_bytes(np.ascontiguousarray(x).tobytes())
+        file.write_bytes(x.tobytes())
         specs.append({"name": name, "dtype": dtype, "shape": list(x.shape), "file": str(file)})
     outputs = job.get("outputs")
     return {"model_dir": str(model_dir), "kind": kind, "inputs": specs,

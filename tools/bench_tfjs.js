@@ -14,6 +14,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const {fileHandler} = require(path.join(__dirname, '..', 'tests', 'tfjs', 'common.js'));
 
 const NODE_MODULES = path.join(__dirname, '..', 'tests', 'tfjs', 'node_modules', '@tensorflow');
 const TFJS = path.join(NODE_MODULES, 'tfjs');
@@ -46,27 +47,6 @@ function parseArgs(argv) {
   }
   if (opts.model === null) usage('MODEL_DIR is required');
   return opts;
-}
-
-function fileHandler(modelDir) {
-  return {
-    load: async () => {
-      const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
-      const weightSpecs = [];
-      const buffers = [];
-      for (const group of json.weightsManifest || []) {
-        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(modelDir, p)));
-        weightSpecs.push(...group.weights);
-      }
-      const all = Buffer.concat(buffers);
-      return {
-        modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy, signature: json.signature, userDefinedMetadata: json.userDefinedMetadata,
-        modelInitializer: json.modelInitializer, initializerSignature: json.initializerSignature, weightSpecs,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-      };
-    },
-  };
 }
 
 function inputs(tf, modelDir, batch) {
@@ -140,7 +120,7 @@ async function main() {
   const tf = require(TFJS);
   const backendInfo = await useBackend(tf, opts.backend);
   let t0 = performance.now();
-  const model = await tf.loadGraphModel(fileHandler(opts.model));
+  const model = await tf.loadGraphModel(fileHandler(fs, path, opts.model));
   const loadMs = performance.now() - t0;
   const feed = inputs(tf, opts.model, opts.batch);
   t0 = performance.now();

@@ -90,20 +90,7 @@ async function runJob(job) {
   const tensors = [];
   for (const spec of job.inputs) tensors.push(await readInput(spec));
   try {
-    let feed;
-    if (job.inputs.every((s) => s.name != null)) {
-      feed = {};
-      job.inputs.forEach((s, i) => { feed[s.name] = tensors[i]; });
-      if (job.kind === 'layers') {
-        const names = model.inputNames;
-        const missing = names.filter((n) => !(n in feed));
-        if (missing.length) throw new Error(`missing inputs ${missing} (model inputs: ${names})`);
-        feed = names.map((n) => feed[n]);
-      }
-    } else {
-      feed = tensors;
-    }
-    if (Array.isArray(feed) && feed.length === 1) feed = feed[0];
+    const feed = tfjsCommon.buildFeed(model, job.kind, job.inputs, tensors);
     let out;
     if (job.kind === 'layers') out = model.predict(feed);
     else if (job.outputs) out = await model.executeAsync(feed, job.outputs);

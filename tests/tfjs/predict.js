@@ -8,35 +8,7 @@
 const fs = require('fs');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
-
-// Model folder -> TF.js ModelArtifacts, reading model.json and its shards with fs.
-function fileHandler(modelDir) {
-  return {
-    load: async () => {
-      const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
-      const weightSpecs = [];
-      const buffers = [];
-      for (const group of json.weightsManifest || []) {
-        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(modelDir, p)));
-        weightSpecs.push(...group.weights);
-      }
-      const all = Buffer.concat(buffers);
-      return {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-        signature: json.signature,
-        userDefinedMetadata: json.userDefinedMetadata,
-        modelInitializer: json.modelInitializer,
-        initializerSignature: json.initializerSignature,
-        trainingConfig: json.trainingConfig,  // as tf.io's http/browser loaders do
-        weightSpecs,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-      };
-    },
-  };
-}
+const {fileHandler, buildFeed} = require('./common.js');
 
 const ARRAYS = {float32: Float32Array, int32: Int32Array, bool: Uint8Array};
 
@@ -50,25 +22,12 @@ function readInput(spec) {
 }
 
 async function runJob(job, index, outDir) {
-  const handler = fileHandler(job.model_dir);
+  const handler = fileHandler(fs, path, job.model_dir);
   const model = job.kind === 'layers'
     ? await tf.loadLayersModel(handler, {strict: true})
     : await tf.loadGraphModel(handler);
   const tensors = job.inputs.map(readInput);
-  let feed;
-  if (job.inputs.every((s) => s.name != null)) {
-    feed = {};
-    job.inputs.forEach((s, i) => { feed[s.name] = tensors[i]; });
-    if (job.kind === 'layers') {
-      const names = model.inputNames;
-      const missing = names.filter((n) => !(n in feed));
-      if (missing.length) throw new Error(`missing inputs ${missing} (model inputs: ${names})`);
-      feed = names.map((n) => feed[n]);
-    }
-  } else {
-    feed = tensors;
-  }
-  if (Array.isArray(feed) && feed.length === 1) feed = feed[0];
+  const feed = buildFeed(model, job.kind, job.inputs, tensors);
   let out;
   if (job.kind === 'layers') out = model.predict(feed);
   else if (job.outputs) out = model.execute(feed, job.outputs);
