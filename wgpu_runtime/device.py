@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -63,11 +64,16 @@ def find_adapter(query: str | None = None) -> wgpu.GPUAdapter:
 
 @dataclass
 class Device:
-    """One opened WebGPU device with its queue, limits and pipeline cache."""
+    """One opened WebGPU device with its queue, limits and pipeline cache.
+
+    ``lock`` serialises the runtime's work on the device: an inference holds it from planning to
+    read-back, so models on one device may be called from many threads at once (a plan's
+    buffers, its staging buffer above all, serve one inference at a time)."""
 
     adapter: wgpu.GPUAdapter
     device: wgpu.GPUDevice
     features: frozenset[str] = field(default_factory=frozenset)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def queue(self) -> wgpu.GPUQueue:
@@ -117,17 +123,22 @@ class Device:
 
 
 _DEVICES: dict[str, Device] = {}
+_DEVICES_LOCK = threading.Lock()
 
 
 def get_device(adapter: str | None = None) -> Device:
     """The process-wide Device for an adapter query (opened on first use)."""
     a = find_adapter(adapter)
     key = describe(a)
-    if key not in _DEVICES:
-        wanted = [f for f in ("timestamp-query", "subgroup") if f in a.features]
-        limits = {k: a.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
-                                           "max-compute-workgroup-storage-size",
-                                           "max-storage-buffers-per-shader-stage") if k in a.limits}
-        dev = a.request_device_sync(required_features=wanted, required_limits=limits)
-        _DEVICES[key] = Device(a, dev, frozenset(wanted))
+    with _DEVICES_LOCK:
+        return _DEVICES.get(key) or _open(a, key)
+
+
+def _open(a, key: str) -> Device:
+    wanted = [f for f in ("timestamp-query", "subgroup") if f in a.features]
+    limits = {k: a.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
+                                       "max-compute-workgroup-storage-size",
+                                       "max-storage-buffers-per-shader-stage") if k in a.limits}
+    dev = a.request_device_sync(required_features=wanted, required_limits=limits)
+    _DEVICES[key] = Device(a, dev, frozenset(wanted))
     return _DEVICES[key]

@@ -70,6 +70,10 @@ class GraphModel:
     def execute(self, feeds: Feeds, outputs: OutputNames = None) -> np.ndarray | list[np.ndarray]:
         """feeds: {input name (signature key, tensor name or node name): array}. outputs: a name
         or a list of names (signature keys or tensor names 'node:i'); default: all outputs."""
+        with self.device.lock:      # one inference at a time per device (Device.lock)
+            return self._execute(feeds, outputs)
+
+    def _execute(self, feeds: Feeds, outputs: OutputNames):
         single = isinstance(outputs, str)
         if self._dynamic is None:
             try:

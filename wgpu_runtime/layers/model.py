@@ -204,7 +204,8 @@ class LayersModel:
                 on_batch=None) -> list[np.ndarray]:
         """Every output (or the tensors ``fetch``) for inputs ``xs``, in runs of ``batch_size`` rows;
         ``on_batch(i)`` after run i (progress)."""
-        gm, traced = self.gpu_model(xs)
+        with get_device(self.adapter).lock:     # tracing and weight refreshes too (Device.lock)
+            gm, traced = self.gpu_model(xs)
         names = fetch or traced.outputs
         n = xs[0].shape[0]
         rows = batch_size or PREDICT_ROWS
