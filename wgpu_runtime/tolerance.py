@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-EPS = {"float32": 2.0 ** -23, "float16": 2.0 ** -10, "float64": 2.0 ** -52}
+EPS = {d: float(np.finfo(d).eps) for d in ("float32", "float16", "float64")}   # machine epsilon per float dtype
 
 # ULPs per sqrt(term) for ops summing K terms per output: float32 summation in another order
 # than the (float64) reference rounds each partial sum once; random-sign rounding errors add up
