@@ -10,8 +10,8 @@
 // no workgroup memory: what llvmpipe runs fastest). TRANSPOSED gathers from the output gradient
 // (Conv2DBackpropInput). A reduction longer than llvmpipe's loop cap runs as several passes over
 // filter rows [ky0, ky1) and channel blocks [c0, c1): the first adds the bias, the others
-// ACCUMULATE into y, and only the last applies the activation (the host makes it the identity for
-// the others).
+// ACCUMULATE into y, and only the last adds the residual (HAS_RESIDUAL) and applies the
+// activation (the host makes it the identity for the others).
 #include <common.wgsl>
 #include <conv_epilogue.wgsl>
 
@@ -33,37 +33,11 @@ override WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
 @group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
 @group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> p: Params;
 
-// Output pixel m as (first input row of its image, the window's top row, its left column); for
-// TRANSPOSED the window's position in the stride-dilated input: decoded once, outside the loops
-// (integer division runs lane by lane on CPU adapters).
-fn origin(m: u32) -> vec3<i32> {
-    let ox = i32(m % p.ow);
-    let oy = i32((m / p.ow) % p.oh);
-    let b = i32(m / (p.ow * p.oh));
-    if (TRANSPOSED) { return vec3<i32>(b * i32(p.h), oy + p.pad_t, ox + p.pad_l); }
-    return vec3<i32>(b * i32(p.h), oy * i32(p.stride_h) - p.pad_t, ox * i32(p.stride_w) - p.pad_l);
-}
-
-// Input pixel index read at filter tap (ky, kx) from origin o, or -1 where that is padding.
-fn tap(o: vec3<i32>, ky: u32, kx: u32) -> i32 {
-    var iy = o.y + i32(ky * p.dil_h);
-    var ix = o.z + i32(kx * p.dil_w);
-    if (TRANSPOSED) {
-        // y pixel (oy, ox) receives x pixel (iy, ix) where iy * stride + ky * dil - pad == oy
-        let ty = o.y - i32(ky * p.dil_h);
-        let tx = o.z - i32(kx * p.dil_w);
-        let sy = i32(p.stride_h);
-        let sx = i32(p.stride_w);
-        if (ty < 0 || tx < 0 || ty % sy != 0 || tx % sx != 0) { return -1; }
-        iy = ty / sy;
-        ix = tx / sx;
-    }
-    if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return -1; }
-    return (o.x + iy) * i32(p.w) + ix;
-}
+#include <conv_tap.wgsl>
 
 fn load_x(pixel: i32, c: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), x[u32(max(pixel, 0)) * p.k4 + c], pixel >= 0);
@@ -78,7 +52,7 @@ fn store(m0: u32, c: u32, acc: mat4x4<f32>) {
         if (m < p.m) {
             var v = acc[i];
             if (ACCUMULATE) { v += y[m * p.n4 + c]; }
-            y[m * p.n4 + c] = activate(v, e);
+            y[m * p.n4 + c] = activate_at(v, e, m * p.n4 + c);
         }
     }
 }

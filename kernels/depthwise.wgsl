@@ -6,8 +6,8 @@
 // Each invocation computes 8 neighbouring output pixels of one row x 4 channels (vec4), so a
 // filter vec4 is loaded once per 8 outputs (and with ROW3, an input vec4 at most once). A filter
 // taller than llvmpipe's loop cap allows runs as passes over rows [ky0, ky1): the first adds the
-// bias, the others ACCUMULATE into y, and only the last applies the activation (the host makes
-// it the identity for the others).
+// bias, the others ACCUMULATE into y, and only the last adds the residual (HAS_RESIDUAL) and
+// applies the activation (the host makes it the identity for the others).
 #include <common.wgsl>
 #include <conv_epilogue.wgsl>
 
@@ -29,8 +29,9 @@ override ROW3: u32 = 0u;
 @group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
 @group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
 @group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 // x at column ix of the input row starting at pixel `row`, zero outside the image
 fn tap(row: u32, ix: i32, c: u32) -> vec4<f32> {
@@ -43,7 +44,7 @@ fn store(row: u32, ox: u32, c: u32, acc: vec4<f32>, e: Epilogue4) {
         let i = (row * p.ow + ox) * p.c4 + c;
         var v = acc;
         if (ACCUMULATE) { v += y[i]; }
-        y[i] = activate(v, e);
+        y[i] = activate_at(v, e, i);
     }
 }
 

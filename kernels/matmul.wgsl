@@ -32,7 +32,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> ep_bias: array<f32>;
 @group(0) @binding(4) var<storage, read> ep_scale: array<f32>;
 @group(0) @binding(5) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(6) var<storage, read> ep_residual: array<f32>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 fn load_b4(i: u32) -> array<vec4<{{T}}>, 4> {    // rows k..k+3 of one vec4 column of B
     return array<vec4<{{T}}>, 4>(mat_b[i], mat_b[i + p.N4], mat_b[i + 2u * p.N4], mat_b[i + 3u * p.N4]);
@@ -54,8 +55,9 @@ fn bias4(col: u32) -> vec4<{{T}}> {
 fn store(row: u32, col: u32, v: vec4<{{T}}>) {
     if (col < p.N4) {
         let n = channels(col);
-        dst[row + col] = vec4<{{T}}>(finish(v.x, n.x, p.alpha), finish(v.y, n.y, p.alpha),
-                                    finish(v.z, n.z, p.alpha), finish(v.w, n.w, p.alpha));
+        let r = residual4(row + col);          // the output's layout (padded to N4 vec4s)
+        dst[row + col] = vec4<{{T}}>(finish_r(v.x, n.x, p.alpha, r.x), finish_r(v.y, n.y, p.alpha, r.y),
+                                    finish_r(v.z, n.z, p.alpha, r.z), finish_r(v.w, n.w, p.alpha, r.w));
     }
 }
 

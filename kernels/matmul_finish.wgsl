@@ -12,7 +12,14 @@ fn bias_of(n: u32) -> {{T}} {
 }
 
 fn finish(v: {{T}}, n: u32, leaky_alpha: f32) -> {{T}} {
+    return finish_r(v, n, leaky_alpha, 0.0);
+}
+
+// finish() with the residual r (HAS_RESIDUAL) added after scale and bias.
+fn finish_r(v: {{T}}, n: u32, leaky_alpha: f32, r: f32) -> {{T}} {
     if (!EPILOGUE) { return v; }
-    if (!HAS_SCALE) { return {{T}}(activation(f32(v), slope_of(n, leaky_alpha))); }    // bias already in v
-    return {{T}}(epilogue(f32(v), n, leaky_alpha));
+    if (!HAS_SCALE) {       // bias already in v
+        return {{T}}(activation(f32(v) + select(0.0, r, HAS_RESIDUAL), slope_of(n, leaky_alpha)));
+    }
+    return {{T}}(epilogue_r(f32(v), n, leaky_alpha, r));
 }

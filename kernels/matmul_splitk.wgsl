@@ -1,5 +1,6 @@
 // Split-K second pass: dst[z, m, n] = finish(sum over s of part[z * splits + s, m, n]), with
-// part [.., M, Np] (Np = N padded to a multiple of 4). Template: T. One invocation per output.
+// part [.., M, Np] (Np = N padded to a multiple of 4); the epilogue (and its residual, in dst's
+// layout) runs here, not in the partial sums. Template: T. One invocation per output.
 #include <common.wgsl>
 #include <epilogue.wgsl>
 #include <matmul_finish.wgsl>
@@ -11,7 +12,8 @@ struct Params { n: u32, M: u32, N: u32, Np: u32, splits: u32, alpha: f32 }
 @group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
 @group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
 @group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -24,5 +26,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let at = (zm + z * (p.splits - 1u) * p.M) * p.Np + n;   // part[z * splits, m, n]
     var acc = bias_of(n);
     for (var s = 0u; s < p.splits; s++) { acc += part[at + s * p.M * p.Np]; }
-    dst[i] = finish(acc, n, p.alpha);
+    dst[i] = finish_r(acc, n, p.alpha, residual(i));
 }

@@ -8,7 +8,8 @@
 override MODE: u32 = 0u;            // 0 max, 1 average
 override ACCUMULATE: bool = false;
 override FINAL: bool = true;
-override LOWEST_BITS: u32 = 0u;     // max: the bits of the start value (-inf, or the lowest i32)
+override LOWEST_BITS: u32 = 0u;     // max: the bits of the start value (the lowest f32 or i32)
+override FLOAT: bool = true;        // T is f32: max skips NaN, as TF's CPU MaxPool
 
 struct Params {
     n: u32, c4: u32, owb: u32, kh: u32,          // invocations, channel vec4s, 8-pixel blocks per row, window rows
@@ -24,8 +25,13 @@ struct Params {
 fn pool(acc: vec4<{{T}}>, row: u32, ix: i32, c: u32) -> vec4<{{T}}> {
     if (ix < 0 || ix >= i32(p.w)) { return acc; }
     let v = x[(row + u32(ix)) * p.c4 + c];
-    if (MODE == 0u) { return max(acc, v); }
+    if (MODE == 0u) { return select(max(acc, v), acc, is_nan4(v) & vec4<bool>(FLOAT)); }
     return acc + v;
+}
+
+// On the bits: WGSL compilers may assume no NaN in float comparisons.
+fn is_nan4(v: vec4<{{T}}>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
 }
 
 // number of window positions in [start, start + k) inside [0, size)

@@ -80,6 +80,9 @@ def test_a_wrong_kernel_is_caught_at_its_node(tmp_path, capsys, monkeypatch):
     model = tiny_model(tmp_path / "tiny")
     # Relu lowered as a plain view of its input (as if its kernel did nothing): negatives leak
     monkeypatch.setattr(REGISTRY["Relu"], "lower", lambda ctx: ctx.alias())
+    # the graph as written: the load-time optimizer would fuse Relu into the matmul's epilogue, so
+    # the broken stand-alone Relu kernel would never run
+    monkeypatch.setenv("WGPU_RUNTIME_OPTIMIZE", "0")
     report_html = tmp_path / "report.html"
     code, out, _ = in_process(capsys, model, "--no-ops", "--adapter", ADAPTERS[0], "--json",
                               "--report", report_html)

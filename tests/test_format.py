@@ -637,3 +637,101 @@ def test_error_duplicate_weight_names(tmp_path):
     group = {"paths": ["g.bin"], "weights": [{"name": "w", "shape": [], "dtype": "float32"}]}
     expect_error(write_model(tmp_path, graph_model([group, group]), {"g.bin": bytes(4)}),
                  "weights group 2", "duplicate weight name 'w'")
+
+
+# ---------------------------------------------------------------- issue 13: unsafe or inconsistent files
+W8 = np.arange(2, dtype=np.float32).tobytes()
+
+
+def test_error_model_json_fifo_does_not_hang(tmp_path):
+    os.mkfifo(tmp_path / "model.json")
+    expect_error(tmp_path, "is a FIFO, not a regular file")
+
+
+def test_error_shard_fifo_does_not_hang(tmp_path):
+    path = write_model(tmp_path, one_weight())
+    os.mkfifo(tmp_path / "g.bin")
+    expect_error(path, "weights group 1", "is a FIFO")
+
+
+def test_error_model_json_device_is_not_read(tmp_path):
+    (tmp_path / "model.json").symlink_to("/dev/zero")
+    expect_error(tmp_path, "is a device, not a regular file")
+
+
+def test_error_model_json_over_the_size_cap_is_not_read(tmp_path):
+    from wgpu_runtime.io_utils import MODEL_JSON_MAX_BYTES
+
+    with open(tmp_path / "model.json", "wb") as f:
+        f.truncate(MODEL_JSON_MAX_BYTES + 1)          # sparse: nothing written, nothing read
+    expect_error(tmp_path, f"{MODEL_JSON_MAX_BYTES + 1} bytes, over the limit of {MODEL_JSON_MAX_BYTES}")
+
+
+def test_error_json_nested_too_deeply(tmp_path):
+    (tmp_path / "model.json").write_text('{"a": ' + "[" * 100000 + "]" * 100000 + "}")
+    expect_error(tmp_path, "nested too deeply")
+
+
+@pytest.mark.parametrize("extra", [1, 4, 100])
+def test_error_shard_with_extra_bytes(tmp_path, extra):
+    path = write_model(tmp_path, one_weight(), {"g.bin": W8 + bytes(extra)})
+    expect_error(path, "the manifest's weights take 8 bytes, the shards hold", str(8 + extra))
+
+
+def test_error_shards_listed_out_of_order(tmp_path):
+    names = ["group1-shard2of2.bin", "group1-shard1of2.bin"]
+    model = graph_model([{"paths": names, "weights": [{"name": "w", "shape": [2], "dtype": "float32"}]}])
+    path = write_model(tmp_path, model, {names[0]: W8[4:], names[1]: W8[:4]})
+    expect_error(path, "shards listed out of order")
+
+
+def test_shards_of_other_names_in_any_order_still_load(tmp_path):
+    model = graph_model([{"paths": ["b.bin", "a.bin"], "weights": [{"name": "w", "shape": [2], "dtype": "float32"}]}])
+    path = write_model(tmp_path, model, {"b.bin": W8[:4], "a.bin": W8[4:]})
+    np.testing.assert_array_equal(load_artifacts(path).weights["w"], [0, 1])
+
+
+@pytest.mark.parametrize("field,value", [("scale", float("nan")), ("scale", float("inf")), ("min", float("-inf"))])
+def test_error_quantization_not_finite(tmp_path, field, value):
+    quant = {"dtype": "uint8", "min": 0.0, "scale": 1.0, field: value}
+    path = write_model(tmp_path, one_weight(quantization=quant), {"g.bin": b"\x00\x01"})
+    expect_error(path, "needs finite numbers 'min' and 'scale'")
+
+
+def test_error_float16_weight_declared_uint8_quantized(tmp_path):
+    path = write_model(tmp_path, one_weight(dtype="float16", quantization={"dtype": "uint8", "min": 0, "scale": 1}),
+                       {"g.bin": b"\x00\x01"})
+    expect_error(path, "uint8 quantization is not supported for dtype float16")
+
+
+@pytest.mark.parametrize("shape", [[2 ** 62, 0], [1] * 1000, [2 ** 31, 1]])
+def test_error_weight_shape_out_of_bounds(tmp_path, shape):
+    path = write_model(tmp_path, one_weight(shape=shape), {"g.bin": W8})
+    expect_error(path, "'shape' must be a list of at most 32 sizes")
+
+
+@pytest.mark.parametrize("value", ["DT_BOGUS", "DT_FLOAT33"])
+def test_error_unknown_tf_dtype(value):
+    with pytest.raises(ModelFormatError, match="unknown TensorFlow dtype"):
+        from_tf(value)
+
+
+def test_error_shard_path_with_nul_byte(tmp_path):
+    path = write_model(tmp_path, one_weight(path="a\u0000b.bin"))
+    expect_error(path, "holds a NUL byte")
+
+
+def test_error_shard_symlink_loop(tmp_path):
+    path = write_model(tmp_path, one_weight())
+    (tmp_path / "g.bin").symlink_to("h.bin")
+    (tmp_path / "h.bin").symlink_to("g.bin")
+    expect_error(path, "weights group 1", "g.bin")
+
+
+def test_error_shard_symlinked_folder_outside_is_refused_unread(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "g.bin").write_bytes(W8)
+    path = write_model(tmp_path / "m", one_weight(path="w/g.bin"))
+    (tmp_path / "m" / "w").symlink_to(outside)
+    expect_error(path, "leads outside the model folder")

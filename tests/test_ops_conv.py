@@ -57,6 +57,8 @@ def _tf_epilogue(attrs, y, extra):
         y = tf.raw_ops.FusedBatchNormV3(x=y, scale=scale, offset=offset, mean=mean, variance=var,
                                         epsilon=attrs["epsilon"], is_training=False)[0]
         rest = extra[4:]
+    if ops[1:2] == ["Add"]:    # a residual added before the activation
+        y, rest, ops = y + rest[0], rest[1:], ops[:1] + ops[2:]
     act = ops[1] if len(ops) > 1 else None
     if act == "Prelu":
         alpha = rest[0]
@@ -71,6 +73,10 @@ def _tf_epilogue(attrs, y, extra):
 
 def _tf_fused(name, attrs, x, f, *extra):
     core = _tf_conv if name == "_FusedConv2D" else _tf_depthwise
+    if "Add" in attrs["fused_ops"] and conv.data_format(attrs) == "NCHW":    # the residual, NHWC like x
+        k = 1 if attrs["fused_ops"][0] == "BiasAdd" else 4
+        r = np.asarray(extra[k])
+        extra = (*extra[:k], r.reshape((1,) * (4 - r.ndim) + r.shape).transpose(0, 2, 3, 1), *extra[k + 1:])
     return _tf_nhwc(lambda a, xx: _tf_epilogue(a, core(a, xx, f), extra), attrs, x)
 
 

@@ -22,6 +22,8 @@ def _tf_fused_matmul(tf, attrs, a, b, bias, *extra):
     ops = attrs["fused_ops"]
     assert ops[0] == "BiasAdd"
     y = tf.raw_ops.BiasAdd(value=y, bias=bias)
+    if ops[1:2] == ["Add"]:    # a residual added before the activation
+        y, extra, ops = y + extra[0], extra[1:], ops[:1] + ops[2:]
     act = ops[1] if len(ops) > 1 else None
     if act == "LeakyRelu":
         return tf.raw_ops.LeakyRelu(features=y, alpha=attrs.get("leakyrelu_alpha", 0.2))

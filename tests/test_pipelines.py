@@ -46,3 +46,72 @@ def test_one_inference_is_one_submit(device, monkeypatch):
     monkeypatch.setattr(type(device.queue), "submit", submit)
     model.predict(x)
     assert ours == [1], f"our submits per inference: {ours}"
+
+
+def test_pipelines_differing_in_constants_share_one_shader_module(device):
+    from wgpu_runtime.pipelines import PipelineCache
+
+    cache = PipelineCache(device)                     # a fresh cache: nothing compiled yet
+    plain = cache.get("softmax.wgsl", constants={"LOG": False})
+    log = cache.get("softmax.wgsl", constants={"LOG": True})
+    assert plain is not log and cache.compiled == 2 and cache.modules_compiled == 1
+    assert cache.get("softmax.wgsl", constants={"LOG": True}) is log and cache.compiled == 2
+
+
+def test_prebuilt_cffi_types_are_the_ones_cffi_parses(device):
+    # ffi_types.warm() (run when wgpu is first imported through the runtime) stores C types under
+    # the strings wgpu-py passes to ffi.new / ffi.callback; each must be the very object cffi's
+    # own parse of that string gives, so wgpu-py builds the same structs either way.
+    from wgpu.backends.wgpu_native import ffi
+
+    from wgpu_runtime import ffi_types
+
+    ffi_types.warm()
+    samples = ["WGPUComputePipelineDescriptor *", "WGPUConstantEntry[]", "WGPUBindGroupEntry[]",
+               "WGPUShaderSourceWGSL *", "WGPUBufferDescriptor *", "WGPUCommandBuffer[]", "WGPUFeatureName[]",
+               "uint32_t *", "uint8_t[]", "void *", "WGPUChainedStruct * ",
+               "void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)",
+               "void(WGPURequestDeviceStatus, WGPUDevice, WGPUStringView, void *, void *)"]
+    for text in samples:
+        assert text in ffi._parsed_types, text
+        stored, raw = ffi._parsed_types[text]
+        tp = ffi._parser.parse_type(text)                 # what cffi would do without the cache
+        with ffi._lock:
+            parsed = ffi._get_cached_btype(tp.as_function_pointer() if tp.is_raw_function else tp)
+        assert stored is parsed and raw == tp.is_raw_function, text
+
+
+def test_a_new_process_parses_no_c_type_strings(tmp_path):
+    # Each C type string cffi parses costs a pycparser run over wgpu.h's ~430 typedefs (20-60 ms
+    # here; docs/benchmarks.md 2026-12-04). From device open to the first result, none should be.
+    import json
+    import subprocess
+
+    code = (
+        "import json, numpy as np, wgpu_runtime as wr\n"
+        "from wgpu_runtime.models import default_model_path\n"
+        "from wgpu.backends.wgpu_native import ffi\n"
+        "seen = []\n"
+        "real = ffi._parser.parse_type\n"
+        "ffi._parser.parse_type = lambda text: seen.append(text) or real(text)\n"
+        "m = wr.load_graph_model(default_model_path(), adapter='vulkan')\n"
+        "m.predict(np.zeros((1, 128, 128, 3), np.float32))\n"
+        "print(json.dumps(seen))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_bench_first_inference_runs_two_new_processes():
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "bench", "--json", "--runs", "1", "--warmup", "0",
+                          "--adapter", "vulkan", "--first-inference"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout)["first_new_process"]
+    for kind in ("cold", "warm"):
+        r = first[kind]
+        assert r["pipelines_compiled"] > 0 and r["load_ms"] > 0 and r["first_inference_ms"] > 0
+        assert r["process_to_first_result_ms"] >= r["load_ms"] + r["first_inference_ms"]
+    assert "MESA_SHADER_CACHE_DIR" in first["shader_cache_vars"]

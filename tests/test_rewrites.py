@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from wgpu_runtime.format.nodes import NodeDef
-from wgpu_runtime.graph.rewrites import fold_pad_into_conv
+from wgpu_runtime.graph.optimize import fold_pad_into_conv
+from wgpu_runtime.graph.optimize.common import Work
 from wgpu_runtime.ops import REGISTRY
 
 from test_errors import _model  # noqa: E402  (tiny model.json writer)
@@ -48,6 +49,7 @@ def test_pad_with_another_consumer_or_batch_padding_is_kept():
         raw, weights = _graph("Conv2D", rows, extra_consumer=extra)
         nodes = [NodeDef(n["name"], n["op"], n.get("input", []), {"padding": "VALID"} if n["op"] == "Conv2D" else {})
                  for n in raw]
-        out = fold_pad_into_conv(nodes, dict(weights))
-        conv = next(n for n in out if n.name == "conv")
+        work = Work(nodes, dict(weights), frozenset(), {n.name for n in nodes})
+        fold_pad_into_conv(work)
+        conv = work.nodes["conv"]
         assert conv.inputs[0] == "pad" and conv.attrs["padding"] == "VALID"

@@ -4,7 +4,8 @@
 #   - creates .venv in the repository root and installs the project with its extras,
 #   - installs real TensorFlow.js (npm, tests/tfjs) for the converter's tests when npm exists,
 #   - installs Debian's chromium (headless) for the test that renders the HTML conformance report.
-# Usage: tools/setup.sh [--no-extras]     (extras = TensorFlow + official converter + pytest)
+# Usage: tools/setup.sh [--no-extras]     (extras = TensorFlow + official converter + pytest + Ray for
+#                                          tests/test_ray.py: the [test] extra pulls in [ray])
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

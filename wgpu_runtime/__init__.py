@@ -17,13 +17,16 @@ except _metadata.PackageNotFoundError:   # a source tree that is not installed
     __version__ = "0+unknown"
 
 from . import callbacks, losses, metrics, optimizers  # noqa: E402
-from .device import enumerate_adapters, get_device  # noqa: E402
-from .errors import (AdapterError, GraphError, InputError, ModelFormatError, UnsupportedOpError,  # noqa: E402
-                     WgpuRuntimeError)
+from .device import Device, enumerate_adapters, get_device  # noqa: E402
+from .errors import (AdapterError, BindingLimitError, DisposedError, GraphError, InputError,  # noqa: E402
+                     ModelFormatError, TensorError, UnsupportedOpError, WgpuRuntimeError)
 from .graph.model import GraphModel, load_graph_model  # noqa: E402
+from .graph.profile import Profile  # noqa: E402
 from .layers import Layer, LayersModel, load_layers_model, register_layer  # noqa: E402
 from .loading import load_model  # noqa: E402
+from .tensor import Tensor, tensor  # noqa: E402
 
 __all__ = ["load_model", "load_graph_model", "GraphModel", "load_layers_model", "LayersModel", "Layer", "register_layer",
            "optimizers", "losses", "metrics", "callbacks", "get_device", "enumerate_adapters", "AdapterError",
-           "GraphError", "InputError", "ModelFormatError", "UnsupportedOpError", "WgpuRuntimeError"]
+           "GraphError", "InputError", "ModelFormatError", "UnsupportedOpError", "WgpuRuntimeError",
+           "Tensor", "tensor", "Device", "DisposedError", "TensorError", "BindingLimitError", "Profile"]

@@ -107,11 +107,40 @@ def cmd_info(args) -> int:
             model.summary(print_fn=print)
         return OK
     info = _graph_info(art)
+    if not info["unsupported"]:
+        info.update(_dispatch_counts(art, getattr(args, "adapter", None)))
     if args.json:
         _dump_json(info)
     else:
         _print_graph_info(info)
+        if not info["unsupported"]:
+            before, after = info["dispatches_unoptimized"], info["dispatches_optimized"]
+            _console().print(f"  dispatches per inference (batch 1): {_count(before)} as the file has it, "
+                             f"{_count(after)} after the load-time optimizer")
     return CHECK_FAILED if info["unsupported"] else OK
+
+
+def _count(n) -> str:
+    return "? (control flow or data-dependent shapes)" if n is None else str(n)
+
+
+def _dispatch_counts(art, adapter=None) -> dict:
+    """Kernel launches of one inference on seeded batch-1 inputs, with the load-time optimizer off
+    and on (None: the model runs node by node on the dynamic executor, not as one plan)."""
+    from .device import get_device
+    from .graph.model import GraphModel
+    from .inputs import random_inputs
+
+    out = {}
+    for key, optimize in (("dispatches_unoptimized", False), ("dispatches_optimized", True)):
+        model = GraphModel(art, get_device(adapter), optimize=optimize)
+        out[key] = None
+        if not model.is_dynamic:
+            try:
+                out[key] = len(model.prepare(random_inputs(model.inputs, 1))[0].steps)
+            except (WgpuRuntimeError, ValueError, TypeError):   # e.g. data-dependent shapes, found while planning
+                out[key] = None
+    return out
 
 
 def _print_graph_info(info: dict) -> None:
@@ -160,6 +189,8 @@ def _check_model_path(path) -> None:
 def _check_writable(option: str, path: str | None) -> None:
     """Fail before the work, not after it, when an output file cannot be written there."""
     if path and path != "-":
+        if "\x00" in path:
+            raise UsageError(f"{option} {path!r}: a file name cannot hold a NUL byte")
         folder = Path(path).resolve().parent
         if not folder.is_dir():
             raise UsageError(f"{option} {path}: folder {Path(path).parent} does not exist")
@@ -190,6 +221,9 @@ def _write_npz(target: str, arrays: dict) -> None:
     try:
         np.savez(tmp, **arrays)
         tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"--output {target}: cannot write it: {e.strerror or e}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -197,6 +231,8 @@ def _write_npz(target: str, arrays: dict) -> None:
 
 def cmd_run(args) -> int:
     from .loading import load_model
+
+    _tuning(args)
 
     if args.json and args.output == "-":
         raise UsageError("--json and --output - both write to stdout: give --output a file")
@@ -237,8 +273,10 @@ def cmd_bench(args) -> int:
     from .bench import bench
     from .models import default_model_path
 
+    _tuning(args)
+
     _check_model_path(args.model)
-    for option in ("save", "plot"):
+    for option in ("save", "plot", "trace"):
         _check_writable(f"--{option}", getattr(args, option))
     baseline = None
     if args.compare:
@@ -249,14 +287,19 @@ def cmd_bench(args) -> int:
     feeds = _parse_inputs(args.input) or None
     live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
     if not live:
-        result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds)
+        result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds,
+                       concurrency=args.concurrency)
     else:
         from rich.progress import Progress
 
         with Progress(console=_console(stderr=True), transient=True) as prog:
             task = prog.add_task("benchmarking", total=args.runs + args.warmup)
             result = bench(path, args.adapter, args.runs, args.warmup, args.batch,
-                           progress=lambda: prog.advance(task), feeds=feeds)
+                           progress=lambda: prog.advance(task), feeds=feeds, concurrency=args.concurrency)
+    if args.first_inference:
+        from .first_inference import measure
+
+        result.first_new_process = measure(str(path), args.adapter, args.batch, tune=not args.no_tune)
     record = result.to_dict()
     if args.save:
         _save_json(args.save, record)
@@ -267,12 +310,19 @@ def cmd_bench(args) -> int:
         comparison = compare(baseline, record, args.threshold / 100.0, str(args.compare))
     if args.plot:
         _plot(record, args.plot)
+    if args.trace:
+        if result.profile is None:
+            raise UsageError("--trace: this model runs on the dynamic executor: no per-dispatch profile")
+        _save_json(args.trace, result.profile.trace())
+        logger.info("wrote %s (open in ui.perfetto.dev or chrome://tracing)", args.trace)
     if args.json:
         _dump_json({**record, "comparison": comparison} if comparison else record)
     else:
         _print_bench(result)
         if comparison:
             _print_comparison(comparison)
+        if args.profile and result.profile is not None:
+            sys.stdout.write(result.profile.table() + "\n")
     if args.save:
         logger.info("saved %s", args.save)
     if comparison and args.fail_on_regression and comparison["verdict"] == "regression":
@@ -316,7 +366,15 @@ def _print_bench(r) -> None:
         rows += [("dispatches", f"{r.dispatches} ({r.encode_us_per_dispatch:.1f} µs host encoding each)"),
                  ("peak activations", f"{r.peak_activation_bytes / 1e6:.2f} MB")]
     else:
-        rows.append(("executor", "dynamic (control flow / data-dependent shapes): whole runs timed"))
+        rows.append(("executor", "chunked (a tensor over the storage-binding limit): whole runs timed"
+                     if r.executor == "chunked" else "dynamic (control flow / data-dependent shapes): whole runs timed"))
+    if r.concurrency:
+        rows.append((f"{r.concurrency} in flight", f"{r.concurrent_inferences_per_s:.1f} inferences/s, "
+                     f"median {r.concurrent_median_ms:.2f} ms per call"))
+    for kind, f in (r.first_new_process or {}).items():
+        if isinstance(f, dict):
+            rows.append((f"new process, {kind} shader caches", f"{f['process_to_first_result_ms']:.0f} ms to the first "
+                         f"result (load {f['load_ms']:.0f} ms, first inference {f['first_inference_ms']:.0f} ms)"))
     if r.gpu_ms_total is not None:
         rows.append(("GPU time (timestamps)", f"{r.gpu_ms_total:.2f} ms"))
     rows.append(("driver", f"{r.driver} (wgpu {r.wgpu_version})"))
@@ -352,6 +410,13 @@ def _print_comparison(c: dict) -> None:
     for note in c["notes"]:
         con.print(f"note: {note}", highlight=False)
     con.print(f"verdict: {c['verdict']} (median time)", highlight=False)
+
+
+def _tuning(args) -> None:
+    if getattr(args, "no_tune", False):
+        from . import tuning
+
+        tuning.set_enabled(False)
 
 
 # -------------------------------------------------------------------------------------- parser
@@ -425,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = command("info", "describe a model: inputs, outputs, ops and where they run (a layers model: its summary)")
     i.add_argument("model", help="model.json or its folder (graph or layers model)")
     i.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    i.add_argument("--adapter", help=adapter_help + " (where the dispatches are counted)")
     r = command("run", "run a model (graph or layers) on .npy inputs")
     r.add_argument("model", help="model.json or its folder (graph or layers model)")
     r.add_argument("--input", action="append", metavar="NAME=FILE.npy",
@@ -446,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "first dimension is the batch, and is what the result reports")
     b.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="inputs to time (default: seeded random inputs of the model's shapes)")
+    b.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
+                   help="also time --runs calls with N in flight (async): throughput and latency per call")
     b.add_argument("--json", action="store_true", help="one JSON object on stdout")
     b.add_argument("--save", metavar="FILE.json", help="also write the result (the --json object) to FILE.json")
     b.add_argument("--compare", metavar="FILE.json",
@@ -454,8 +522,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --compare: a change within PCT percent is 'same' (default 5)")
     b.add_argument("--fail-on-regression", action="store_true",
                    help="with --compare: exit status 1 when the median time got worse beyond --threshold")
+    b.add_argument("--first-inference", action="store_true",
+                   help="also time the first inference of two new processes: cold, then warm driver shader caches")
+    for s in (r, b):
+        s.add_argument("--no-tune", action="store_true",
+                       help="ignore the tuning cache (`tune`): every kernel runs its default variant")
     b.add_argument("--plot", metavar="FILE.png",
                    help="draw per-node GPU time and the run-time distribution (.png, .svg, .pdf; needs matplotlib)")
+    b.add_argument("--profile", action="store_true",
+                   help="also print the GPU time of every node and the host time of each phase (one profiled run)")
+    b.add_argument("--trace", metavar="FILE.json",
+                   help="write the profiled run as a Chrome trace (ui.perfetto.dev, chrome://tracing): "
+                        "host phases and GPU dispatches on two tracks")
     for module in PLUGGED:
         name, handler = importlib.import_module(module, __package__).add_subcommand(sub)
         COMMANDS[name] = handler
@@ -468,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"adapters": cmd_adapters, "info": cmd_info, "run": cmd_run, "bench": cmd_bench}
 # Subcommands that live with their feature: each module has add_subcommand(subparsers) -> (name,
 # handler) and keeps its heavy imports (TensorFlow for convert) inside the handler.
-PLUGGED = [".convert.cli", ".conformance"]
+PLUGGED = [".convert.cli", ".conformance", ".tune_cli", ".batch"]
 
 
 def _one_line(error: BaseException) -> str:

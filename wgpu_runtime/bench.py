@@ -15,14 +15,16 @@ import platform
 import socket
 import statistics
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import numpy as np
 
+from . import tuning
+from .errors import BindingLimitError
 from .graph import executor
+from .graph import profile as profiling
 from .inputs import random_inputs
 from .loading import load_model
 
@@ -50,7 +52,7 @@ class BenchResult:
     encode_us_per_dispatch: float | None
     weight_bytes: int
     peak_activation_bytes: int | None
-    executor: str = "static"           # "static": one prepared plan; "dynamic": control flow
+    executor: str = "static"           # "static": one prepared plan; "dynamic": control flow; "chunked"
     gpu_ms_total: float | None = None
     top_ops: list = field(default_factory=list)   # [{op, count, gpu_ms, share}]
     model_format: str = "graph-model"  # or "layers-model"
@@ -66,8 +68,15 @@ class BenchResult:
     runtime_version: str = ""
     machine: dict = field(default_factory=dict)        # hostname, cpu, cores, os, python
     created: str = ""                  # UTC, ISO 8601
+    first_new_process: dict | None = None   # bench --first-inference: {cold, warm} (first_inference.py)
+    variants: list = field(default_factory=list)  # [{family, shape_class, candidates, chosen, source}]: kernel
+    #                                     variants the plan chose; source "cache" (tuned), "default", "disabled"
+    concurrency: int | None = None     # --concurrency N: calls kept in flight (execute_async) for the figures below
+    concurrent_inferences_per_s: float | None = None   # batch rows per second, N calls in flight (total / wall time)
+    concurrent_median_ms: float | None = None          # median latency of one call with N in flight
     record: str = RECORD
     schema: int = SCHEMA
+    profile = None                     # not a field (not in to_dict): the profiled run's graph.profile.Profile
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,11 +161,15 @@ def _load(path, adapter, batch, feeds):
 
 
 def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, batch: int | None = None,
-          profile: bool = True, progress=None, feeds: dict | None = None) -> BenchResult:
+          profile: bool = True, progress=None, feeds: dict | None = None,
+          concurrency: int | None = None) -> BenchResult:
     """``feeds``: the inputs to time (default: seeded random inputs of ``batch`` rows, see
     inputs.random_inputs); with ``feeds`` the batch is their first dimension. ``progress()`` is
-    called after each warm-up and timed run."""
+    called after each warm-up and timed run. ``concurrency``: also time ``runs`` calls with that
+    many in flight (``execute_async``): throughput and per-call latency."""
     _check_counts(runs, warmup, batch)
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
+        raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
     t0 = time.perf_counter()
     model, feeds, model_path, model_format = _load(path, adapter, batch, feeds)
     model.device.wait_idle()
@@ -169,15 +182,23 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
 
     compiled = dev.pipelines.compiled
     t0 = time.perf_counter()
-    model.execute(feeds)
+    with tuning.recording() as points:          # the first inference builds the plan
+        model.execute(feeds)
     first_ms = (time.perf_counter() - t0) * 1e3
     pipelines_compiled = dev.pipelines.compiled - compiled
     common = dict(model=model_path, adapter=dev.name, backend=dev.backend, batch=ran, load_ms=load_ms,
                   first_ms=first_ms, pipelines_compiled=pipelines_compiled, runs=runs, warmup=warmup,
-                  weight_bytes=model.weight_bytes, model_format=model_format, **_environment(dev))
+                  weight_bytes=model.weight_bytes, model_format=model_format, **_environment(dev),
+                  variants=_variants(points))
     if model.is_dynamic:
         return _bench_dynamic(model, feeds, runs, warmup, progress, common)
-    plan, arrays = model.prepare(feeds)
+    try:
+        plan, arrays = model.prepare(feeds)
+    except BindingLimitError:           # a tensor over the binding limit: the batch runs in chunks
+        result = _bench_dynamic(model, feeds, runs, warmup, progress, common, kind="chunked")
+        if profile:
+            _attach_profile(result, model, feeds)
+        return result
 
     for _ in range(warmup):
         executor.run(dev, plan, arrays)
@@ -197,33 +218,62 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
     result = BenchResult(**common, **timing_stats(times, ran), dispatches=len(plan.steps),
                          encode_us_per_dispatch=statistics.median(encode) * 1e6 / max(1, len(plan.steps)),
                          peak_activation_bytes=plan.temp_bytes)
-    if profile and dev.has_timestamps and plan.steps:
-        _, step_ms = executor.run_profiled(dev, plan, arrays)
-        _add_profile(result, plan.steps, step_ms)
-    elif profile and not dev.has_timestamps:
-        logger.info("%s has no timestamp queries: no per-node GPU times", dev.name)
+    if concurrency:
+        result.concurrency = concurrency
+        wall, lat = _in_flight(model, feeds, concurrency, warmup, runs)
+        result.concurrent_inferences_per_s = ran * runs / wall
+        result.concurrent_median_ms = statistics.median(lat) * 1e3
+    if profile:
+        _attach_profile(result, model, feeds)
     return result
 
 
-def _add_profile(result: BenchResult, steps, step_ms) -> None:
-    by_op: dict[str, list[float]] = defaultdict(list)
-    by_node: dict[str, dict] = {}
-    for st, ms in zip(steps, step_ms):
-        by_op[st.op].append(ms)
-        row = by_node.setdefault(st.node, {"node": st.node, "op": st.op, "dispatches": 0, "gpu_ms": 0.0})
-        row["dispatches"] += 1
-        row["gpu_ms"] += ms
-    total = sum(step_ms)
-    result.gpu_ms_total = total
-    result.nodes = list(by_node.values())
-    result.top_ops = sorted(({"op": op, "count": len(v), "gpu_ms": sum(v),
-                              "share": sum(v) / total if total else 0.0} for op, v in by_op.items()),
-                            key=lambda r: -r["gpu_ms"])
+def _attach_profile(result: BenchResult, model, feeds) -> None:
+    """One profiled run (graph/profile.py): per-node and per-op GPU times into the result;
+    the Profile itself (not in to_dict) for --profile and --trace."""
+    result.profile = profiling.profile(model, feeds, warmup=False)
+    if result.profile.dispatches:
+        result.gpu_ms_total = result.profile.gpu_ms
+        result.nodes, result.top_ops = result.profile.nodes, result.profile.ops
+    elif result.profile.note:
+        logger.info("%s: %s", model.device.name, result.profile.note)
 
 
-def _bench_dynamic(model, feeds, runs, warmup, progress, common) -> BenchResult:
-    """Models with control flow or data-dependent shapes run on the dynamic executor: whole
-    ``execute`` calls are timed; dispatch counts and per-node GPU times are not collected."""
+def _in_flight(model, feeds, concurrency: int, warmup: int, runs: int) -> tuple[float, list[float]]:
+    """Wall seconds of ``runs`` calls with ``concurrency`` in flight (after ``warmup`` such calls)
+    and each call's latency in seconds."""
+    import asyncio
+
+    async def drive(n):
+        left, lat = [n], []
+
+        async def worker():
+            while left[0] > 0:
+                left[0] -= 1
+                t0 = time.perf_counter()
+                await model.execute_async(feeds)
+                lat.append(time.perf_counter() - t0)
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return lat
+
+    asyncio.run(drive(max(warmup, concurrency)))
+    t0 = time.perf_counter()
+    lat = asyncio.run(drive(runs))
+    return time.perf_counter() - t0, lat
+
+
+def _variants(points) -> list[dict]:
+    """One row per distinct choice point of the plan (tuning.ChoicePoint)."""
+    rows = {(p.family, p.shape_class): {"family": p.family, "shape_class": list(p.shape_class),
+                                        "candidates": list(p.candidates), "chosen": p.chosen, "source": p.source}
+            for p in points}
+    return list(rows.values())
+
+
+def _bench_dynamic(model, feeds, runs, warmup, progress, common, kind: str = "dynamic") -> BenchResult:
+    """Models with control flow or data-dependent shapes run on the dynamic executor (and a
+    batch over the binding limit in chunks: ``kind="chunked"``): whole ``execute`` calls are
+    timed; dispatch counts and per-node GPU times are not collected here."""
     times = []
     for i in range(warmup + runs):
         t0 = time.perf_counter()
@@ -233,4 +283,4 @@ def _bench_dynamic(model, feeds, runs, warmup, progress, common) -> BenchResult:
         if progress:
             progress()
     return BenchResult(**common, **timing_stats(times, common["batch"]), dispatches=None,
-                       encode_us_per_dispatch=None, peak_activation_bytes=None, executor="dynamic")
+                       encode_us_per_dispatch=None, peak_activation_bytes=None, executor=kind)

@@ -28,6 +28,9 @@ def _wgpu():
     _quiet_mesa()
     import wgpu
 
+    from .ffi_types import warm
+
+    warm()                  # wgpu-py's C types built up front: a faster new process (ffi_types.py)
     return wgpu
 
 
@@ -37,8 +40,17 @@ def describe(adapter: wgpu.GPUAdapter) -> str:
 
 
 def enumerate_adapters() -> list[wgpu.GPUAdapter]:
-    """All adapters wgpu sees, in its order (Vulkan lavapipe before OpenGL llvmpipe on CPU machines)."""
-    return list(_wgpu().gpu.enumerate_adapters_sync())
+    """All adapters wgpu sees, in its order (Vulkan lavapipe before OpenGL llvmpipe on CPU machines).
+    Enumerated once and kept: an OpenGL adapter released on another thread than the one that
+    made it aborts the process (EGL BadAccess in wgpu-hal)."""
+    with _ADAPTERS_LOCK:
+        if _ADAPTERS is None:
+            globals()["_ADAPTERS"] = list(_wgpu().gpu.enumerate_adapters_sync())
+        return list(_ADAPTERS)
+
+
+_ADAPTERS: list | None = None
+_ADAPTERS_LOCK = threading.Lock()
 
 
 def find_adapter(query: str | None = None) -> wgpu.GPUAdapter:
@@ -66,37 +78,62 @@ def find_adapter(query: str | None = None) -> wgpu.GPUAdapter:
 class Device:
     """One opened WebGPU device with its queue, limits and pipeline cache.
 
-    ``lock`` serialises the runtime's work on the device: an inference holds it from planning to
-    read-back, so models on one device may be called from many threads at once (a plan's
-    buffers, its staging buffer above all, serve one inference at a time)."""
+    ``lock`` serialises the runtime's work on the device: an inference holds it while it plans,
+    writes its inputs, encodes and submits, not while it waits for the GPU or reads its outputs
+    (its staging buffer is its own until then), so models on one device may be called from many
+    threads and coroutines at once. ``stats["readbacks"]`` counts the buffers mapped to read data back to the host."""
 
     adapter: wgpu.GPUAdapter
     device: wgpu.GPUDevice
     features: frozenset[str] = field(default_factory=frozenset)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    stats: dict[str, int] = field(default_factory=lambda: {"readbacks": 0}, repr=False, compare=False)
+
+    @classmethod
+    def wrap(cls, device: wgpu.GPUDevice) -> Device:
+        """The Device of a ``wgpu.GPUDevice`` the caller opened (one per GPUDevice: models loaded
+        onto it share its lock and pipeline cache). Features and limits are the device's own."""
+        dev = getattr(device, _WRAPPED_ATTR, None)
+        if dev is None:
+            with _DEVICES_LOCK:
+                dev = getattr(device, _WRAPPED_ATTR, None)
+                if dev is None:
+                    dev = cls(device.adapter, device, frozenset(str(f) for f in device.features))
+                    setattr(device, _WRAPPED_ATTR, dev)
+        return dev
+
+    def count_readback(self) -> None:
+        """Note one buffer mapped to read data back (``stats["readbacks"]``)."""
+        self.stats["readbacks"] += 1
 
     @property
     def queue(self) -> wgpu.GPUQueue:
+        """The device's queue."""
         return self.device.queue
 
     @property
     def name(self) -> str:
+        """The adapter, its backend and driver, in words."""
         return describe(self.adapter)
 
     @property
     def backend(self) -> str:
+        """The adapter's backend: "Vulkan", "OpenGL", "Metal", "D3D12"."""
         return self.adapter.info["backend_type"]
 
     @property
     def limits(self) -> dict[str, int]:
+        """The device's limits (WebGPU names)."""
         return self.device.limits
 
     @property
     def max_binding_bytes(self) -> int:
+        """The largest storage buffer binding, in bytes."""
         return int(self.limits["max-storage-buffer-binding-size"])
 
     @property
     def has_timestamps(self) -> bool:
+        """Whether the device has timestamp queries (per-dispatch GPU times)."""
         return "timestamp-query" in self.features
 
     @property
@@ -124,10 +161,19 @@ class Device:
 
 _DEVICES: dict[str, Device] = {}
 _DEVICES_LOCK = threading.Lock()
+_WRAPPED_ATTR = "_wgpu_runtime_device"      # a caller's GPUDevice -> its Device
 
 
-def get_device(adapter: str | None = None) -> Device:
-    """The process-wide Device for an adapter query (opened on first use)."""
+def get_device(adapter: str | Device | wgpu.GPUDevice | None = None) -> Device:
+    """The process-wide Device for an adapter query (opened on first use); a Device is returned
+    as it is, a caller's ``wgpu.GPUDevice`` wrapped (:meth:`Device.wrap`)."""
+    if isinstance(adapter, Device):
+        return adapter
+    if adapter is not None and not isinstance(adapter, str):
+        wgpu = _wgpu()
+        if isinstance(adapter, wgpu.GPUDevice):
+            return Device.wrap(adapter)
+        raise AdapterError(f"adapter must be a query string, a Device or a wgpu.GPUDevice, got {type(adapter).__name__}")
     a = find_adapter(adapter)
     key = describe(a)
     with _DEVICES_LOCK:
@@ -141,4 +187,5 @@ def _open(a, key: str) -> Device:
                                        "max-storage-buffers-per-shader-stage") if k in a.limits}
     dev = a.request_device_sync(required_features=wanted, required_limits=limits)
     _DEVICES[key] = Device(a, dev, frozenset(wanted))
+    setattr(dev, _WRAPPED_ATTR, _DEVICES[key])
     return _DEVICES[key]

@@ -53,6 +53,8 @@ def from_tf(value) -> str | None:
         name = _TF_ENUM[value % 100]
     elif isinstance(value, str) and value.startswith("DT_"):
         name = value[3:].removesuffix("_REF")
+        if name not in _TF_ENUM:
+            raise ModelFormatError(f"unknown TensorFlow dtype {value!r}")
     else:
         raise ModelFormatError(f"unknown TensorFlow dtype {value!r}")
     if name == "INVALID":

@@ -33,5 +33,24 @@ class GraphError(WgpuRuntimeError):
         super().__init__(message)
 
 
+class BindingLimitError(GraphError):
+    """A tensor a kernel binds is larger than the adapter's storage-binding limit. ``nbytes``,
+    ``limit``: the sizes; ``node``: the node whose kernel binds it."""
+
+    def __init__(self, nbytes: int, limit: int, node=None, detail: str = ""):
+        self.nbytes, self.limit = nbytes, limit
+        super().__init__(f"a {nbytes}-byte tensor exceeds this adapter's {limit}-byte storage "
+                         f"binding limit{detail}", node)
+
+
 class AdapterError(WgpuRuntimeError):
     """No WebGPU adapter matches the request."""
+
+
+class DisposedError(WgpuRuntimeError):
+    """A model or a device tensor was used after ``dispose()``."""
+
+
+class TensorError(WgpuRuntimeError, ValueError):
+    """A device tensor cannot be made or used: a buffer too small or without the needed usage
+    flags, a tensor of another device, a dtype no GPU tensor has."""

@@ -21,12 +21,15 @@ def model_format(path: str | os.PathLike[str]) -> str:
     return format_of(model, model.get("modelTopology") or {}, path)
 
 
-def load_model(path: str | os.PathLike[str], adapter: str | None = None) -> GraphModel | LayersModel:
-    """A GraphModel or a LayersModel (see load_graph_model / load_layers_model)."""
+def load_model(path: str | os.PathLike[str], adapter: str | None = None, device=None,
+               optimize: bool | None = None) -> GraphModel | LayersModel:
+    """A GraphModel or a LayersModel (see load_graph_model / load_layers_model); ``device``: a
+    Device or a caller's ``wgpu.GPUDevice`` instead of an ``adapter`` query. ``optimize``: a
+    graph model's load-time optimizer (default: on unless env ``WGPU_RUNTIME_OPTIMIZE=0``)."""
     if model_format(path) == "layers-model":
         from .layers import load_layers_model
 
-        return load_layers_model(path, adapter)
+        return load_layers_model(path, adapter, device)
     from .graph.model import load_graph_model
 
-    return load_graph_model(path, adapter)
+    return load_graph_model(path, adapter, device, optimize=optimize)

@@ -29,6 +29,20 @@ class Buf:
     first: int = -1              # step index of the first writer / reader
     last: int = -1               # step index of the last reader
     pinned: bool = False         # lives to the end of the plan (requested outputs)
+    base: Buf | None = None      # a view: bytes [offset, offset + nbytes) of ``base``
+    offset: int = 0
+
+    def view(self, offset: int, nbytes: int) -> Buf:
+        """A binding of a sub-range of this buffer (a kernel sees it from index 0). ``offset``
+        must be a multiple of the device's min-storage-buffer-offset-alignment."""
+        root = self.base or self
+        return Buf(nbytes, root.kind, label=f"{root.label}[{self.offset + offset}:]", base=root,
+                   offset=self.offset + offset)
+
+    @property
+    def root(self) -> Buf:
+        """The buffer a view is of (itself when it is not a view)."""
+        return self.base or self
 
 
 def _usage():

@@ -9,6 +9,7 @@ kernel faster when baked in (activation kind, vector width, tile sizes), passed 
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from importlib import resources
@@ -43,10 +44,25 @@ def render(name: str, template: dict | None = None) -> str:
 
 
 class PipelineCache:
+    """The device's compiled pipelines, and the shader modules they were made from: one module
+    per distinct WGSL source (pipelines that differ only in override constants share it, so naga
+    translates the source once)."""
+
     def __init__(self, device):
         self._device = device
         self._cache: dict[tuple, object] = {}
+        self._modules: dict[str, object] = {}   # sha256 of the rendered WGSL -> shader module
         self.compiled = 0  # pipelines created so far (a cache miss each)
+        self.modules_compiled = 0   # shader modules created so far
+
+    def _module(self, kernel: str, code: str):
+        digest = hashlib.sha256(code.encode()).hexdigest()
+        module = self._modules.get(digest)
+        if module is None:
+            module = self._device.device.create_shader_module(code=code, label=kernel)
+            self._modules[digest] = module
+            self.modules_compiled += 1
+        return module
 
     def get(self, kernel: str, template: dict | None = None, constants: dict | None = None):
         key = (kernel, tuple(sorted((template or {}).items())), tuple(sorted((constants or {}).items())))
@@ -59,7 +75,7 @@ class PipelineCache:
             if constants:
                 compute["constants"] = {k: float(v) for k, v in constants.items()}
             try:
-                compute["module"] = dev.create_shader_module(code=render(kernel, template), label=kernel)
+                compute["module"] = self._module(kernel, render(kernel, template))
                 pipe = dev.create_compute_pipeline(layout="auto", compute=compute, label=kernel)
             except wgpu.GPUError as e:
                 raise GraphError(f"kernel {kernel} (template {template}, constants {constants}) "

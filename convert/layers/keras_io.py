@@ -5,11 +5,12 @@ as .h5 / .keras / SavedModel."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+
+from wgpu_runtime.format import publish
 
 from ..errors import ConversionError
 from .h5 import KerasH5, read_keras_h5
@@ -72,10 +73,10 @@ def save_keras_model(model, output, output_format: str, overwrite: bool) -> Path
     """Save a tf_keras model as ``keras`` (HDF5), ``keras_keras`` (.keras) or ``keras_saved_model``,
     written in a temporary place beside ``output`` and renamed into place."""
     output = Path(output)
+    publish.recover(output)                  # leftovers of a killed conversion
     if output.exists() and not overwrite:
         raise ConversionError(f"output {output} exists (pass --overwrite to replace it)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    tmp = publish.temp_beside(output)
     try:
         if output_format == "keras":
             target = tmp / "model.h5"
@@ -86,11 +87,7 @@ def save_keras_model(model, output, output_format: str, overwrite: bool) -> Path
         else:
             target = tmp / "saved_model"
             model.save(str(target), save_format="tf")
-        if output.is_dir() and not output.is_symlink():
-            shutil.rmtree(output)
-        elif output.exists():
-            output.unlink()
-        os.rename(target, output)
+        publish.swap_into_place(target, output)   # the old output or the new one, whenever it is killed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return output

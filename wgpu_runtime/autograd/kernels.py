@@ -48,8 +48,8 @@ def max_pool(attrs, x):
     for ky in range(g.kh):
         for kx in range(g.kw):
             tap = xp[tap_slices(g, ky, kx)]
-            y = tap.copy() if y is None else np.maximum(y, tap, out=y)
-    return y
+            y = tap.copy() if y is None else np.fmax(y, tap, out=y)
+    return np.fmax(y, np.finfo(np.float32).min)     # as the reference (TF): NaN skipped, from the lowest float
 
 
 def matmul(attrs, a, b, *extra):

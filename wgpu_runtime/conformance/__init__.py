@@ -1,12 +1,13 @@
 """Conformance: the registry's op cases and given models, on every adapter, against references.
 
 ``python -m wgpu_runtime conformance [MODELS...] [--adapter all|SUBSTR] [--ops PATTERNS]
-[--no-ops] [--json] [--report F.md|F.html]``
+[--no-ops] [--json] [--report F.md|F.html] [--ray auto|ADDRESS [--ray-timeout S]]``
 
 Modules, one job each: ``op_cases`` (registry cases on a device), ``reference`` (the numpy
 reference executor), ``models`` (a model against its references, and its first divergent node),
 ``results`` (what was found, as JSON), ``report`` (table, Markdown, HTML), ``run`` (the command),
-``kernel_usage`` (which kernels each op dispatches, for docs/ops.md). The tolerance policy lives
+``kernel_usage`` (which kernels each op dispatches, for docs/ops.md), ``fleet`` (the same run on
+every node of a Ray cluster, one column per node and adapter; Ray is imported only there). The tolerance policy lives
 in wgpu_runtime/tolerance.py, shared with the unit tests; docs/conformance.md explains it.
 """
 from __future__ import annotations
@@ -25,8 +26,17 @@ def add_subcommand(sub):
     p.add_argument("--no-ops", action="store_true", help="run the models only")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--report", metavar="FILE", help="also write a report: FILE.md (Markdown) or FILE.html")
+    p.add_argument("--ray", metavar="auto|ADDRESS",
+                   help="run on every node of a Ray cluster, one column per (node, adapter): 'auto' (the cluster "
+                        "Ray finds, else a local one) or a cluster address; needs pip install wgpu-runtime[ray]")
+    p.add_argument("--ray-timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="with --ray: nodes that have not answered by then are reported as failing (default 1800)")
 
     def handler(args) -> int:
+        if args.ray:
+            from .fleet import main as fleet_main
+
+            return fleet_main(args)
         from .run import main
 
         return main(args)

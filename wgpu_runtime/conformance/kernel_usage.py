@@ -73,9 +73,13 @@ class _Model:
         return Buf(nbytes_of(np.shape(value)), "weight", key=key, label=key)
 
 
+class _DrySteps(list):
+    """A dry plan: only its steps (the planner attaches ``tensors`` to whatever it returns)."""
+
+
 class _DryPlanner(Planner):
     def _finish(self, inputs, outputs):     # no buffers, bind groups or uploads: only the steps
-        return self.steps
+        return _DrySteps(self.steps)
 
 
 def plan_kernels(op: str, attrs: dict, inputs: list[np.ndarray], device: StandInDevice,

@@ -44,6 +44,16 @@ def worst_model(a: AdapterResult) -> str:
     return f"{_ulps(w.ulps)} / {_ulps(w.bound)} ULP ({name})"
 
 
+def column_notes(a: AdapterResult) -> list[str]:
+    """Lines that tell apart columns of a cluster run (node, driver, wgpu version); none otherwise."""
+    return list(getattr(a, "column_notes", ()))
+
+
+def column_head(a: AdapterResult, sep: str = "; ") -> str:
+    """A column's name in the family matrix: the adapter's label, then its column notes."""
+    return sep.join([a.label, *column_notes(a)])
+
+
 def summary_rows(run: Run) -> list[list[str]]:
     rows = []
     for a in run.adapters:
@@ -100,9 +110,17 @@ def print_table(run: Run, console) -> None:
     for a in run.adapters:
         lines = detail_lines(a)
         if any(not ln.startswith("model") or "FAIL" in ln for ln in lines) or not a.passed:
-            console.print(f"[bold]{a.name}[/]")
+            console.print(f"[bold]{a.name}[/]" + "".join(f" · {n}" for n in column_notes(a)), highlight=False)
             for ln in lines:
                 console.print(ln, markup=False, highlight=False)
+    if any(column_notes(a) for a in run.adapters):      # a cluster run: the matrix, a column per node and adapter
+        header, rows = _family_rows(run, sep="\n")
+        m = Table(title="op families x (node, adapter)")
+        for col in header:
+            m.add_column(col, overflow="fold")
+        for row in rows:
+            m.add_row(*row)
+        console.print(m)
     s = run.summary()
     verdict = "[green]all passed[/]" if run.passed else "[red]FAILED[/]"
     console.print(f"{verdict}: {s['op_cases'] - s['op_cases_failed']}/{s['op_cases']} op cases, "
@@ -129,11 +147,11 @@ def _op_rows(run: Run) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _family_rows(run: Run) -> tuple[list[str], list[list[str]]]:
+def _family_rows(run: Run, sep: str = "; ") -> tuple[list[str], list[list[str]]]:
     """The op family x adapter matrix as text: status, worst error / bound, cases passed."""
     per = [a.per_family() for a in run.adapters]
     families = sorted(set().union(*per)) if per else []
-    header = ["op family"] + [a.label for a in run.adapters]
+    header = ["op family"] + [column_head(a, sep) for a in run.adapters]
     rows = []
     for fam in families:
         cells = []
@@ -166,7 +184,8 @@ def markdown(run: Run) -> str:
              f"Ops: {', '.join(run.op_selection) if run.op_selection else 'all'}.",
              "", f"Tolerance policy: {run.tolerance['policy']}", "", _md_table(HEADER, summary_rows(run)), ""]
     for a in run.adapters:
-        parts += [f"## {a.name}", ""]
+        parts += [f"## {a.label if column_notes(a) else a.name}", ""]
+        parts += [f"- {n}" for n in column_notes(a)]
         lines = detail_lines(a)
         parts += [f"- {ln.strip()}" if not ln.startswith("  ") else f"  - {ln.strip()}" for ln in lines] \
             or ["- nothing to report"]
@@ -196,6 +215,7 @@ table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #d0d7de;paddi
 vertical-align:top}thead th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.matrix th[scope=row]{font-family:ui-monospace,Menlo,Consolas,monospace;font-weight:600}
 table.matrix td.cell{min-width:150px;font-variant-numeric:tabular-nums}
+th.adapter .count{display:block;font-weight:400;font-size:12px;color:#57606a}
 td.cell .status{font-weight:700;margin-right:6px}td.cell .ulps{font-size:12px}td.cell .count{font-size:12px;
 color:#57606a;display:block}td.cell a{color:inherit}
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}.notrun{background:#eaeef2;color:#57606a}
@@ -248,7 +268,8 @@ def _matrix(run: Run) -> str:
     per = [a.per_family() for a in run.adapters]
     families = sorted(set().union(*per)) if per else []
     ops_in = {f: set().union(*(p[f]["ops"] for p in per if f in p)) for f in families}
-    head = "".join(f"<th class='adapter' title='{esc(a.name, quote=True)}'>{esc(a.label)}</th>"
+    head = "".join(f"<th class='adapter' title='{esc(a.name, quote=True)}'>{esc(a.label)}"
+                   + "".join(f"<span class='count'>{esc(n)}</span>" for n in column_notes(a)) + "</th>"
                    for a in run.adapters)
     rows = []
     for fam in families:

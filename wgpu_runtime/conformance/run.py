@@ -89,7 +89,8 @@ def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_
     return result
 
 
-def main(args) -> int:
+def check_args(args) -> tuple[list[str] | None, list[str]]:
+    """(the --ops patterns, the registry ops they select); a usage error for options that do not fit."""
     if args.report and Path(args.report).suffix.lower() not in (".md", ".markdown", ".html", ".htm"):
         raise UsageError(f"--report {args.report}: the extension picks the format: .md or .html")
     if args.report and not Path(args.report).resolve().parent.is_dir():
@@ -100,19 +101,18 @@ def main(args) -> int:
         raise UsageError(f"--ops {args.ops!r} matches no registry op")
     if args.no_ops and not args.models:
         raise UsageError("nothing to run: --no-ops and no model given")
-    cases = op_cases.case_list(ops)
-    models = [ModelUnderTest(p) for p in args.models]      # a model that cannot load is a user error
-    adapters = select_adapters(args.adapter)
-    results = []
-    with _progress(len(adapters) * (len(cases) + len(models))) as (advance, describe_step):
-        for adapter in adapters:
-            results.append(run_adapter(adapter, cases, models, advance, describe_step))
-    run = Run(results, [m.path for m in models], patterns, {
-        "policy": POLICY, "element_ulps_unit": "eps(dtype) * max(1, |want|)",
-        "accumulation_ulps_per_sqrt_k": tolerance.ACCUMULATION_ULPS, "model_ulps": tolerance.MODEL.ulps,
-        "model_ulps_unit": "eps(float32) * max|want| over the tensor", "eps": tolerance.EPS},
-        datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    return patterns, ops
+
+
+def tolerance_record() -> dict:
+    """The tolerance policy as the report's ``tolerance`` entry."""
+    return {"policy": POLICY, "element_ulps_unit": "eps(dtype) * max(1, |want|)",
+            "accumulation_ulps_per_sqrt_k": tolerance.ACCUMULATION_ULPS, "model_ulps": tolerance.MODEL.ulps,
+            "model_ulps_unit": "eps(float32) * max|want| over the tensor", "eps": tolerance.EPS}
+
+
+def emit(run: Run, args) -> int:
+    """Print the run (JSON or a table), write the report, and return the exit status."""
     if args.json:
         print(json.dumps(run.to_dict(), indent=2))
     else:
@@ -123,3 +123,18 @@ def main(args) -> int:
     if args.report:
         write_report(run, args.report)
     return 0 if run.passed else 1
+
+
+def main(args) -> int:
+    patterns, ops = check_args(args)
+    cases = op_cases.case_list(ops)
+    models = [ModelUnderTest(p) for p in args.models]      # a model that cannot load is a user error
+    adapters = select_adapters(args.adapter)
+    results = []
+    with _progress(len(adapters) * (len(cases) + len(models))) as (advance, describe_step):
+        for adapter in adapters:
+            results.append(run_adapter(adapter, cases, models, advance, describe_step))
+    run = Run(results, [m.path for m in models], patterns, tolerance_record(),
+              datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    return emit(run, args)

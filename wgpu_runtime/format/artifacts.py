@@ -3,17 +3,17 @@ and writing (official file names, published atomically)."""
 
 import json
 import math
-import os
-import secrets
 import shutil
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelFormatError
+from . import publish
+from ..io_utils import MODEL_JSON_MAX_BYTES, SHARD_MAX_BYTES, inside, read_regular
 from .nodes import NodeDef, Signature, decode_node, decode_signature
-from .weights import decode_weights, encode_weights
+from .weights import check_shard_order, decode_weights, encode_weights
 
 FORMATS = ("graph-model", "layers-model")
 DEFAULT_SHARD_SIZE = 4194304
@@ -62,7 +62,7 @@ def load_artifacts(path) -> ModelArtifacts:
         path=path, format=fmt,
         generated_by=model.get("generatedBy"), converted_by=model.get("convertedBy"),
         model_topology=topology, nodes=nodes, functions=functions,
-        signature=_optional_signature(model, "signature", path),
+        signature=_signature(model, path),
         weights=weights, weight_specs=specs,
         user_defined_metadata=model.get("userDefinedMetadata"),
         model_initializer=model.get("modelInitializer"),
@@ -71,14 +71,11 @@ def load_artifacts(path) -> ModelArtifacts:
 
 
 def read_json(path: Path) -> dict:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path}: model file not found") from None
-    except OSError as e:
-        raise ModelFormatError(f"{path}: cannot read model file: {e.strerror or e}") from None
+    raw = read_regular(path, "model file", MODEL_JSON_MAX_BYTES)
     try:
         model = json.loads(raw)
+    except RecursionError:
+        raise ModelFormatError(f"{path}: malformed JSON: nested too deeply") from None
     except json.JSONDecodeError as e:
         raise ModelFormatError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except UnicodeDecodeError as e:
@@ -101,6 +98,15 @@ def format_of(model: dict, topology: dict, path: Path) -> str:
     return fmt
 
 
+def _signature(model: dict, path: Path) -> Signature | None:
+    """The model's signature as TF.js takes it (graph_model.ts loadWithWeightMap):
+    ``userDefinedMetadata.signature`` when present, else the top-level ``signature``."""
+    meta = model.get("userDefinedMetadata")
+    if isinstance(meta, dict) and meta.get("signature") is not None:
+        return decode_signature(meta["signature"], f"{path}: userDefinedMetadata.signature")
+    return _optional_signature(model, "signature", path)
+
+
 def _optional_signature(model: dict, key: str, path: Path) -> Signature | None:
     raw = model.get(key)
     return None if raw is None else decode_signature(raw, f"{path}: {key}")
@@ -115,6 +121,7 @@ def _load_weights(path: Path, manifest) -> tuple[dict[str, np.ndarray], list[dic
         if not isinstance(group, dict) or not isinstance(group.get("paths"), list) \
                 or not isinstance(group.get("weights"), list):
             raise ModelFormatError(f"{where}: needs 'paths' and 'weights' lists")
+        check_shard_order(group["paths"], where)
         shards = [(p, _read_shard(path, p, where)) for p in group["paths"]]
         sizes = ", ".join(f"{p} {len(data)} bytes" for p, data in shards)
         for name, value in decode_weights([d for _, d in shards], group["weights"], f"{where} ({sizes})").items():
@@ -127,20 +134,11 @@ def _load_weights(path: Path, manifest) -> tuple[dict[str, np.ndarray], list[dic
 
 def _read_shard(model_path: Path, rel, where: str) -> bytes:
     """Read a shard named relative to the model file's folder, refusing paths that leave it."""
-    if not isinstance(rel, str) or not rel:
-        raise ModelFormatError(f"{where}: shard path must be a non-empty string, got {rel!r}")
-    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive or PureWindowsPath(rel).is_absolute():
-        raise ModelFormatError(f"{where}: refusing absolute shard path {rel!r}")
-    folder = model_path.parent
-    full = folder / rel
-    if not full.resolve().is_relative_to(folder.resolve()):
-        raise ModelFormatError(f"{where}: refusing shard path {rel!r}: it leads outside the model folder {folder}")
+    full = inside(model_path.parent, rel, "shard", where)
     try:
-        return full.read_bytes()
-    except FileNotFoundError:
-        raise ModelFormatError(f"{where}: weight shard {rel!r} not found ({full})") from None
-    except OSError as e:
-        raise ModelFormatError(f"{where}: cannot read weight shard {rel!r}: {e.strerror or e}") from None
+        return read_regular(full, f"weight shard {rel!r}", SHARD_MAX_BYTES)
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{where}: {e}") from None
 
 
 # ---------------------------------------------------------------- writing
@@ -178,27 +176,19 @@ def write_artifacts(folder, model_json: dict, groups, shard_size: int | None = D
 
 
 def _publish(folder: Path, files: dict[str, bytes], overwrite: bool) -> None:
-    """Write `files` into a fresh temporary folder next to `folder`, then rename it into place."""
+    """Write `files` into a fresh temporary folder next to `folder`, then swap it into place
+    (format/publish.py: crash-safe; leftovers of killed writers are cleaned up first)."""
+    publish.recover(folder)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise FileExistsError(f"{folder} exists and is not empty (pass overwrite=True to replace it)")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.tmp-{secrets.token_hex(4)}"
-    os.mkdir(tmp)
-    old = None
+    tmp = publish.temp_beside(folder)
     try:
         for name, data in files.items():
             with open(tmp / name, "wb") as f:
                 f.write(data)
-        if folder.is_dir():
-            old = tmp.with_name(tmp.name + "-old")
-            os.rename(folder, old)
-        os.rename(tmp, folder)
+        publish.swap_into_place(tmp, folder)
     except BaseException:
-        if old is not None and old.is_dir() and not folder.exists():
-            os.rename(old, folder)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old)

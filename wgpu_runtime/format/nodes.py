@@ -39,7 +39,10 @@ def decode_shape(shape: dict) -> tuple[int, ...] | None:
         raise ModelFormatError(f"shape must be an object, got {shape!r}")
     if shape.get("unknownRank"):
         return None
-    return tuple(_int(d.get("size", 0)) for d in shape.get("dim", []))
+    dims = shape.get("dim", [])
+    if not isinstance(dims, list) or not all(isinstance(d, dict) for d in dims):
+        raise ModelFormatError(f"shape 'dim' must be a list of objects, got {dims!r}"[:200])
+    return tuple(_int(d.get("size", 0)) for d in dims)
 
 
 def _int(v) -> int:
@@ -168,6 +171,8 @@ def _tensor_specs(raw: dict, where: str) -> dict[str, TensorSpec]:
     for key, info in raw.items():
         try:
             shape = info.get("tensorShape")
+            if not isinstance(info.get("name", ""), str):
+                raise ModelFormatError(f"tensor name must be a string, got {info.get('name')!r}"[:200])
             out[key] = TensorSpec(name=info.get("name", ""), dtype=from_tf(info.get("dtype", "DT_INVALID")),
                                   shape=None if shape is None else decode_shape(shape))
         except (ModelFormatError, AttributeError) as e:

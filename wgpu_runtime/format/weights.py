@@ -2,6 +2,7 @@
 as the official converter writes them (tensorflowjs 4.22 write_weights.py, quantization.py)."""
 
 import math
+import re
 
 import numpy as np
 
@@ -10,6 +11,9 @@ from ..dtypes import (DTYPES, QUANTIZATION_DTYPES, STRING, dtype_of, quantizable
 from ..errors import ModelFormatError
 
 _STRING_LENGTH_BYTES = 4  # each string element: uint32 LE byte length, then its bytes
+MAX_RANK = 32             # more dims than any TF.js kernel takes
+MAX_DIM = 2 ** 31 - 1     # TF.js indexes with int32
+_SHARD_NAME = re.compile(r"(?:.*/)?group(\d+)-shard(\d+)of(\d+)(?:\.bin)?")
 
 
 # ---------------------------------------------------------------- decoding
@@ -40,7 +44,22 @@ def decode_weights(data, specs: list[dict], where: str = "weights") -> dict[str,
                 f"{where}: truncated: weight {name!r} needs bytes {offset}..{t.end}; expected "
                 f"{'at least ' if strings else ''}{expected} bytes, found {len(buf)}") from None
         out[name] = values.reshape(shape)
+    if offset != len(buf):
+        raise ModelFormatError(f"{where}: the manifest's weights take {offset} bytes, the shards hold "
+                               f"{len(buf)}: extra bytes would shift the weights")
     return out
+
+
+def check_shard_order(paths: list, where: str) -> None:
+    """Shards named as the official writer names them (``groupG-shardJofN.bin``) must be listed
+    in order, all N of them: another order shifts every weight after the first swapped shard."""
+    named = [_SHARD_NAME.fullmatch(p) if isinstance(p, str) else None for p in paths]
+    if not paths or not all(named):
+        return
+    numbers = [int(m.group(2)) for m in named]
+    totals = {int(m.group(3)) for m in named}
+    if numbers != list(range(1, len(paths) + 1)) or totals != {len(paths)}:
+        raise ModelFormatError(f"{where}: shards listed out of order or incomplete: {', '.join(paths)}")
 
 
 class _Truncated(Exception):
@@ -90,9 +109,10 @@ def _check_spec(spec, where: str) -> tuple[str, str, tuple[int, ...], dict | Non
     name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
     if not isinstance(name, str):
         raise ModelFormatError(f"{where}: weight entry without a string 'name': {spec!r}")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
-        raise ModelFormatError(f"{where}: weight {name!r}: 'shape' must be a list of sizes >= 0, got {shape!r}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM
+                                              for d in shape) or len(shape) > MAX_RANK:
+        raise ModelFormatError(f"{where}: weight {name!r}: 'shape' must be a list of at most {MAX_RANK} sizes "
+                               f"0..{MAX_DIM}, got {_short(shape)}")
     if dtype not in DTYPES:
         raise ModelFormatError(f"{where}: weight {name!r} has unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
     quant = spec.get("quantization")
@@ -112,8 +132,21 @@ def _check_quantization(quant, dtype: str, where: str) -> None:
     if dtype not in quantizable_dtypes(qdtype):
         raise ModelFormatError(f"{where}: {qdtype} quantization is not supported for dtype {dtype}")
     if qdtype != "float16" and not all(isinstance(quant.get(k), (int, float)) and not isinstance(quant.get(k), bool)
-                                       for k in ("min", "scale")):
-        raise ModelFormatError(f"{where}: {qdtype} quantization needs numeric 'min' and 'scale'")
+                                       and _finite(quant.get(k)) for k in ("min", "scale")):
+        raise ModelFormatError(f"{where}: {qdtype} quantization needs finite numbers 'min' and 'scale', got "
+                               f"min {_short(quant.get('min'))}, scale {_short(quant.get('scale'))}")
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:                  # an integer beyond float64
+        return False
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def dequantize(values: np.ndarray, quantization: dict, dtype: str = "float32") -> np.ndarray:

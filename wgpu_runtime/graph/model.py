@@ -1,6 +1,7 @@
 """GraphModel: a frozen TF.js graph model on a WebGPU device (numpy in, numpy out)."""
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -11,48 +12,86 @@ import numpy.typing as npt
 
 from ..device import Device, get_device
 from ..dtypes import STRING, device_dtype, dtype_of, feedable, to_device_array
-from ..errors import GraphError, InputError, UnsupportedOpError
+from ..errors import BindingLimitError, DisposedError, GraphError, InputError, ModelFormatError, TensorError, UnsupportedOpError
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
 from ..memory import Buf, Uploader
 from ..ops import registry
-from . import executor, rewrites
+from ..tensor import Tensor
+from . import chunking, executor, optimize as graph_optimize
+from . import profile as profiling
 from .graph import Graph, parse_ref
 from .dynamic import DynamicExecutor, function_nodes, needs_dynamic
 from .plan import DataDependentError, Plan, Planner
+from .profile import Profile
 
 
-Feeds = Mapping[str, npt.ArrayLike]            # input name (signature key, tensor or node name) -> array
+Feeds = Mapping[str, Union[npt.ArrayLike, Tensor]]   # input name (signature key, tensor or node name) -> array
 OutputNames = Union[str, Sequence[str], None]   # one name, several, or None: every output
 
 
 class GraphModel:
     """A TF.js graph model on one WebGPU device (``load_graph_model``). ``inputs`` / ``outputs``:
-    its TensorSpecs (signature order); ``predict`` and ``execute`` take and return numpy arrays."""
+    its TensorSpecs (signature order); ``predict`` and ``execute`` take numpy arrays or device
+    Tensors and return numpy arrays (Tensors with ``on_device=True``); ``predict_async`` /
+    ``execute_async`` are their coroutines; ``dispose()`` frees the model's device memory."""
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    MAX_PLANS = 8   # plans kept per model (one per distinct set of input shapes / outputs)
+    DEFAULT_PLAN_CACHE = 8   # plans kept per model (one per distinct set of input shapes / outputs)
 
-    def __init__(self, artifacts: ModelArtifacts, device: Device):
+    def __init__(self, artifacts: ModelArtifacts, device: Device, plan_cache_size: int | None = None,
+                 optimize: bool | None = None):
+        """``plan_cache_size``: plans kept (default: env ``WGPU_RUNTIME_PLAN_CACHE``, else 8).
+        ``optimize``: run the load-time graph optimizer (graph/optimize; default: on unless env
+        ``WGPU_RUNTIME_OPTIMIZE=0``)."""
         self.artifacts = artifacts
         self.device = device
-        self.graph = Graph(rewrites.apply(artifacts.nodes, artifacts.weights))
+        # outputs of a model without a signature: the file's unconsumed nodes, not the rewritten graph's
+        self._default_outputs = Graph(artifacts.nodes).default_outputs()
+        nodes, self.weights = artifacts.nodes, artifacts.weights
+        if graph_optimize.enabled(optimize):
+            keep = [parse_ref(s.name)[0] for s in (artifacts.signature.outputs.values() if artifacts.signature else [])
+                    if parse_ref(s.name)]
+            nodes, self.weights = graph_optimize.apply(nodes, self.weights, keep)
+        self.graph = Graph(nodes)
         missing = registry.missing_ops(n for n in [*artifacts.nodes, *function_nodes(artifacts)]
                                        if n.op not in ("Placeholder", "Const", "_Arg"))
         if missing:
             raise UnsupportedOpError(missing)
-        self.weights = artifacts.weights
         self._buffers: dict[str, Buf] = {}
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
+        self.plan_cache_size = _plan_cache_size(plan_cache_size)
+        self._too_big: OrderedDict[tuple, BindingLimitError] = OrderedDict()   # plan keys over the binding limit
+        self._chunk_rows: dict[tuple, object] = {}    # chunking.prepare's decisions
         self.inputs, self.outputs = self._io_specs()
         self._input_keys = {}
+        self._disposed = False
+        self.structured_output_keys = _structured_output_keys(artifacts)
         self._preload_weights()
         self._dynamic = DynamicExecutor(self) if needs_dynamic(self.graph, artifacts) else None
 
     # -- public API -------------------------------------------------------------------------
-    def predict(self, x: npt.ArrayLike | Sequence[npt.ArrayLike] | Feeds) -> np.ndarray | list[np.ndarray]:
-        """x: one array, a list (in ``inputs`` order) or a dict by input name. One output: an
-        array; several: a list in ``outputs`` order."""
+    def predict(self, x: npt.ArrayLike | Tensor | Sequence[npt.ArrayLike | Tensor] | Feeds,
+                on_device: bool = False) -> np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | Tensor | list[Tensor]:
+        """x: one array (or Tensor), a list (in ``inputs`` order) or a dict by input name. One
+        output: an array; several: a list in ``outputs`` order; a dict by key when the model
+        declares ``userDefinedMetadata.structuredOutputKeys`` (as TF.js's predict).
+        ``on_device``: Tensors the caller owns instead of arrays (no read-back)."""
+        return self._predict_result(self.execute(self._predict_feeds(x), [s.name for s in self.outputs], on_device))
+
+    async def predict_async(self, x: npt.ArrayLike | Tensor | Sequence[npt.ArrayLike | Tensor] | Feeds,
+                            on_device: bool = False):
+        """``predict`` as a coroutine: the GPU work is submitted at once and the outputs awaited
+        (several calls in flight overlap encoding and read-back with GPU work)."""
+        outs = await self.execute_async(self._predict_feeds(x), [s.name for s in self.outputs], on_device)
+        return self._predict_result(outs)
+
+    def _predict_result(self, outs):
+        if self.structured_output_keys is not None:
+            return dict(zip(self.structured_output_keys, outs))
+        return outs[0] if len(outs) == 1 else outs
+
+    def _predict_feeds(self, x) -> Feeds:
         if isinstance(x, dict):
             feeds = x
         elif isinstance(x, (list, tuple)):
@@ -64,29 +103,90 @@ class GraphModel:
                 raise InputError(f"model has {len(self.inputs)} inputs ({', '.join(s.name for s in self.inputs)}): "
                                  "pass a list or a dict")
             feeds = {self.inputs[0].name: x}
-        outs = self.execute(feeds, [s.name for s in self.outputs])
-        return outs[0] if len(outs) == 1 else outs
+        return feeds
 
-    def execute(self, feeds: Feeds, outputs: OutputNames = None) -> np.ndarray | list[np.ndarray]:
-        """feeds: {input name (signature key, tensor name or node name): array}. outputs: a name
-        or a list of names (signature keys or tensor names 'node:i'); default: all outputs."""
-        with self.device.lock:      # one inference at a time per device (Device.lock)
-            return self._execute(feeds, outputs)
+    def execute(self, feeds: Feeds, outputs: OutputNames = None, on_device: bool = False):
+        """feeds: {input name (signature key, tensor name or node name): array or Tensor}.
+        outputs: a name or a list of names (signature keys or tensor names 'node:i'); default:
+        all outputs. Returns an array (one name) or a list; Tensors with ``on_device``."""
+        with self.device.lock:      # held while planning and submitting, not while waiting (Device.lock)
+            sub, result = self._submit(feeds, outputs, on_device)
+        if sub is not None:
+            result = executor.wait(self.device, sub)
+        return result[0] if isinstance(outputs, str) else result
 
-    def _execute(self, feeds: Feeds, outputs: OutputNames):
-        single = isinstance(outputs, str)
+    async def execute_async(self, feeds: Feeds, outputs: OutputNames = None, on_device: bool = False):
+        """``execute`` as a coroutine: submits at once, then awaits the read-back (wgpu's
+        map_async) without holding the device. Cancelling it leaves the model usable."""
+        if self._dynamic is not None:       # node by node, with host steps: in a worker thread
+            return await asyncio.to_thread(self.execute, feeds, outputs, on_device)
+
+        def submit():       # in a worker thread: a submit may block until earlier GPU work is done (lavapipe)
+            with self.device.lock:
+                return self._submit(feeds, outputs, on_device, request_map=False)
+        fut = asyncio.get_running_loop().run_in_executor(None, submit)
+        try:
+            sub, result = await asyncio.shield(fut)
+        except asyncio.CancelledError:      # the submit still completes: its staging buffer goes back
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception() or executor.release(self.device, f.result()[0]))
+            raise
+        if sub is not None:
+            result = await executor.wait_async(self.device, sub)
+        return result[0] if isinstance(outputs, str) else result
+
+    def _submit(self, feeds: Feeds, outputs: OutputNames, on_device: bool, request_map: bool = True):
+        """Under Device.lock: (submitted static-plan inference, None) or (None, the outputs of
+        the dynamic executor)."""
+        self._check_alive()
         if self._dynamic is None:
             try:
                 plan, arrays = self.prepare(feeds, outputs)
             except DataDependentError:      # a host op on data / a data-dependent shape
                 self._dynamic = DynamicExecutor(self)
+            except BindingLimitError as e:  # a tensor over the binding limit: the batch in chunks
+                return None, chunking.run(self, feeds, outputs, e, on_device)
             else:
-                result = executor.run(self.device, plan, arrays)
-                return result[0] if single else result
+                return executor.submit(self.device, plan, arrays, on_device, request_map=request_map), None
         names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
-        resolved = self._check_feeds(feeds)
+        resolved = {k: (to_device_array(v.numpy(), d) if isinstance(v, Tensor) else v, d)
+                    for k, (v, d) in self._check_feeds(feeds).items()}
         result = self._dynamic.run(resolved, [self._resolve_output(n) for n in names])
-        return result[0] if single else result
+        if on_device:
+            result = [Tensor.from_numpy(r, self.device) for r in result]
+        return None, result
+
+    def dispose(self) -> None:
+        """Free the weights, plans (their buffers and bind groups) and pipelines' references now;
+        using the model afterwards raises DisposedError. Calls in flight finish first."""
+        with self.device.lock:
+            if self._disposed:
+                return
+            self._disposed = True
+            self.device.wait_idle()
+            gone = {id(b.gpu): b.gpu for b in self._buffers.values() if b.gpu is not None}
+            for plan in self._plans.values():
+                for step in plan.steps:
+                    gone.update((id(b.gpu), b.gpu) for b in step.bindings if b.gpu is not None)
+                    if step.uniform is not None:
+                        gone[id(step.uniform)] = step.uniform
+                    step.bind_group = step.pipeline = None
+                gone.update((id(b.gpu), b.gpu) for b in plan.inputs.values() if b.gpu is not None)
+                gone.update((id(b), b) for b in plan.staging_ring)
+                plan.staging_ring.clear()
+            for buf in gone.values():
+                buf.destroy()
+            self._plans.clear()
+            self._buffers.clear()
+            self._dynamic = None
+
+    @property
+    def disposed(self) -> bool:
+        """Whether ``dispose()`` was called."""
+        return self._disposed
+
+    def _check_alive(self) -> None:
+        if self._disposed:
+            raise DisposedError("this model has been disposed")
 
     @property
     def is_dynamic(self) -> bool:
@@ -99,23 +199,51 @@ class GraphModel:
         if self._dynamic is not None:
             raise GraphError("this model has control flow or data-dependent shapes: it runs on the "
                              "dynamic executor, node by node, not as one prepared plan")
+        self._check_alive()
         names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
         resolved = self._check_feeds(feeds)
         targets = [self._resolve_output(n) for n in names]
-        return self._plan(resolved, targets), {k: v for k, (v, _) in resolved.items()}
+        try:
+            plan = self._plan(resolved, targets)
+        except BindingLimitError as e:
+            e.request = (resolved, targets)     # checked once: graph/chunking.py runs them in chunks
+            raise
+        return plan, {k: v for k, (v, _) in resolved.items()}
 
     def _plan(self, resolved, targets) -> Plan:
         key = (tuple(sorted((k, v.shape, d) for k, (v, d) in resolved.items())), tuple(targets))
         plan = self._plans.get(key)
         if plan is None:
+            if key in self._too_big:        # known to fail: no partial planning again
+                e = self._too_big[key]
+                raise BindingLimitError(e.nbytes, e.limit, e.node)
             feeds = {k: (v.shape, d) for k, (v, d) in resolved.items()}
-            plan = Planner(self, self.device).build(self.graph, feeds, targets)
+            try:
+                plan = Planner(self, self.device).build(self.graph, feeds, targets)
+            except BindingLimitError as e:
+                self._too_big[key] = e
+                while len(self._too_big) > self.plan_cache_size:
+                    self._too_big.popitem(last=False)
+                raise
             self._plans[key] = plan
-            while len(self._plans) > self.MAX_PLANS:
+            while len(self._plans) > self.plan_cache_size:
                 self._plans.popitem(last=False)
         else:
             self._plans.move_to_end(key)
         return plan
+
+    def profile(self, feeds, outputs: OutputNames = None, warmup: bool = True) -> Profile:
+        """Profile one ``execute(feeds, outputs)`` (``feeds`` may also be ``predict``'s x): GPU
+        time per node (timestamp queries, where the adapter has them) and host time per phase;
+        ``.table()``, ``.to_dict()``, ``.save_trace(path)`` (Chrome trace / Perfetto).
+        ``warmup``: one unrecorded run first. See graph/profile.py."""
+        self._check_alive()
+        return profiling.profile(self, feeds, outputs, warmup)
+
+    def memory_info(self) -> dict:
+        """Device bytes this model holds: weights, each cached plan's activations (liveness-pooled
+        temps), inputs, constants and staging buffers, and the peak (graph/profile.py)."""
+        return profiling.memory_info(self)
 
     @property
     def weight_bytes(self) -> int:
@@ -139,16 +267,25 @@ class GraphModel:
         self._buffers[key] = buf
         return buf
 
+    def _output_nodes(self) -> list:
+        """The nodes the model's outputs need; every node when an output does not resolve."""
+        targets = [parse_ref(s.name) for s in self.outputs]
+        if not targets or any(t is None or t[0] not in self.graph.nodes for t in targets):
+            return list(self.graph.nodes.values())
+        return self.graph.order(list(dict.fromkeys(t[0] for t in targets)))
+
     def _preload_weights(self) -> None:
-        """Upload, once, every weight some node reads as device data (not as an axis/shape)."""
+        """Upload, once, every weight a node computing the model's outputs reads as device data
+        (not as an axis/shape). Nodes the optimizer left unread (still there to be asked for by
+        name) get theirs on first use (:meth:`weight_buffer`)."""
         device_data = set()
-        for node in self.graph.nodes.values():
+        for node in self._output_nodes():
             op = registry.get(node.op)
             if op is None or op.lower is None:
                 continue
             srcs = self.graph.data_inputs(node)
             for pos, (src, _) in enumerate(srcs):
-                if not op.is_host_input(pos, len(srcs)) and self.graph.nodes[src].op == "Const":
+                if not op.is_host_input(pos, len(srcs), node.attrs) and self.graph.nodes[src].op == "Const":
                     device_data.add(src)
         up = Uploader(self.device)
         for name in sorted(device_data):
@@ -163,7 +300,7 @@ class GraphModel:
         if sig is not None and sig.inputs:
             # resource inputs (hash table handles) come from the model's initializer, not the user
             ins = [TensorSpec(s.name, s.dtype, s.shape) for s in sig.inputs.values() if s.dtype != "resource"]
-            self._sig_inputs = {k: parse_ref(s.name)[0] for k, s in sig.inputs.items()}
+            self._sig_inputs = {k: (parse_ref(s.name) or ("",))[0] for k, s in sig.inputs.items()}
         else:
             ins = [TensorSpec(n.name, n.attrs.get("dtype") or "float32",
                               n.attrs.get("shape")) for n in self.graph.placeholders]
@@ -172,19 +309,27 @@ class GraphModel:
             outs = [TensorSpec(s.name, s.dtype, s.shape) for s in sig.outputs.values()]
             self._sig_outputs = {k: s.name for k, s in sig.outputs.items()}
         else:
-            outs = [TensorSpec(n, "float32", None) for n in self.graph.default_outputs()]
+            outs = [TensorSpec(n, "float32", None) for n in self._default_outputs]
             self._sig_outputs = {}
         return ins, outs
 
     def _resolve_input(self, name: str) -> str:
-        node = self._sig_inputs.get(name)
+        node = self._placeholder_of(name)
+        if node is None and (name in self._sig_inputs or any(s.name == name for s in self.inputs)):
+            raise InputError(f"the model's input {name!r} names no Placeholder of the graph")
         if node is None:
-            ref = parse_ref(name)
-            node = ref[0] if ref else None
-        if node is None or node not in self.graph.nodes or self.graph.nodes[node].op != "Placeholder":
-            known = sorted(set(self._sig_inputs) | {s.name for s in self.inputs})
-            raise InputError(f"unknown input {name!r}; the model's inputs are: {', '.join(known)}")
+            known = sorted(n for n in set(self._sig_inputs) | {s.name for s in self.inputs} if self._placeholder_of(n))
+            raise InputError(f"unknown input {name!r}; the model's inputs are: "
+                             f"{', '.join(known) or '(none names a Placeholder of the graph)'}")
         return node
+
+    def _placeholder_of(self, name) -> str | None:
+        """The Placeholder node an input name (signature key, tensor ``x:0`` or node name) feeds."""
+        node = self._sig_inputs.get(name)
+        if node is None and isinstance(name, str):
+            ref = parse_ref(name)
+            node = ref[0] if ref is not None and ref[1] == 0 else None
+        return node if node in self.graph.nodes and self.graph.nodes[node].op == "Placeholder" else None
 
     def _resolve_output(self, name: str) -> tuple[str, int]:
         tensor = self._sig_outputs.get(name, name)
@@ -200,6 +345,9 @@ class GraphModel:
             node_name = self._resolve_input(name)
             node = self.graph.nodes[node_name]
             want = device_dtype(node.attrs.get("dtype") or "float32")
+            if isinstance(value, Tensor):
+                resolved[node_name] = (self._check_tensor(name, value, want, node.attrs.get("shape")), want)
+                continue
             arr = np.asarray(value)
             if want == STRING and dtype_of(arr) == STRING:     # host-only (the dynamic executor)
                 arr = arr.astype(object)
@@ -211,19 +359,58 @@ class GraphModel:
                 raise InputError(f"input {name!r} must have shape {_fmt_shape(shape)}, got {tuple(arr.shape)}")
             resolved[node_name] = (arr if want == STRING else to_device_array(arr, want), want)
         for spec in self.inputs:
-            node_name = self._resolve_input(spec.name)
+            node_name = self._placeholder_of(spec.name)
+            if node_name is None:
+                raise InputError(f"the model's input {spec.name!r} names no Placeholder of the graph")
             if node_name not in resolved:
                 raise InputError(f"missing input {spec.name!r}")
         return resolved
+
+    def _check_tensor(self, name: str, t: Tensor, want: str, shape) -> Tensor:
+        t.buffer                                    # DisposedError for a disposed tensor
+        if t.device.device is not self.device.device:
+            raise TensorError(f"input {name!r} is a tensor on another device ({t.device.name}); "
+                              f"the model runs on {self.device.name}")
+        if t.dtype != want:
+            raise InputError(f"input {name!r} must be {want}, got a {t.dtype} device tensor")
+        if shape is not None and (len(shape) != len(t.shape) or any(
+                d >= 0 and d != a for d, a in zip(shape, t.shape))):
+            raise InputError(f"input {name!r} must have shape {_fmt_shape(shape)}, got a device tensor of shape {t.shape}")
+        return t
+
+
+def _plan_cache_size(value: int | None) -> int:
+    if value is None:
+        env = os.environ.get("WGPU_RUNTIME_PLAN_CACHE", "").strip()
+        if not env:
+            return GraphModel.DEFAULT_PLAN_CACHE
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"WGPU_RUNTIME_PLAN_CACHE must be an integer >= 1, got {env!r}")
+        return int(env)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"plan_cache_size must be an integer >= 1, got {value!r}")
+    return value
 
 
 def _fmt_shape(shape) -> str:
     return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
 
 
-def load_graph_model(path: str | os.PathLike[str], adapter: str | None = None) -> GraphModel:
-    """Load a TF.js graph model (model.json file or its folder) onto ``adapter``."""
+def _structured_output_keys(artifacts: ModelArtifacts) -> list[str] | None:
+    keys = (artifacts.user_defined_metadata or {}).get("structuredOutputKeys")
+    if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
+        raise ModelFormatError(f"{artifacts.path}: userDefinedMetadata.structuredOutputKeys must be a list of strings")
+    return keys
+
+
+def load_graph_model(path: str | os.PathLike[str], adapter: str | None = None, device=None,
+                     plan_cache_size: int | None = None, optimize: bool | None = None) -> GraphModel:
+    """Load a TF.js graph model (model.json file or its folder) onto ``adapter`` (a query
+    string), or onto ``device``: a Device or a ``wgpu.GPUDevice`` the caller opened.
+    ``plan_cache_size``: plans kept (default: env ``WGPU_RUNTIME_PLAN_CACHE``, else 8).
+    ``optimize``: the load-time graph optimizer (default: on unless env ``WGPU_RUNTIME_OPTIMIZE=0``)."""
     artifacts = load_artifacts(path)
     if artifacts.format != "graph-model":
         raise InputError(f"{artifacts.path} is a {artifacts.format}; use load_layers_model")
-    return GraphModel(artifacts, get_device(adapter))
+    return GraphModel(artifacts, get_device(device if device is not None else adapter), plan_cache_size,
+                      optimize=optimize)

@@ -39,6 +39,8 @@ class Plan:
     const_bytes: int
     staging: object = None                 # one MAP_READ buffer for all device outputs
     staging_offsets: list = field(default_factory=list)
+    staging_ring: list = field(default_factory=list, repr=False)   # idle staging buffers (executor: one per call in flight)
+    tensors: dict = field(default_factory=dict, repr=False)   # (node, output) -> Tensor, every planned one
 
 
 class Planner(StepCollector):
@@ -73,7 +75,9 @@ class Planner(StepCollector):
             if (name, idx) not in env:
                 raise GraphError(f"node {name!r} has no output {idx}")
             outputs.append(env[(name, idx)])
-        return self._finish(inputs, outputs)
+        plan = self._finish(inputs, outputs)
+        plan.tensors = env
+        return plan
 
     def _plan_node(self, node, graph: Graph, env) -> None:
         op = registry.get(node.op)
@@ -82,7 +86,7 @@ class Planner(StepCollector):
             if (name, idx) not in env:
                 raise GraphError(f"input {name}:{idx} is not produced by its node", node)
             ins.append(env[(name, idx)])
-        if not op.shape_only and any(t.value is None and (op.lower is None or op.is_host_input(i, len(ins)))
+        if not op.shape_only and any(t.value is None and (op.lower is None or op.is_host_input(i, len(ins), node.attrs))
                                      for i, t in enumerate(ins)):
             raise DataDependentError("needs the value of an input computed from the model's inputs "
                                      "(the dynamic executor runs such graphs)", node)
@@ -128,7 +132,7 @@ class Planner(StepCollector):
                 t.buf.pinned = True
         temps: dict[int, Buf] = {}
         for i, step in enumerate(self.steps):
-            for b in step.bindings:
+            for b in (b.root for b in step.bindings):     # a view lives as long as its buffer
                 if b.first < 0:
                     b.first = i
                 b.last = i
@@ -146,7 +150,8 @@ class Planner(StepCollector):
             b.gpu = up(b.data, b.label)
         up.flush()
         for step in self.steps:
-            entries = [{"binding": i, "resource": {"buffer": b.gpu, "offset": 0, "size": b.gpu.size}}
+            entries = [{"binding": i, "resource": {"buffer": b.gpu, "offset": 0, "size": b.gpu.size} if b.base is None
+                        else {"buffer": b.base.gpu, "offset": b.offset, "size": (b.nbytes + 3) // 4 * 4}}
                        for i, b in enumerate(step.bindings)]
             if step.params:
                 step.uniform = dev.device.create_buffer_with_data(data=step.params, usage=wgpu.BufferUsage.UNIFORM)
@@ -166,6 +171,7 @@ class Planner(StepCollector):
         if total:
             plan.staging = dev.device.create_buffer(
                 size=total, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="outputs")
+            plan.staging_ring.append(plan.staging)
         plan.staging_offsets = offsets
         return plan
 

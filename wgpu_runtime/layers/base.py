@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, WgpuRuntimeError
+
+MAX_WEIGHT_BYTES = 2 << 30   # one float32 weight: the largest buffer lavapipe (and most GPUs) allocate
 
 # class name -> Layer subclass (built-ins register on import; users through register_layer)
 LAYERS: dict[str, type] = {}
@@ -91,9 +93,18 @@ def shape_of(config: dict, *keys):
 def pair(v, n: int = 2) -> tuple[int, ...]:
     if isinstance(v, (list, tuple)):
         if len(v) == 1 and n > 1:
-            return tuple(int(v[0]) for _ in range(n))
-        return tuple(int(e) for e in v)
-    return tuple(int(v) for _ in range(n))
+            return tuple(integer(v[0]) for _ in range(n))
+        return tuple(integer(e) for e in v)
+    return tuple(integer(v) for _ in range(n))
+
+
+def integer(value, what: str = "a config value", minimum: int | None = None) -> int:
+    """An integral config number (``8`` or ``8.0``, not ``8.5``, ``"8"`` or ``true``) as an int."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() \
+            or (minimum is not None and value < minimum):
+        limit = f" >= {minimum}" if minimum is not None else ""
+        raise ModelFormatError(f"{what} must be an integer{limit}, got {value!r}")
+    return int(value)
 
 
 class Layer:
@@ -165,8 +176,12 @@ class Layer:
                    regularizer=None, constraint=None) -> Weight:
         """Declare a float32 weight (call from ``build``, in the order Keras saves them): ``init``
         is "zeros", "ones" or a constant; a loaded model overwrites it with the saved value."""
-        value = np.full(tuple(int(d) for d in shape), 1.0 if init == "ones" else (0.0 if init == "zeros" else init),
-                        np.float32)
+        shape = tuple(integer(d, f"layer {self.name!r}: weight {name!r} size", 0) for d in shape)
+        nbytes = 4 * int(np.prod(shape, dtype=object))
+        if nbytes > MAX_WEIGHT_BYTES:
+            raise ModelFormatError(f"layer {self.name!r} ({self.class_name}): weight {name!r} of shape {list(shape)} "
+                                   f"would take {nbytes} bytes, over the limit of {MAX_WEIGHT_BYTES}")
+        value = np.full(shape, 1.0 if init == "ones" else (0.0 if init == "zeros" else init), np.float32)
         w = Weight(name, value, trainable, key=f"{self.name}/{name}", regularizer=regularizer, constraint=constraint)
         self._weights.append(w)
         return w
@@ -182,10 +197,18 @@ class Layer:
 
     def __call__(self, ctx, *inputs, **kwargs):
         """Build on the first call (from the inputs' shapes), then ``call``."""
-        if not self.built:
-            self.build(_shapes(ctx, inputs[0] if len(inputs) == 1 else list(inputs)))
-            self.built = True
-        return self.call(ctx, *inputs, **kwargs)
+        try:
+            if not self.built:
+                self.build(_shapes(ctx, inputs[0] if len(inputs) == 1 else list(inputs)))
+                self.built = True
+            return self.call(ctx, *inputs, **kwargs)
+        except WgpuRuntimeError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            if not type(self).__module__.startswith(__name__.rsplit(".", 1)[0]):
+                raise                     # a user's layer: its own error
+            raise ModelFormatError(f"layer {self.name!r} ({self.class_name}): invalid config or inputs "
+                                   f"({type(e).__name__}: {e})"[:400]) from None
 
     def cfg(self, key, default=None):
         """Config value, treating null (TF.js writes nulls for defaults) as absent."""

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from . import activations
-from .base import Layer, register
+from .base import Layer, integer, register
 from .regularizers import constraint_from, regularizer_from
 
 
@@ -32,7 +32,7 @@ class Activated(Layer):
 @register("Dense")
 class Dense(Activated):
     def build(self, shape):
-        units = int(self.config["units"])
+        units = integer(self.config.get("units"), f"layer {self.name!r} (Dense): units", 1)
         self.kernel = self.add_weight("kernel", (shape[-1], units), **self.weight_args("kernel"))
         self.bias = self.add_weight("bias", (units,), **self.weight_args("bias")) \
             if self.cfg("use_bias", True) else None

@@ -74,7 +74,8 @@ class LayersGraphModel(GraphModel):
 
     def __init__(self, artifacts, device):
         self._stale: set[str] = set()
-        super().__init__(artifacts, device)
+        # no load-time optimizer: its derived weights would not follow training (layers/fusion.py fuses)
+        super().__init__(artifacts, device, optimize=False)
 
     def refresh(self) -> None:
         """Rewrite every weight buffer from its host array; replan what was derived from them."""

@@ -175,6 +175,8 @@ class LayersModel:
             want = layer.batch_shape
             if a.ndim != len(want) or any(d is not None and d != s for d, s in zip(want[1:], a.shape[1:])):
                 raise InputError(f"input {layer.name!r} must have shape {_fmt(want)}, got {a.shape}")
+            if a.dtype.kind not in "biuf":
+                raise InputError(f"input {layer.name!r} must hold numbers, got an array of {a.dtype}")
             out.append(a.astype(numpy_dtype(layer_input_dtype(layer.dtype)), copy=False))
         return out
 
@@ -225,6 +227,9 @@ class LayersModel:
         (one line when stdout is not a terminal), 2 one line (layers/progress.py)."""
         from .progress import PassProgress
 
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         xs = self._feeds(x)
         progress = PassProgress(verbose, steps_for(xs[0].shape[0], batch_size))
         t0 = time.perf_counter()
@@ -381,14 +386,15 @@ def model_from_topology(topology: dict, adapter=None) -> LayersModel:
     return model
 
 
-def load_layers_model(path: str | os.PathLike, adapter: str | None = None) -> LayersModel:
+def load_layers_model(path: str | os.PathLike, adapter: str | None = None, device=None) -> LayersModel:
     """Load a TF.js layers model (model.json file or its folder): the official converter's output
     from tf_keras / Keras 2 / Keras 3 models, or a model TF.js saved. ``adapter`` picks the GPU
-    for inference ("vulkan", "gl", any substring; default: wgpu's choice)."""
+    for inference ("vulkan", "gl", any substring; default: wgpu's choice); ``device``: a Device
+    or a ``wgpu.GPUDevice`` the caller opened, instead."""
     art = load_artifacts(path)
     if art.format != "layers-model":
         raise InputError(f"{art.path} is a {art.format}; use load_graph_model")
-    model = model_from_topology(art.model_topology, adapter)
+    model = model_from_topology(art.model_topology, device if device is not None else adapter)
     order = [spec["name"] for spec in art.weight_specs]
     model.saved_order = bind_weights(model.net, art.weights, order)
     model.meta = {"generatedBy": art.generated_by, "userDefinedMetadata": art.user_defined_metadata,

@@ -13,6 +13,7 @@ Keras 2-style configs number a nested model's calls from 1 when that model has i
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..dtypes import policy_dtype
@@ -63,16 +64,35 @@ def dtype_name(value, default: str = "float32") -> str:
     return policy_dtype(value)
 
 
+MAX_INPUT_BYTES = 2 << 30    # one example of one input, as float32: more than any device buffer
+
+
 def input_shape(config: dict) -> tuple | None:
-    """The batch shape an InputLayer (or a first layer) declares, batch included (None = unknown)."""
+    """The batch shape an InputLayer (or a first layer) declares, batch included (None = unknown);
+    dims must be integers >= 0 or None, and one example must fit MAX_INPUT_BYTES."""
+    shape = None
     for key in ("batch_shape", "batch_input_shape"):
         if config.get(key) is not None:
-            return tuple(config[key])
-    if config.get("input_shape") is not None:
-        return (None, *config["input_shape"])
-    if config.get("input_dim") is not None:     # old Dense(input_dim=...)
-        return (None, int(config["input_dim"]))
-    return None
+            shape = _dims(config[key], key, config)
+            break
+    else:
+        if config.get("input_shape") is not None:
+            shape = (None, *_dims(config["input_shape"], "input_shape", config))
+        elif config.get("input_dim") is not None:     # old Dense(input_dim=...)
+            shape = (None, *_dims([config["input_dim"]], "input_dim", config))
+    if shape is not None and 4 * math.prod(d or 1 for d in shape[1:]) > MAX_INPUT_BYTES:
+        raise ModelFormatError(f"layer {config.get('name')!r}: input shape {list(shape)} takes over "
+                               f"{MAX_INPUT_BYTES} bytes per example")
+    return shape
+
+
+def _dims(value, key: str, config: dict) -> tuple:
+    if not isinstance(value, (list, tuple)) or not all(
+            d is None or (isinstance(d, (int, float)) and not isinstance(d, bool) and float(d).is_integer() and d >= 0)
+            for d in value):
+        raise ModelFormatError(f"layer {config.get('name')!r}: {key} must be a list of sizes (integers >= 0 or "
+                               f"null), got {value!r}"[:300])
+    return tuple(None if d is None else int(d) for d in value)
 
 
 def _ref(value, where: str) -> Ref:
@@ -157,6 +177,24 @@ def _pairs(value, where) -> list[Ref]:
 
 def parse(model_config: dict, keras3: bool | None = None) -> Topology:
     """``{"class_name": ..., "config": ...}`` of a Sequential or functional model."""
+    try:
+        return _parse(model_config, keras3)
+    except (TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
+        raise ModelFormatError(f"malformed layers model config ({type(e).__name__}: {e})"[:400]) from None
+    except RecursionError:
+        raise ModelFormatError("malformed layers model config: nested too deeply") from None
+
+
+def _parse(model_config: dict, keras3: bool | None) -> Topology:
+    topo = _parse_model(model_config, keras3)
+    for spec in topo.layers:
+        if not isinstance(spec.name, str) or not isinstance(spec.class_name, str) or not isinstance(spec.config, dict):
+            raise ModelFormatError(f"layer {spec.name!r}: needs a string name and class_name and a config object, "
+                                   f"got class_name {spec.class_name!r}"[:300])
+    return topo
+
+
+def _parse_model(model_config: dict, keras3: bool | None) -> Topology:
     if not isinstance(model_config, dict):
         raise ModelFormatError("model_config must be an object with class_name and config")
     cls = model_config.get("class_name")

@@ -7,7 +7,9 @@ subgroup broadcasts), depthwise convolutions on kernels/depthwise.wgsl (8 output
 channels per invocation). Kernels see NHWC with channel counts padded to multiples of 4; other
 layouts and counts go through one strided copy (strided_copy.copy) on each side. Filters are
 weights, repacked on the host once per model. A reduction longer than llvmpipe's loop cap is
-split into passes that accumulate into the output.
+split into passes that accumulate into the output. Where workgroup memory is fast (real GPUs), the
+tiled variants of ops/tiled.py (kernels/conv2d_tiled.wgsl, depthwise_tiled.wgsl) run on the same
+packed filters instead, chosen per adapter and shape (wgpu_runtime.tuning).
 
 On the host (numpy references over strided window views, any rank): Conv3D, TF.js's Conv1D,
 Dilation2D; DepthwiseConv2d is TF.js's name for DepthwiseConv2dNative. The window helpers here
@@ -21,10 +23,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import fused
+from . import fused, tiled
 from .common import F, cdiv, normal
 from .launch import MAX_GROUPS, WORKGROUP, grid_1d
 from .registry import REGISTRY, Case, register
+from .shapes import broadcast_strides
 from .strided_copy import PAD, copy
 
 LOOP_BUDGET = 60000   # loop iterations one invocation may run: launch.LOOP_CAP (llvmpipe) less a margin
@@ -209,7 +212,16 @@ def _backprop_input_ref(attrs, sizes, f, dy):
 
 
 def _fused(ref):
-    return nhwc_reference(lambda attrs, x, f, *extra: fused.reference_epilogue(attrs, ref(attrs, x, f), list(extra)))
+    nhwc = nhwc_reference(lambda attrs, x, f, *extra: fused.reference_epilogue(attrs, ref(attrs, x, f), list(extra)))
+
+    def reference(attrs, x, f, *extra):
+        extra = list(extra)
+        for i in fused.residual_input(attrs):      # NCHW: the residual goes NHWC with the rest
+            if data_format(attrs) == "NCHW" and i - 2 < len(extra):
+                e = np.asarray(extra[i - 2])
+                extra[i - 2] = e.reshape((1,) * (4 - e.ndim) + e.shape).transpose(0, 2, 3, 1)
+        return nhwc(attrs, x, f, *extra)
+    return reference
 
 
 # ------------------------------------------------------------------------- gradient rules
@@ -462,7 +474,9 @@ class Epilogue:
     in one pipeline they all share (one compile, not one per activation)."""
     bias: np.ndarray                  # per output channel
     scale: np.ndarray | None          # per output channel, or None
-    bufs: list                        # the ep_bias / ep_scale / ep_alpha bindings (ep_alpha: Prelu)
+    bufs: list                        # the ep_bias / ep_scale / ep_alpha / ep_residual bindings
+                                      # (ep_alpha: Prelu; ep_residual: fused_ops "Add", the output's
+                                      # padded NHWC layout, read in the last pass only)
     activation: Activation
 
 
@@ -474,35 +488,63 @@ _PWL = {None: (1.0, float("inf")), "Relu": (0.0, float("inf")), "Relu6": (0.0, 6
 def epilogue(ctx, first_extra: int, channels: int) -> Epilogue:
     """The epilogue of the node's fused_ops; its extra inputs start at ``first_extra``."""
     ep = fused.parse(ctx.attrs, [t.value for t in ctx.inputs[first_extra:]], channels, ctx.node.name)
-    bufs = fused.bind(ctx, replace(ep, bias=None, scale=None), first_extra, channels)
+    bufs = fused.bind(ctx, replace(ep, bias=None, scale=None), first_extra, channels,
+                      residual=_residual_nhwc(ctx, ep, first_extra))
     bias = ep.bias if ep.bias is not None else np.zeros(channels, np.float32)
     act = ep.activation
+    res = {"HAS_RESIDUAL": ep.constants["HAS_RESIDUAL"]}
     if act in _PWL or (act == "LeakyRelu" and ep.leaky_alpha <= 1):
         slope, hi = _PWL.get(act, (ep.leaky_alpha, float("inf")))
-        activation = replace(IDENTITY, slope=slope, hi=hi)
+        activation = replace(IDENTITY, slope=slope, hi=hi, constants={**IDENTITY.constants, **res})
     else:
-        activation = Activation({"PRELU": ep.constants["PRELU"]}, ep.template, ep.leaky_alpha, 0.0)
+        activation = Activation({"PRELU": ep.constants["PRELU"], **res}, ep.template, ep.leaky_alpha, 0.0)
     return Epilogue(bias, ep.scale, bufs, activation)
 
 
+def _residual_nhwc(ctx, ep, first_extra: int):
+    """The residual input as the kernels' output layout ([n, h, w, channels padded to 4]): the
+    input itself when it is that already, else one copy (transposing NCHW, broadcasting, padding);
+    None without a residual."""
+    if ep.residual_index is None:
+        return None
+    fused.residual_check(ep, ctx, first_extra)
+    t = ctx.inputs[first_extra + ep.residual_index]
+    fmt = data_format(ctx.attrs)
+    out_shape = tuple(ctx.outputs[0].shape)
+    n, h, w, c = to_nhwc(out_shape, fmt)
+    cp = 4 * cdiv(c, 4)
+    if fmt == "NHWC" and cp == c and tuple(t.shape) == out_shape:
+        return None
+    buf = ctx.temp(4 * max(1, n * h * w * cp), "residual-nhwc")
+    src = to_nhwc(broadcast_strides(t.shape, out_shape), fmt)
+    copy(ctx, t, buf, [n, h, w, cp], list(src), mode=PAD, lo=[0, 0, 0, 0], ext=[n, h, w, c])
+    return buf
+
+
 def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int, transposed: bool):
-    """conv2d_main.wgsl over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap."""
-    sub = use_subgroups(ctx.device)
-    kernel = "conv2d_subgroup.wgsl" if sub else "conv2d.wgsl"
-    wg = 8 if ctx.device.is_software else WORKGROUP     # llvmpipe: 8 (one SIMD batch, a subgroup)
-    groups = cdiv(cdiv(m, 4), wg)
-    gz = cdiv(groups, MAX_GROUPS)
-    grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
-    passes = _passes(g.kh, g.kw, k4)
-    for i, (ky0, ky1, c0, c1) in enumerate(passes):
+    """An implicit matmul over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap: the
+    variant tiled.conv_variant chooses, conv2d_main.wgsl ("regblock") or conv2d_tiled.wgsl."""
+    variant = tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
+    if variant.name == tiled.REGBLOCK.name:
+        sub = use_subgroups(ctx.device)
+        kernel = "conv2d_subgroup.wgsl" if sub else "conv2d.wgsl"
+        wg = 8 if ctx.device.is_software else WORKGROUP     # llvmpipe: 8 (one SIMD batch, a subgroup)
+        groups = cdiv(cdiv(m, 4), wg)
+        gz = cdiv(groups, MAX_GROUPS)
+        grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
+        template, constants = {}, {"WG": wg}
+        passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
+    else:
+        kernel, grid, template, constants, passes = tiled.conv_launch(variant, g, m, n4, k4, transposed)
+    for i, extra in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
         ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid,
                      params={"m": m, "n4": n4, "k4": k4, "alpha": act.slope, "h": g.h, "w": g.w,
                              "oh": g.oh, "ow": g.ow, "kh": g.kh, "kw": g.kw, "stride_h": g.sh,
                              "stride_w": g.sw, "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl,
-                             "ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1, "hi": act.hi},
-                     template=act.template,
-                     constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, "WG": wg, **act.constants})
+                             "hi": act.hi, **extra},
+                     template={**act.template, **template},
+                     constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, **constants, **act.constants})
 
 
 def _conv_gemm(ctx, x, f: np.ndarray, ep: Epilogue, g: Geometry, hw: int, k4: int, n4: int,
@@ -573,7 +615,13 @@ def _lower_depthwise(ctx):
     y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
     owb = cdiv(g.ow, 8)
     n = g.n * g.oh * owb * c4
-    passes = split_rows(g.kh, g.kw)
+    variant = tiled.depthwise_variant(ctx.device, g, c4)
+    if variant.name != tiled.REGBLOCK.name:     # depthwise_tiled.wgsl: one pass
+        kernel, grid, template, params = tiled.depthwise_launch(variant, g, c4)
+        act = ep.activation
+        ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid, params={**params, "alpha": act.slope, "hi": act.hi},
+                     template={**act.template, **template}, constants=act.constants)
+    passes = split_rows(g.kh, g.kw) if variant.name == tiled.REGBLOCK.name else []
     row3 = g.sw if g.kw == 3 and g.dw == 1 and g.sw <= 2 else 0
     for i, (ky0, ky1) in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
@@ -631,6 +679,14 @@ _CONV_CASES = [
     Case([_x((0, 4, 4, 4)), _x((3, 3, 4, 4))], _a(), note="empty batch"),
     IntegerValued([_x((1, 1, 2, 262148)), _x((1, 1, 262148, 4))], _a(padding="VALID"),
                   note="65537 channel vec4s: reduction split into passes (loop cap)"),
+    IntegerValued([_x((3, 13, 11, 20)), _x((3, 3, 20, 67))], _a((2, 2)),
+                  note="batch 3, stride 2 SAME, 20 -> 67 channels: ragged edges of every tile size"),
+    IntegerValued([_x((3, 12, 13, 9)), _x((3, 3, 9, 70))], _a(padding="VALID", dilations=[1, 2, 2, 1]),
+                  note="batch 3, dilation 2 VALID, 9 -> 70 channels"),
+    IntegerValued([_x((3, 9, 10, 16)), _x((2, 3, 16, 66))], {**_a((1, 2)), **_explicit(2, 0, 1, 3)},
+                  note="batch 3, EXPLICIT, stride 1x2, 16 -> 66 channels"),
+    IntegerValued([_x((3, 10, 9, 36)), _x((1, 1, 36, 65))], _a(padding="VALID"),
+                  note="batch 3, 1x1 (pointwise GEMM), 36 -> 65 channels"),
 ]
 
 _DEPTHWISE_CASES = [
@@ -641,6 +697,10 @@ _DEPTHWISE_CASES = [
     Case([_x((1, 1, 1, 4)), _x((1, 1, 4, 1))], _a(padding="VALID"), note="size-1"),
     IntegerValued([_x((1, 250, 250, 4)), _x((250, 250, 4, 1))], _a(padding="VALID"),
                   note="62500 taps: filter rows split into passes (loop cap)"),
+    Case([_x((3, 17, 19, 40)), _x((3, 3, 40, 1))], _a((2, 2)),
+         note="batch 3, stride 2 SAME, 40 channels: ragged edges of every patch tile"),
+    IntegerValued([_x((3, 12, 11, 36)), _x((5, 5, 36, 1))], _a(padding="VALID"),
+                  note="batch 3, 5x5 VALID, 36 channels (integers: 25 taps sum exactly)"),
 ]
 
 _BPI_CASES = [
@@ -650,6 +710,8 @@ _BPI_CASES = [
     Case([_sizes(1, 8, 9, 4), _x((2, 3, 4, 5)), _x((1, 4, 3, 5))], _a((2, 3), "VALID"), note="VALID strides 2x3"),
     Case([_sizes(1, 7, 8, 4), _x((3, 3, 4, 5)), _x((1, 4, 3, 5))], {**_a((2, 2)), **_explicit(1, 1, 0, 0)},
          note="EXPLICIT"),
+    IntegerValued([_sizes(3, 13, 11, 67), _x((3, 3, 67, 20)), _x((3, 7, 6, 20))], _a((2, 2)),
+                  note="batch 3, stride 2 SAME, 20 -> 67 channels: ragged tiles"),
 ]
 
 _NCHW = {"data_format": "NCHW"}
@@ -670,18 +732,23 @@ EXTRA_CASES = {
 
 _FUSED_OPS = [["BiasAdd"], ["BiasAdd", "Relu"], ["BiasAdd", "Relu6"], ["BiasAdd", "LeakyRelu"], ["BiasAdd", "Prelu"],
               ["BiasAdd", "Elu"], ["BiasAdd", "Sigmoid"], ["BiasAdd", "Tanh"], ["FusedBatchNorm"],
-              ["FusedBatchNorm", "Relu6"], ["FusedBatchNorm", "Prelu"]]
+              ["FusedBatchNorm", "Relu6"], ["FusedBatchNorm", "Prelu"],
+              # a residual (the output's shape) added before the activation
+              ["BiasAdd", "Add"], ["BiasAdd", "Add", "Relu6"], ["BiasAdd", "Add", "Elu"],
+              ["BiasAdd", "Add", "Prelu"], ["FusedBatchNorm", "Add", "Relu"]]
 
 
-def _fused_cases(x_shape, f_shape, cout: int, attrs: dict) -> list[Case]:
+def _fused_cases(x_shape, f_shape, cout: int, attrs: dict, out_shape=None) -> list[Case]:
     """One case per fused_ops variant; extra inputs in TF's order (bias | scale, offset, mean,
-    variance; then Prelu's alpha)."""
+    variance; then the residual, of ``out_shape``; then Prelu's alpha)."""
     cases = []
     for ops in _FUSED_OPS:
         if ops[0] == "BiasAdd":
             extra = [_x((cout,))]
         else:
             extra = [_x((cout,)), _x((cout,)), _x((cout,)), ((cout,), F, 0.1, 2.0)]    # variance > 0
+        if "Add" in ops:
+            extra.append(_x(out_shape))
         if ops[-1] == "Prelu":
             extra.append(_x((cout,)))
         a = {**attrs, "fused_ops": ops, "num_args": len(extra), "epsilon": 0.001}
@@ -695,7 +762,7 @@ def _bias_relu(relu="Relu6", **kw):
     return {"fused_ops": ["BiasAdd", relu], "num_args": 1, **kw}
 
 
-_FUSED_CONV_CASES = _fused_cases((1, 6, 7, 8), (3, 3, 8, 12), 12, _a()) + [
+_FUSED_CONV_CASES = _fused_cases((1, 6, 7, 8), (3, 3, 8, 12), 12, _a(), (1, 6, 7, 12)) + [
     Case([_x((1, 4, 5, 6)), _x((1, 1, 4, 6)), _x((6,))],
          {"strides": [1, 1, 2, 2], "padding": "VALID", **_NCHW, **_bias_relu()}, note="NCHW, stride 2, 6 channels"),
     Case([_x((1, 5, 6, 8)), _x((1, 1, 8, 12)), _x((12,))], {**_a(), **_bias_relu("LeakyRelu", leakyrelu_alpha=1.5)},
@@ -703,11 +770,23 @@ _FUSED_CONV_CASES = _fused_cases((1, 6, 7, 8), (3, 3, 8, 12), 12, _a()) + [
     IntegerValued([_x((1, 1, 2, 262148)), _x((1, 1, 262148, 4)), _x((4,))],
                   {**_a(padding="VALID"), **_bias_relu("Relu")},
                   note="passes (loop cap): bias in the first, Relu in the last"),
+    IntegerValued([_x((1, 1, 2, 262148)), _x((1, 1, 262148, 4)), _x((4,)), _x((1, 1, 2, 4))],
+                  {**_a(padding="VALID"), "fused_ops": ["BiasAdd", "Add", "Relu"], "num_args": 2},
+                  note="passes (loop cap): the residual and Relu in the last only"),
+    Case([_x((1, 4, 5, 6)), _x((1, 1, 4, 6)), _x((6,)), _x((1, 6, 1, 3))],
+         {"strides": [1, 1, 2, 2], "padding": "VALID", **_NCHW, "fused_ops": ["BiasAdd", "Add", "Relu6"],
+          "num_args": 2}, note="NCHW, 6 channels (padded), residual broadcast along a spatial dim"),
 ]
-_FUSED_DEPTHWISE_CASES = _fused_cases((1, 7, 6, 8), (3, 3, 8, 1), 8, _a((2, 2))) + [
+_FUSED_DEPTHWISE_CASES = _fused_cases((1, 7, 6, 8), (3, 3, 8, 1), 8, _a((2, 2)), (1, 4, 3, 8)) + [
     Case([_x((1, 5, 6, 3)), _x((3, 3, 3, 2)), _x((6,))], {**_a(), **_bias_relu()}, note="multiplier 2, 6 channels"),
     IntegerValued([_x((1, 250, 250, 4)), _x((250, 250, 4, 1)), _x((4,))], {**_a(padding="VALID"), **_bias_relu("Relu")},
                   note="row passes (loop cap): bias in the first, Relu in the last"),
+    IntegerValued([_x((1, 250, 250, 4)), _x((250, 250, 4, 1)), _x((4,)), _x((1, 1, 1, 4))],
+                  {**_a(padding="VALID"), "fused_ops": ["BiasAdd", "Add", "Relu"], "num_args": 2},
+                  note="row passes (loop cap): the residual and Relu in the last only"),
+    Case([_x((1, 5, 6, 3)), _x((3, 3, 3, 2)), _x((6,)), _x((1, 5, 6, 6))],
+         {**_a(), "fused_ops": ["BiasAdd", "Add", "Relu6"], "num_args": 2},
+         note="multiplier 2, 6 channels (padded residual)"),
 ]
 
 _TOL = (2e-5, "sums of up to 9*12 float32 products in another order than the float64 reference (a few ULP "
@@ -716,12 +795,13 @@ _TOL = (2e-5, "sums of up to 9*12 float32 products in another order than the flo
 register("Conv2D", reference=nhwc_reference(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
          host_inputs=(1,), cases=_CONV_CASES, tol=_TOL, grad=_nhwc_grad(_conv_grad_nhwc))
 register("_FusedConv2D", reference=_fused(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
-         host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_CONV_CASES, tol=_TOL)
+         host_inputs=(1, 2, 3, 4, 5, 6), device_inputs=fused.residual_input, cases=_FUSED_CONV_CASES, tol=_TOL)
 register("DepthwiseConv2dNative", reference=nhwc_reference(_depthwise_nhwc), shape=_depthwise_shape,
          lower=_lower_depthwise, host_inputs=(1,), cases=_DEPTHWISE_CASES, tol=_TOL,
          grad=_nhwc_grad(_depthwise_grad_nhwc))
 register("FusedDepthwiseConv2dNative", reference=_fused(_depthwise_nhwc), shape=_depthwise_shape,
-         lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
+         lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), device_inputs=fused.residual_input,
+         cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
 register("Conv2DBackpropInput", reference=_backprop_input_ref, shape=_backprop_input_shape,
          lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL, grad=_backprop_input_grad)
 

@@ -17,6 +17,7 @@ selections agree even for boxes at the threshold.
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
@@ -72,19 +73,43 @@ def _topk_lower(ctx):
     vals, idx = ctx.device_output(0), ctx.device_output(1)
     n = x.shape[-1]              # outputs not empty (ops/launch.lower_node): 1 <= k <= n
     rows = x.size // n
-    T = {"T": ctx.wgsl_type(x.dtype)}
-    if n <= CHUNK:
-        dummy = ctx.constant(np.zeros(1, np.int32), I, "topk-no-partial")
-        ctx.dispatch("top_k.wgsl", [x, vals, idx, dummy], grid_1d(rows * n), template=T, constants={"MODE": 0},
-                     params={"total": rows * n, "n": n, "k": k, "chunk": CHUNK, "nchunks": 1})
+    nchunks = 1 if n <= CHUNK else -(-n // CHUNK)
+    group = _topk_rows_per_group(ctx, rows, n, k, nchunks)
+    xb = ctx.device_input(0)
+    partial = ctx.temp(4 * group * n * nchunks, "partial-ranks") if nchunks > 1 else \
+        ctx.constant(np.zeros(1, np.int32), I, "topk-no-partial")
+    for r0 in range(0, rows, group):     # rows over the binding limit: sub-ranges of `group` rows
+        r = min(group, rows - r0)
+        bind = [xb, vals, idx] if r == rows else \
+            [xb.view(4 * r0 * n, 4 * r * n), vals.view(4 * r0 * k, 4 * r * k), idx.view(4 * r0 * k, 4 * r * k)]
+        _topk_dispatch(ctx, [*bind, partial], r, n, k, nchunks)
+
+
+def _topk_dispatch(ctx, bindings, rows, n, k, nchunks):
+    T = {"T": ctx.wgsl_type(ctx.inputs[0].dtype)}
+    params = {"n": n, "k": k, "chunk": CHUNK, "nchunks": nchunks}
+    if nchunks == 1:
+        ctx.dispatch("top_k.wgsl", bindings, grid_1d(rows * n), template=T, constants={"MODE": 0},
+                     params={"total": rows * n, **params})
         return
-    nchunks = -(-n // CHUNK)
-    partial = ctx.temp(4 * rows * n * nchunks, "partial-ranks")
-    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n * nchunks), template=T,
-                 constants={"MODE": 1},
-                 params={"total": rows * n * nchunks, "n": n, "k": k, "chunk": CHUNK, "nchunks": nchunks})
-    ctx.dispatch("top_k.wgsl", [x, vals, idx, partial], grid_1d(rows * n), template=T, constants={"MODE": 2},
-                 params={"total": rows * n, "n": n, "k": k, "chunk": CHUNK, "nchunks": nchunks})
+    ctx.dispatch("top_k.wgsl", bindings, grid_1d(rows * n * nchunks), template=T, constants={"MODE": 1},
+                 params={"total": rows * n * nchunks, **params})
+    ctx.dispatch("top_k.wgsl", bindings, grid_1d(rows * n), template=T, constants={"MODE": 2},
+                 params={"total": rows * n, **params})
+
+
+def _topk_rows_per_group(ctx, rows, n, k, nchunks) -> int:
+    """Rows one dispatch binds: all of them when every binding fits the adapter's limit, else the
+    most whose bindings fit and whose offsets keep the device's alignment (a row alone over the
+    limit: all rows, and the dispatch reports the limit with the node)."""
+    limit = ctx.device.max_binding_bytes
+    per_row = 4 * n * nchunks            # the input row, or its partial ranks (n > CHUNK)
+    if per_row * rows <= limit:
+        return rows
+    align = int(ctx.device.limits.get("min-storage-buffer-offset-alignment", 256))
+    step = math.lcm(align // math.gcd(align, 4 * n), align // math.gcd(align, 4 * k))
+    group = limit // per_row // step * step
+    return group if group >= 1 else rows
 
 
 def _ties(shape, seed, levels=5):

@@ -16,6 +16,19 @@ from .shapes import broadcast, broadcast_strides, strides
 f32 = np.float32
 
 
+NAN = np.float32(np.nan)
+
+
+def is_nan_wgsl(v: str) -> str:
+    """WGSL: whether the f32 ``v`` is NaN, tested on its bits (compilers may assume no NaN in
+    float comparisons, and max / min / clamp may drop a NaN on some adapters)."""
+    return f"((bitcast<u32>({v}) & 0x7fffffffu) > 0x7f800000u)"
+
+
+MAX_F = f"select(max(a, b), a + b, {is_nan_wgsl('a')} || {is_nan_wgsl('b')})"    # NaN if either is, as TF
+MIN_F = f"select(min(a, b), a + b, {is_nan_wgsl('a')} || {is_nan_wgsl('b')})"
+
+
 # ---------------------------------------------------------------------------------- unary
 def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
     def lower(ctx):
@@ -23,6 +36,8 @@ def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
         expr = exprs.get(x.dtype)
         if expr is None:
             raise TypeError(f"{ctx.node.op} does not support {x.dtype}")
+        if x.dtype == F and y.dtype == F:           # NaN in, NaN out, as every TF float math op
+            expr = f"select({expr}, x, {is_nan_wgsl('x')})"
         a = ctx.attrs.get(alpha_attr) if alpha_attr else None
         alpha = float(alpha_default if a is None else a)
         ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size),
@@ -37,6 +52,10 @@ def _unary_cases(low, high, dtypes):
              Case([((), dtypes[0])], note="scalar", low=low, high=high),
              Case([((0, 3), dtypes[0])], note="empty", low=low, high=high)]
     cases += [Case([((4, 9), d)], note=d, low=low, high=high) for d in dtypes[1:]]
+    if dtypes[0] == F:
+        inside = [low + (high - low) * t for t in (0.2, 0.5, 0.8)]
+        cases.append(Case([np.array([NAN, inside[0], NAN, inside[1], inside[2], NAN], np.float32)],
+                          note="NaN in, NaN out (TF)"))
     return cases
 
 
@@ -289,7 +308,7 @@ def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=Non
     if b_range:
         for c in cases:
             c.inputs = [c.inputs[0], (*c.inputs[1], *b_range)]
-    register(name, reference=reference, shape=_binary_shape(out),
+    register(name, reference=reference, shape=_binary_shape(out), wgsl=dict(exprs),
              lower=_lower_binary(exprs), dtypes=dtypes, tol=tol, cases=cases + list(extra_cases),
              grad=_binary_grad(grad))
 
@@ -319,10 +338,12 @@ binary("Div", lambda a, b: np.divide(a, b) if a.dtype.kind == "f" else np.trunc(
        {F: "a / b", I: "a / b"}, b_range=(1, 5), tol=(2e-6, "WGSL f32 division is 2.5 ULP"), grad=_div_grad)
 binary("DivNoNan", lambda a, b: np.where(b == 0, 0, a / np.where(b == 0, 1, b)),
        {F: "select(a / b, 0.0, b == 0.0)"}, tol=(2e-6, "WGSL f32 division is 2.5 ULP"))
-binary("Maximum", np.maximum, {F: "max(a, b)", I: "max(a, b)"},      # ties go to a, as TF
-       grad=lambda a, b, y, dy: (dy * (a >= b), dy * (a < b)))
-binary("Minimum", np.minimum, {F: "min(a, b)", I: "min(a, b)"},
-       grad=lambda a, b, y, dy: (dy * (a <= b), dy * (a > b)))
+_NAN_PAIRS = [Case([np.array([NAN, 1, NAN, -2, np.inf, 0], np.float32), np.array([0, NAN, NAN, 3, NAN, -np.inf], np.float32)],
+                   note="NaN in either operand: NaN (TF)")]
+binary("Maximum", np.maximum, {F: MAX_F, I: "max(a, b)"},      # ties go to a, as TF
+       grad=lambda a, b, y, dy: (dy * (a >= b), dy * (a < b)), extra_cases=_NAN_PAIRS)
+binary("Minimum", np.minimum, {F: MIN_F, I: "min(a, b)"},
+       grad=lambda a, b, y, dy: (dy * (a <= b), dy * (a > b)), extra_cases=_NAN_PAIRS)
 binary("SquaredDifference", lambda a, b: np.square(a - b), {F: "(a - b) * (a - b)", I: "(a - b) * (a - b)"},
        grad=lambda a, b, y, dy: (2 * (a - b) * dy, -2 * (a - b) * dy))
 binary("Pow", np.power, {F: "pow_f32(a, b)", I: "pow_i32(a, b)"}, low=0.1, high=3.0,
@@ -470,15 +491,17 @@ def _clip_lower(ctx):
     out = ctx.outputs[0]
     ctx.device_output()
     tmp = Tensor(out.shape, out.dtype, buf=ctx.temp(4 * out.size, "clipped-below"))
-    lower_binary(ctx, "max(a, b)", t, lo, tmp)
-    lower_binary(ctx, "min(a, b)", tmp, hi, out)
+    lower_binary(ctx, MAX_F if out.dtype == F else "max(a, b)", t, lo, tmp)
+    lower_binary(ctx, MIN_F if out.dtype == F else "min(a, b)", tmp, hi, out)
 
 
 register("ClipByValue", reference=lambda attrs, t, lo, hi: np.minimum(np.maximum(t, lo), hi).astype(t.dtype),
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_clip_lower, dtypes=(F, I),
          cases=[Case([((4, 5), F), np.array(-0.5, np.float32), np.array(0.7, np.float32)], note="scalar bounds"),
                 Case([((3, 4), F), ((3, 4), F, -1, 0), ((3, 4), F, 0, 1)], note="element-wise bounds"),
-                Case([((6,), I, -9, 9), np.array(-2, np.int32), np.array(3, np.int32)], note="int32")])
+                Case([((6,), I, -9, 9), np.array(-2, np.int32), np.array(3, np.int32)], note="int32"),
+                Case([np.array([NAN, 2, -2, NAN, 0.5], np.float32), np.array(-1, np.float32), np.array(1, np.float32)],
+                     note="NaN stays NaN (TF)")])
 
 
 def _fake_quant_params(attrs, lo, hi):

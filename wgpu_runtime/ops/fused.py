@@ -1,5 +1,8 @@
 """The epilogue of fused ops (_FusedConv2D, FusedDepthwiseConv2dNative, _FusedMatMul):
-``fused_ops`` = [BiasAdd | FusedBatchNorm, activation?] applied per output channel.
+``fused_ops`` = [BiasAdd | FusedBatchNorm, Add?, activation?]: scale and bias per output
+channel, then (``Add``, as TF's remapper names it) a residual tensor of the output's shape added
+per element, then the activation. Extra inputs in that order: bias | scale, offset, mean,
+variance; the residual; Prelu's alpha.
 
 :func:`parse` turns a node's attrs and extra inputs into what kernels/epilogue.wgsl needs
 (per-channel scale and bias buffers, override constants, and the activation as the template
@@ -65,6 +68,7 @@ class Epilogue:
     scale: np.ndarray | None = None      # per output channel (folded batch norm)
     activation: str | None = None
     alpha_index: int | None = None       # extra input holding Prelu's alpha
+    residual_index: int | None = None    # extra input holding the residual (fused_ops "Add")
     leaky_alpha: float = 0.2
     constants: dict = field(default_factory=dict)    # epilogue.wgsl's overrides
     template: dict = field(default_factory=dict)     # epilogue.wgsl's template values
@@ -92,6 +96,10 @@ def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epi
         next_arg = 0
         if rest and rest[0] == "NoOp":   # [NoOp, activation]: no bias (the converters' depthwise fusion)
             rest.pop(0)
+    if rest and rest[0] == "Add":
+        ep.residual_index = next_arg
+        next_arg += 1
+        rest.pop(0)
     if rest:
         act = rest.pop(0)
         if act not in ACTIVATIONS:
@@ -107,9 +115,19 @@ def parse(attrs: dict, extra: list, n_channels: int, node_name: str = "") -> Epi
             v = np.broadcast_to(np.asarray(v, np.float32).reshape(-1), (n_channels,))
             setattr(ep, name, np.ascontiguousarray(v))
     ep.constants = {"HAS_BIAS": ep.bias is not None, "HAS_SCALE": ep.scale is not None,
-                    "PRELU": ep.activation in SLOPE_INPUT}
+                    "PRELU": ep.activation in SLOPE_INPUT, "HAS_RESIDUAL": ep.residual_index is not None}
     ep.template = template(ep.activation)
     return ep
+
+
+def residual_input(attrs: dict) -> tuple[int, ...]:
+    """The node input holding the residual (after the two main operands), or () without one:
+    it is device data though it sits among host inputs (OpDef.device_inputs)."""
+    ops = [o.decode() if isinstance(o, bytes) else o for o in (attrs.get("fused_ops") or [])]
+    if "Add" not in ops:
+        return ()
+    first = {"BiasAdd": 1, "FusedBatchNorm": 4}.get(ops[0], 0)
+    return (2 + first,)
 
 
 def _host(extra, i, what):
@@ -121,10 +139,16 @@ def _host(extra, i, what):
 def reference_epilogue(attrs: dict, y: np.ndarray, extra: list) -> np.ndarray:
     """numpy: the epilogue applied to y (channels last)."""
     ep = parse(attrs, [np.asarray(e) for e in extra], y.shape[-1])
+    shape = y.shape
     if ep.scale is not None:
         y = y * ep.scale
     if ep.bias is not None:
         y = y + ep.bias
+    if ep.residual_index is not None:
+        y = y + np.asarray(extra[ep.residual_index], np.float32)
+        if y.shape != shape:
+            raise ValueError(f"the fused residual {np.shape(extra[ep.residual_index])} does not broadcast "
+                             f"to the output {shape}")
     y = y.astype(np.float32)
     if ep.alpha_index is not None:
         alpha = np.asarray(extra[ep.alpha_index], np.float32)
@@ -134,8 +158,9 @@ def reference_epilogue(attrs: dict, y: np.ndarray, extra: list) -> np.ndarray:
     return y
 
 
-def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int) -> list:
-    """The three epilogue buffers (bias, scale, alpha) in binding order; dummies where unused."""
+def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int, residual=None) -> list:
+    """The four epilogue buffers (bias, scale, alpha, residual) in binding order; dummies where
+    unused. ``residual``: the residual in the kernel's output layout (default: the input as is)."""
     def dummy(name):
         return ctx.constant(np.zeros(1, np.float32), "float32", f"epilogue-{name}-none")
 
@@ -150,4 +175,20 @@ def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int) -> list:
             alpha = ctx.device_input(first_extra + ep.alpha_index)
     else:
         alpha = dummy("alpha")
-    return [bias, scale, alpha]
+    if ep.residual_index is None:
+        residual = dummy("residual")
+    elif residual is None:
+        residual = ctx.device_input(first_extra + ep.residual_index)
+    return [bias, scale, alpha, residual]
+
+
+def residual_check(ep: Epilogue, ctx, first_extra: int) -> None:
+    """The residual must be float32 and broadcast to the output's shape without enlarging it."""
+    if ep.residual_index is None:
+        return
+    t = ctx.inputs[first_extra + ep.residual_index]
+    out = tuple(ctx.outputs[0].shape)
+    shape = tuple(t.shape)
+    if t.dtype != "float32" or len(shape) > len(out) or any(
+            d not in (1, o) for d, o in zip(shape[::-1], out[::-1])):
+        raise ValueError(f"the fused residual ({t.dtype} {shape}) must be float32 and broadcast to the output {out}")

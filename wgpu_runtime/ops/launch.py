@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GraphError
+from ..errors import BindingLimitError, GraphError
 from .. import dtypes
 from ..memory import Buf, nbytes_of
 from ..pipelines import WORKGROUP
@@ -139,8 +139,7 @@ class Lowering:
         limit = self.device.max_binding_bytes
         for b in bufs:
             if b.nbytes > limit:
-                raise GraphError(f"a {b.nbytes}-byte tensor exceeds this adapter's {limit}-byte storage "
-                                 f"binding limit", self.node)
+                raise BindingLimitError(b.nbytes, limit, self.node)
         grid = tuple(int(g) for g in grid) + (1,) * (3 - len(grid))
         if max(grid) > MAX_GROUPS:
             raise GraphError(f"kernel {kernel}: {grid} workgroups exceed 65535 per dimension", self.node)

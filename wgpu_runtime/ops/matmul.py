@@ -1,11 +1,13 @@
 """MatMul, _FusedMatMul, BatchMatMul, BatchMatMulV2: C = op(A) x op(B) over (broadcast) batch
-dimensions, with the fused epilogue of _FusedMatMul ([BiasAdd, activation?]).
+dimensions, with the fused epilogue of _FusedMatMul ([BiasAdd, Add (a residual)?, activation?]).
 
 The kernel (kernels/matmul.wgsl) is register-blocked, TM rows x 4*TN4 columns per invocation,
 reading A as vec4 along K and B as vec4 along N. Operands that are transposed or whose K / N are
 not multiples of 4 are repacked first (on the host for weights, once per model; on the GPU
 otherwise). K longer than K4_CHUNK vec4 steps is split into partial sums added by a second pass,
-so no invocation loops more than llvmpipe's 65535 iterations.
+so no invocation loops more than llvmpipe's 65535 iterations. Where workgroup memory is fast (real
+GPUs), the tiled variants of ops/tiled.py (kernels/matmul_tiled.wgsl) read the same operands instead,
+chosen per adapter and shape (wgpu_runtime.tuning).
 
 Einsum (one or two operands, ellipsis, repeated labels): each operand becomes one strided copy
 into [batch, free, contracted, summed-away] order (a repeated label is a diagonal: the strides of
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fused
+from . import fused, tiled
 from .common import F, I, cdiv, prod, quarters
 from .launch import WORKGROUP, grid_1d
 from .reduce import reduce_passes
@@ -197,28 +199,36 @@ def _lower(flags, batch_rule):
             mat_a = mat_b = ctx.constant(np.zeros(4, np.float32), a.dtype, "empty-operand")
         shape, sa, sb = _batch_layout(d.batch, a.shape[:-2], b.shape[:-2])
         nbatch = prod(d.batch)
-        splits = max(1, cdiv(K4, K4_CHUNK))
+        variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch)
+        chunk = K4_CHUNK if variant.name == tiled.REGBLOCK.name else variant.get("tile").k4_chunk()
+        splits = max(1, cdiv(K4, chunk))
         tm, wg_x, wg_y = _tiles(M, N4, nbatch * splits)
         tiles_m, tiles_n = cdiv(M, tm), cdiv(N4, 4)
         groups_m, groups_n = cdiv(tiles_m, wg_y), cdiv(tiles_n, wg_x)
-        ep_bufs = fused.bind(ctx, ep, 2, N)
         T = ctx.wgsl_type(a.dtype)
         # the kernel writes vec4 rows of 4 * N4 columns: straight into the output when that is N
         direct = splits == 1 and N == 4 * N4
         dst = out.buf if direct else ctx.temp(16 * splits * nbatch * M * N4, "padded-result")
-        # the epilogue runs in the last pass: the matmul itself, or the split-K sum
-        epilogue = {**ep.constants, "EPILOGUE": bool(ep.bias is not None or ep.scale is not None or ep.activation)}
+        # the epilogue runs in the last pass: the matmul itself, or the split-K sum; a residual is
+        # read in that pass's output layout (padded to 4 * N4 columns in the matmul's)
+        ep_bufs = fused.bind(ctx, ep, 2, N, residual=_residual(ctx, ep, N if direct or splits > 1 else 4 * N4))
+        epilogue = {**ep.constants, "EPILOGUE": bool(ep.bias is not None or ep.scale is not None or ep.activation
+                                                     or ep.residual_index is not None)}
         shape8, sa8, sb8 = vec8(shape), vec8(sa), vec8(sb)
-        ctx.dispatch("matmul.wgsl", [mat_a, mat_b, dst, *ep_bufs],
-                     grid_1d(groups_m * groups_n * nbatch * splits, 1),
-                     params={"M": M, "N": N, "K4": K4, "N4": N4, "tiles_m": tiles_m, "tiles_n": tiles_n,
-                             "groups_m": groups_m, "groups_n": groups_n, "nz": nbatch * splits,
-                             "splits": splits, "k4_chunk": K4_CHUNK, "alpha": ep.leaky_alpha,
-                             "rank": len(shape), "a_mat": M * K4, "b_mat": 4 * K4 * N4,
-                             "shape_lo": shape8[:4], "shape_hi": shape8[4:], "a_lo": sa8[:4], "a_hi": sa8[4:],
-                             "b_lo": sb8[:4], "b_hi": sb8[4:]},
-                     template={"T": T, "TM": tm, **(ep.template if splits == 1 else fused.template(None))},
-                     constants={"WG_X": wg_x, "WG_Y": wg_y, **(epilogue if splits == 1 else {})})
+        batch = {"rank": len(shape), "a_mat": M * K4, "b_mat": 4 * K4 * N4, "shape_lo": shape8[:4],
+                 "shape_hi": shape8[4:], "a_lo": sa8[:4], "a_hi": sa8[4:], "b_lo": sb8[:4], "b_hi": sb8[4:]}
+        template = {"T": T, **(ep.template if splits == 1 else fused.template(None))}
+        if variant.name != tiled.REGBLOCK.name:
+            tiled.launch_matmul(ctx, variant, [mat_a, mat_b, dst, *ep_bufs], M, N, K4, N4, nbatch * splits,
+                                splits, batch, ep.leaky_alpha, template, epilogue if splits == 1 else {})
+        else:
+            ctx.dispatch("matmul.wgsl", [mat_a, mat_b, dst, *ep_bufs],
+                         grid_1d(groups_m * groups_n * nbatch * splits, 1),
+                         params={"M": M, "N": N, "K4": K4, "N4": N4, "tiles_m": tiles_m, "tiles_n": tiles_n,
+                                 "groups_m": groups_m, "groups_n": groups_n, "nz": nbatch * splits,
+                                 "splits": splits, "k4_chunk": K4_CHUNK, "alpha": ep.leaky_alpha, **batch},
+                         template={**template, "TM": tm},
+                         constants={"WG_X": wg_x, "WG_Y": wg_y, **(epilogue if splits == 1 else {})})
         if splits > 1:
             ctx.dispatch("matmul_splitk.wgsl", [dst, out.buf, *ep_bufs], grid_1d(out.size),
                          params={"n": out.size, "M": M, "N": N, "Np": 4 * N4, "splits": splits,
@@ -227,6 +237,22 @@ def _lower(flags, batch_rule):
         elif not direct:
             _crop(ctx, dst, out.buf, nbatch, M, N, 4 * N4)
     return lower
+
+
+def _residual(ctx, ep, cols: int):
+    """The residual input as [.., M, cols] (the output's rows, zero-padded columns): the input
+    itself when it is that already, else one copy (broadcasting, padding); None without one."""
+    if ep.residual_index is None:
+        return None
+    fused.residual_check(ep, ctx, 2)
+    t, out = ctx.inputs[2 + ep.residual_index], ctx.outputs[0]
+    shape = tuple(out.shape)
+    if tuple(t.shape) == shape and cols == shape[-1]:
+        return None
+    buf = ctx.temp(4 * max(1, prod(shape[:-1]) * cols), "residual-padded")
+    copy(ctx, t, buf, [*shape[:-1], cols], broadcast_strides(t.shape, shape), mode=PAD,
+         lo=[0] * len(shape), ext=list(shape))
+    return buf
 
 
 # --------------------------------------------------------------------------------------- cases
@@ -250,6 +276,10 @@ _matmul_cases = [
     Case([_ints((5, 3), 25), _ints((4, 5), 26)], attrs={"transpose_a": True, "transpose_b": True}, note="int32 transposed"),
     Case([quarters((2, 300001), 27, levels=4), quarters((3, 300001), 28, levels=4)], attrs={"transpose_b": True},
          note="K=300001 > llvmpipe's loop cap: split-K"),
+    Case([quarters((130, 259), 29), quarters((259, 67), 30)],
+         note="130x67x259: ragged edges of every tile size in M, N and K"),
+    Case([quarters((259, 130), 31), quarters((67, 259), 32)], attrs={"transpose_a": True, "transpose_b": True},
+         note="130x67x259, both transposed"),
 ]
 register("MatMul", reference=_reference(_MM), shape=_shape(_MM, "none"),
          lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM))
@@ -272,6 +302,8 @@ register("BatchMatMulV2", reference=_reference(_BMM), shape=_shape(_BMM, "broadc
              Case([quarters((3, 1, 2, 4, 3), 19), quarters((2, 1, 4, 2), 20)], attrs={"adj_x": True},
                   note="alternating broadcast dims"),
              Case([_ints((1, 2, 3), 21), _ints((4, 3, 2), 22)], note="int32 broadcast"),
+             Case([quarters((3, 1, 70, 45), 23), quarters((2, 45, 90), 24)],
+                  note="batch 3x2 (broadcast) of 70x90x45: ragged tiles"),
          ])
 
 
@@ -290,6 +322,18 @@ def _fused_cases():
              attrs={"fused_ops": ["BiasAdd", "Relu"], "transpose_a": True, "transpose_b": True}, note="transposed"),
         Case([quarters((2, 33001), 1, levels=4), quarters((33001, 5), 2, levels=4), quarters((5,), 3)],
              attrs={"fused_ops": ["BiasAdd", "Relu"]}, note="split-K: epilogue in the second pass"),
+        Case([quarters((130, 259), 4), quarters((259, 67), 5), quarters((67,), 6)],
+             attrs={"fused_ops": ["BiasAdd", "Relu"]}, note="130x67x259 + bias + Relu: ragged tiles"),
+        # a residual (fused_ops "Add") added before the activation
+        Case([((5, 9), F), ((9, 8), F), ((8,), F), ((5, 8), F)], attrs={"fused_ops": ["BiasAdd", "Add"]},
+             note="BiasAdd+Add (written in place)"),
+        Case([((5, 9), F), ((9, 7), F), ((7,), F), ((5, 7), F)], attrs={"fused_ops": ["BiasAdd", "Add", "Relu6"]},
+             note="BiasAdd+Add+Relu6, 7 columns (padded residual)"),
+        Case([((3, 8), F), ((8, 6), F), ((6,), F), ((1, 6), F), ((6,), F)],
+             attrs={"fused_ops": ["BiasAdd", "Add", "Prelu"]}, note="BiasAdd+Add+Prelu, broadcast residual"),
+        Case([quarters((2, 33001), 4, levels=4), quarters((33001, 5), 5, levels=4), quarters((5,), 6),
+              quarters((2, 5), 7)], attrs={"fused_ops": ["BiasAdd", "Add", "Relu"]},
+             note="split-K: the residual in the second pass"),
     ]
     return cases
 

@@ -16,7 +16,7 @@ from .conv import (IntegerValued, data_format, finish_output, from_nhwc, geometr
 from .launch import grid_1d
 from .registry import Case, register
 
-_LOWEST_BITS = {"f32": 0xFF800000, "i32": 0x80000000}     # -inf; the lowest int32
+_LOWEST_BITS = {"f32": 0xFF7FFFFF, "i32": 0x80000000}     # the lowest float32 (TF's start), the lowest int32
 _MAX, _AVG = 0, 1
 
 
@@ -45,11 +45,13 @@ def _shape(mode):
 
 
 def _max_nhwc(attrs, x):
+    """As TF's CPU MaxPool: from the lowest finite value, NaN skipped (a window of NaN or -inf
+    gives the lowest float32)."""
     g = pool_geometry(attrs, x.shape, _MAX)
-    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     y = np.full((g.n, g.oh, g.ow, g.c), lowest, x.dtype)
     for _, _, patch in windows(x, g, fill=lowest):
-        y = np.maximum(y, patch)
+        y = np.fmax(y, patch)
     return y
 
 
@@ -127,7 +129,7 @@ def _lower(mode):
         t = ctx.wgsl_type(x.dtype)
         passes = split_rows(g.kh, g.kw)
         for i, (ky0, ky1) in enumerate(passes):
-            consts = {"MODE": mode, "ACCUMULATE": i > 0}
+            consts = {"MODE": mode, "ACCUMULATE": i > 0, "FLOAT": t == "f32"}
             consts.update({"LOWEST_BITS": _LOWEST_BITS[t]} if mode == _MAX else {"FINAL": i == len(passes) - 1})
             ctx.dispatch("pool.wgsl", [src, y], grid_1d(n),
                          params={"n": n, "c4": c4, "owb": owb, "kh": g.kh, "h": g.h, "w": g.w, "oh": g.oh,
@@ -154,13 +156,19 @@ def _cases(dtype):
     ]
 
 
+_NAN = np.float32(np.nan)
+_NAN_INPUT = np.array([[_NAN, 1, -2, _NAN], [3, _NAN, -np.inf, _NAN], [_NAN, _NAN, -np.inf, 0.5],
+                       [_NAN, -1, -np.inf, -np.inf]], np.float32).reshape(1, 4, 4, 1).repeat(4, axis=3)
 _MAX_CASES = _cases(F) + [
+    Case([_NAN_INPUT], _pool((2, 2), (2, 2)), note="NaN skipped, all-NaN/-inf windows give the lowest float (TF CPU)"),
+    Case([_NAN_INPUT], _pool((3, 3), (1, 1), "SAME"), note="NaN skipped, SAME"),
     Case([((1, 6, 7, 6), I)], _pool((2, 2), (2, 2), "SAME"), low=-100, high=100, note="int32"),
     Case([((1, 6, 7, 4), F)], _pool((3, 3), (2, 2), "EXPLICIT", explicit_paddings=[0, 0, 1, 1, 2, 0, 0, 0]),
          note="EXPLICIT"),
     Case([((1, 250, 250, 4), F)], _pool((250, 250), (1, 1)), note="62500-element window: row passes (loop cap)"),
 ]
 _AVG_CASES = _cases(F) + [
+    Case([_NAN_INPUT], _pool((2, 2), (2, 2)), note="NaN propagates (TF)"),
     IntegerValued([((1, 250, 250, 4), F)], _pool((250, 250), (1, 1)), low=0.0, high=9.0,
                   note="62500-element window: row passes (loop cap); integer valued, so the sum is exact"),
 ]

@@ -311,9 +311,10 @@ def _softmax_reference(log):
         if x.size == 0:
             return x.copy()
         x64 = x.astype(np.float64)
-        d = x64 - np.max(x64, axis=-1, keepdims=True)
-        s = np.sum(np.exp(d), axis=-1, keepdims=True)
-        return (d - np.log(s) if log else np.exp(d) / s).astype(np.float32)
+        with np.errstate(invalid="ignore"):           # inf - inf: the NaN row TF gives
+            d = x64 - np.max(x64, axis=-1, keepdims=True)
+            s = np.sum(np.exp(d), axis=-1, keepdims=True)
+            return (d - np.log(s) if log else np.exp(d) / s).astype(np.float32)
     return reference
 
 
@@ -351,7 +352,9 @@ def _softmax_cases():
             Case([((4, 1), F)], note="rows of 1"),
             Case([((2, 2500), F)], low=-10, high=10, note="2500 long: merged partials"),
             Case([np.array([[1e30, 1e30, -1e30], [0, 0, 0]], np.float32)], note="overflow-safe, uniform"),
-            Case([((2, 0), F)], note="empty rows")]
+            Case([((2, 0), F)], note="empty rows"),
+            Case([np.array([[1, np.nan, 2], [1, np.inf, 2], [1, 2, 3], [-np.inf, 0, 1]], np.float32)],
+                 note="a NaN or +inf makes its row NaN (TF)")]
 
 
 def _softmax_grad(attrs, ins, outs, dys):

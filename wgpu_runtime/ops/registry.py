@@ -92,8 +92,11 @@ class OpDef:
     shape: Callable[[dict, list[Tensor]], list[tuple[tuple[int, ...], str]]]
     lower: Callable | None = None                  # lower(ctx: ops.launch.Lowering) -> None, emits dispatches
     runtime: Callable | None = None                # runtime(rt, attrs, inputs) -> outputs (runtime ops)
-    wgsl: dict | None = None                       # element-wise ops: dtype -> WGSL expression of x (and p.alpha)
+    wgsl: dict | None = None                       # element-wise ops: dtype -> WGSL expression of x (and p.alpha), binary: of a, b
     host_inputs: tuple[int, ...] = ()
+    # device_inputs(attrs) -> positions of host_inputs that hold device data for a node's attrs
+    # (a fused op's residual, whose position depends on its fused_ops)
+    device_inputs: Callable[[dict], tuple[int, ...]] | None = None
     shape_only: bool = False
     grad: Callable | None = None
     cases: list[Case] = field(default_factory=list)
@@ -109,7 +112,9 @@ class OpDef:
     def runs_on(self) -> str:
         return "gpu" if self.lower is not None else "host"
 
-    def is_host_input(self, pos: int, n_inputs: int) -> bool:
+    def is_host_input(self, pos: int, n_inputs: int, attrs: dict | None = None) -> bool:
+        if attrs is not None and self.device_inputs is not None and pos in self.device_inputs(attrs):
+            return False
         return pos in self.host_inputs or pos - n_inputs in self.host_inputs
 
     def run_reference(self, attrs: dict, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -136,7 +141,8 @@ def _defining_family() -> str | None:
 
 
 def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None, host_inputs=(), shape_only=False,
-             grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None, family=None) -> OpDef:
+             grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None, family=None,
+             device_inputs=None) -> OpDef:
     """Add an op under each of ``names``. Its family is the ops/ module registering it;
     ``family`` is only for ops registered from outside wgpu_runtime/ops."""
     defining = _defining_family()
@@ -147,7 +153,7 @@ def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None,
         raise ValueError(f"op {names[0]}: registered outside wgpu_runtime/ops without a family")
     op = OpDef(names=tuple(names), family=family, reference=reference, shape=shape, lower=lower,
                runtime=runtime, wgsl=wgsl, host_inputs=tuple(host_inputs), shape_only=shape_only, grad=grad,
-               cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs)
+               cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs, device_inputs=device_inputs)
     if tol is not None:
         op.tol = tol
     for n in names:

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import GraphError, ModelFormatError
+from ..io_utils import inside
 from .common import F, I, S
 from .runtime import runtime_op, shared_resource, typed_obj
 
@@ -121,11 +122,15 @@ class TFDFModel:
 def _model_files(folder: Path, prefix: str, tmp: Path) -> Path:
     """The folder holding the YDF files named ``prefix*``: ``assets/`` next to model.json, or
     ``assets.zip`` extracted into ``tmp``: only top-level members (TF-DF writes a flat folder), so
-    no member name can point outside ``tmp``."""
-    assets = folder / "assets"
+    no member name can point outside ``tmp``. Neither, nor any file in ``assets/``, may lead outside
+    the model folder (a symlink is resolved first)."""
+    where = f"the TF-DF model in {folder}"
+    assets = inside(folder, "assets", "assets", where)
     if assets.is_dir() and any(p.name.startswith(prefix) for p in assets.iterdir()):
+        for p in assets.iterdir():
+            inside(folder, f"assets/{p.name}", "assets file", where)
         return assets
-    archive = folder / "assets.zip"
+    archive = inside(folder, "assets.zip", "assets archive", where)
     if not archive.is_file():
         raise ModelFormatError(f"the TF-DF model's files are missing: expected {archive} (written by the "
                                 "official converter next to model.json) or an assets/ folder")

@@ -233,7 +233,7 @@ class DynamicExecutor:
 
     def _gpu(self, node, op, ins: list[Value]) -> list[Value]:
         n = len(ins)
-        host_pos = [i for i in range(n) if op.is_host_input(i, n)]
+        host_pos = [i for i in range(n) if op.is_host_input(i, n, node.attrs)]
         self._read([ins[i] for i in host_pos if ins[i].host is None])
         sig, tensors, bufs = [], [], []
         for i, v in enumerate(ins):

@@ -78,7 +78,8 @@ class Program:
                 results.append(Value(shape, dtype, dev=d[1]))
         for st, uniform, cache in self.steps:
             bufs = []
-            for b in st.bindings:
+            for v in st.bindings:
+                b = v.root                  # a view (Buf.view) binds a sub-range of its buffer
                 g = gpu.get(id(b))
                 if g is None:
                     if b.kind == "temp":
@@ -86,13 +87,13 @@ class Program:
                         g = gpu[id(b)] = (d.gpu, d)
                     else:
                         g = gpu[id(b)] = (b.gpu, None)
-                bufs.append((g[0], b.nbytes))
-            key = tuple(id(g) for g, _ in bufs)
+                bufs.append((g[0], v.nbytes, v.offset))
+            key = tuple((id(g), off) for g, _, off in bufs)
             group = cache.get(key)
             if group is None:
-                entries = [{"binding": i, "resource": {"buffer": g, "offset": 0,
-                                                       "size": min(g.size, max(16, (n + 15) // 16 * 16))}}
-                           for i, (g, n) in enumerate(bufs)]
+                entries = [{"binding": i, "resource": {"buffer": g, "offset": off,
+                                                       "size": min(g.size - off, max(16, (n + 15) // 16 * 16))}}
+                           for i, (g, n, off) in enumerate(bufs)]
                 if uniform is not None:
                     entries.append({"binding": len(bufs),
                                     "resource": {"buffer": uniform, "offset": 0, "size": uniform.size}})
@@ -103,6 +104,6 @@ class Program:
                     raise GraphError(f"node {st.node!r} ({st.op}): kernel {st.kernel} cannot be bound: {e}") from None
                 if len(cache) >= _BIND_CACHE:
                     cache.pop(next(iter(cache)))
-                group = cache[key] = (group, [g for g, _ in bufs])     # the buffers stay alive with it
+                group = cache[key] = (group, [g for g, _, _ in bufs])  # the buffers stay alive with it
             stream.dispatch(st.pipeline, group[0], st.grid)
         return results

@@ -1,0 +1,137 @@
+// Convolution as an implicit matmul with workgroup-memory tiles (NHWC), for GPUs with fast shared
+// memory (on llvmpipe conv2d.wgsl is faster): y[m, n] = bias[n] + sum over kq of
+// A[m, kq] . w[4 kq .. 4 kq + 3, n], then the residual and the activation (conv_epilogue.wgsl).
+// A is gathered on the fly: row m is output pixel m, vec4 column kq = tap * k4 + c is input
+// channel vec4 c at filter tap (ky, kx) = (tap / kw, tap % kw) of its window (zero in the
+// padding; POINTWISE: 1x1, stride 1, no padding, so A is x itself). The tiling is
+// matmul_tiled.wgsl's: a workgroup of (BN/TN) x (BM/TM) invocations computes BM pixels x BN
+// channels, staging per BK step the A tile (transposed, rows padded by a vec4) and the filter
+// tile in workgroup memory; each invocation accumulates TM pixels x TN channels in registers.
+// Layouts as conv2d_main.wgsl: x [N, H, W, 4*k4], y [m, 4*n4], w [taps * 4*k4 filter rows, then
+// the bias row; 4*n4] (batch-norm scale folded in). A reduction longer than llvmpipe's loop cap
+// runs as passes over kq in [q0, q1) (multiples of BK / 4): the first adds the bias, the others
+// ACCUMULATE into y; the host sets the residual and the activation in the last only.
+// Template: TM, TN, BM, BN, BK (multiples of 4) and the epilogue's ACTIVATION.
+#include <common.wgsl>
+#include <conv_epilogue.wgsl>
+
+const TM: u32 = {{TM}}u;
+const TN4: u32 = {{TN}}u / 4u;
+const BM: u32 = {{BM}}u;
+const BN4: u32 = {{BN}}u / 4u;
+const BK4: u32 = {{BK}}u / 4u;
+const WGX: u32 = BN4 / TN4;            // invocations along the output channels
+const WGY: u32 = BM / TM;              // invocations along the output pixels
+const NT: u32 = WGX * WGY;
+const AP: u32 = BM / 4u + 1u;          // As row stride in vec4s (one vec4 of padding)
+const LA: u32 = BM * BK4 / NT;         // A vec4 loads per invocation and tile
+const LB: u32 = 4u * BK4 * BN4 / NT;   // filter vec4 loads per invocation and tile
+
+struct Params {
+    m: u32, n4: u32, k4: u32, alpha: f32,        // output pixels, output / input channel vec4s, activation slope
+    h: u32, w: u32, oh: u32, ow: u32,            // spatial sizes of x and y
+    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
+    dil_h: u32, dil_w: u32, pad_t: i32, pad_l: i32,
+    q0: u32, q1: u32, groups_n: u32,             // this pass's K vec4s; workgroups along n
+    hi: f32,                                     // activation cap (PWL)
+}
+
+override TRANSPOSED: bool = false;
+override ACCUMULATE: bool = false;
+override POINTWISE: bool = false;
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
+@group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
+@group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
+@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+#include <conv_tap.wgsl>
+
+var<workgroup> As: array<vec4<f32>, 4u * BK4 * AP>;
+var<workgroup> Bs: array<vec4<f32>, 4u * BK4 * BN4>;
+
+@compute @workgroup_size(WGX, WGY)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let g = wid.y * nwg.x + wid.x;               // workgroups folded into 2-D (grid_1d)
+    let m_base = g / p.groups_n * BM;
+    let n_base = g % p.groups_n * BN4;
+    if (m_base >= p.m) { return; }               // whole workgroups past the end
+    let taps = p.kh * p.kw;
+    let bias_row = 4u * taps * p.k4;
+
+    // the A rows this invocation loads (the same in every tile): their windows' origins
+    var org: array<vec3<i32>, LA>;
+    for (var s = 0u; s < LA; s++) { org[s] = origin(min(m_base + (li + s * NT) / BK4, p.m - 1u)); }
+
+    var acc: array<vec4<f32>, TM * TN4>;
+    if (!ACCUMULATE) {                           // the first pass adds the bias
+        for (var j = 0u; j < TN4; j++) {
+            let b = w[bias_row * p.n4 + min(n_base + lid.x + j * WGX, p.n4 - 1u)];
+            for (var r = 0u; r < TM; r++) { acc[r * TN4 + j] = b; }
+        }
+    }
+    let row0 = lid.y * TM / 4u;                  // this invocation's first row, in As vec4s
+    for (var k0 = p.q0; k0 < p.q1; k0 += BK4) {
+        for (var s = 0u; s < LA; s++) {          // A tile: BM pixels x BK4 vec4s, stored transposed
+            let e = li + s * NT;
+            let r = e / BK4;
+            let q = k0 + e % BK4;
+            var v = vec4<f32>();
+            if (m_base + r < p.m && q < p.q1) {
+                if (POINTWISE) {
+                    v = x[(m_base + r) * p.k4 + q];
+                } else {
+                    let t = q / p.k4;
+                    let pixel = tap(org[s], t / p.kw, t % p.kw);
+                    if (pixel >= 0) { v = x[u32(pixel) * p.k4 + q % p.k4]; }
+                }
+            }
+            let at = 4u * (e % BK4) * AP + r / 4u;
+            As[at][r % 4u] = v.x;
+            As[at + AP][r % 4u] = v.y;
+            As[at + 2u * AP][r % 4u] = v.z;
+            As[at + 3u * AP][r % 4u] = v.w;
+        }
+        for (var s = 0u; s < LB; s++) {          // filter tile: 4*BK4 rows x BN4 vec4s
+            let e = li + s * NT;
+            let krow = 4u * k0 + e / BN4;
+            let col = n_base + e % BN4;
+            var v = vec4<f32>();
+            if (krow < 4u * p.q1 && col < p.n4) { v = w[krow * p.n4 + col]; }
+            Bs[e] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < 4u * BK4; kk++) {
+            var a: array<vec4<f32>, TM / 4u>;
+            for (var i = 0u; i < TM / 4u; i++) { a[i] = As[kk * AP + row0 + i]; }
+            var b: array<vec4<f32>, TN4>;
+            for (var j = 0u; j < TN4; j++) { b[j] = Bs[kk * BN4 + lid.x + j * WGX]; }
+            for (var r = 0u; r < TM; r++) {
+                let ar = a[r / 4u][r % 4u];
+                for (var j = 0u; j < TN4; j++) { acc[r * TN4 + j] += ar * b[j]; }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var j = 0u; j < TN4; j++) {
+        let c = n_base + lid.x + j * WGX;
+        if (c < p.n4) {
+            let e = epilogue4_params(4u * c, p.alpha);
+            for (var r = 0u; r < TM; r++) {
+                let m = m_base + lid.y * TM + r;
+                if (m < p.m) {
+                    let i = m * p.n4 + c;
+                    var v = acc[r * TN4 + j];
+                    if (ACCUMULATE) { v += y[i]; }
+                    y[i] = activate_at(v, e, i);
+                }
+            }
+        }
+    }
+}

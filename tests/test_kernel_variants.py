@@ -1,0 +1,49 @@
+"""Every kernel variant a lowering can offer (wgpu_runtime/ops/tiled.py: the register-blocked
+kernels and each workgroup-memory tile) runs every registry case of the ops it serves, forced
+with tuning.forcing, on each adapter, against the numpy reference with the registry's tolerance
+(the conformance machinery: conformance/op_cases.run_case). A variant a device or a problem
+cannot take (workgroup limits, a tile far bigger than the output) is not among that lowering's
+candidates and the case runs the first candidate instead; each variant must still have run on
+some case on some adapter (no variant passes by never running)."""
+import pytest
+
+from wgpu_runtime import get_device, tuning
+from wgpu_runtime.conformance.op_cases import run_case
+from wgpu_runtime.ops import REGISTRY, tiled
+
+from conftest import ADAPTERS
+
+# the ops whose lowerings choose among each family's variants (Einsum: through BatchMatMulV2)
+FAMILIES = {
+    "matmul": ["MatMul", "_FusedMatMul", "BatchMatMul", "BatchMatMulV2", "Einsum"],
+    "conv2d": ["Conv2D", "_FusedConv2D", "Conv2DBackpropInput"],
+    "depthwise": ["DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"],
+}
+VARIANTS = [(family, name) for family in FAMILIES for name in tiled.variant_names(family)]
+
+
+@pytest.mark.parametrize("family,variant", VARIANTS, ids=[f"{f}-{v}" for f, v in VARIANTS])
+def test_variant_passes_every_registry_case_on_every_adapter(family, variant):
+    failures, ran = [], {}
+    for adapter in ADAPTERS:
+        device = get_device(adapter)
+        key = (family, variant, device.name)
+        before = tiled.LAUNCHED[key]
+        with tuning.forcing({family: variant}):
+            for op in FAMILIES[family]:
+                for i in range(len(REGISTRY[op].cases)):
+                    r = run_case(op, i, device)
+                    if not r.passed:
+                        failures.append(f"{op} case {i} ({r.note}) on {device.backend}: {r.message}")
+        ran[device.backend] = tiled.LAUNCHED[key] - before
+    assert not failures, f"{family} variant {variant}:\n" + "\n".join(failures)
+    assert sum(ran.values()) > 0, f"{family} variant {variant} was never a candidate on {list(ran)}"
+
+
+def test_variant_names_cover_the_candidates_lowerings_build():
+    """The names the test above forces include every candidate a lowering builds (here: a big
+    product, which every tile fitting the device suits)."""
+    device = get_device(ADAPTERS[0])
+    offered = {v.name for v in tiled._order(device, 4096, 4096, 1)}
+    assert offered <= set(tiled.variant_names("matmul"))
+    assert tiled.REGBLOCK.name in offered and len(offered) > 1

@@ -1,0 +1,227 @@
+"""The autotuner's persistent cache and choice points: winners survive a new process, a broken
+cache file never breaks a run, and a tuned model computes what the untuned one does."""
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wgpu_runtime
+from wgpu_runtime import tuning
+from wgpu_runtime.graph import autotune
+from wgpu_runtime.models import default_model_path
+from wgpu_runtime.tuning import Variant, cache
+
+MODEL = default_model_path()
+CANDIDATES = [Variant("plain"), Variant("tiled_8"), Variant("tiled_16")]
+OPS = Path(wgpu_runtime.__file__).parent / "ops"
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """A fresh cache folder (never the user's) and no caches loaded from elsewhere."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(cache.ENV_DIR, str(folder))
+    monkeypatch.delenv(tuning.ENV_TUNE, raising=False)
+    cache.forget()
+    yield folder
+    cache.forget()
+
+
+def _vulkan():
+    from wgpu_runtime import get_device
+
+    return get_device("vulkan")
+
+
+def test_cache_folder_env_and_xdg(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.ENV_DIR, str(tmp_path / "mine"))
+    assert cache.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv(cache.ENV_DIR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == tmp_path / "xdg" / "wgpu-runtime"
+
+
+def test_round_trip_and_choose_uses_the_winner(tmp_cache):
+    dev = _vulkan()
+    c = cache.for_device(dev)
+    assert c.path.parent == tmp_cache and c.key["backend"] == "Vulkan" and c.key["wgpu"]
+    assert tuning.choose(dev, "synthetic", (3, 4), CANDIDATES).name == "plain"      # nothing tuned
+    c.store("synthetic", (3, 4), "tiled_16", {"plain": 2.0, "tiled_8": 1.5, "tiled_16": 1.0})
+    assert c.save() and c.path.is_file()
+    cache.forget()                                          # as a new process would: read the file
+    again = cache.for_device(dev)
+    assert again is not c and again.lookup("synthetic", (3, 4)) == "tiled_16"
+    assert again.entries[("synthetic", (3, 4))]["timings_ms"]["plain"] == 2.0
+    with tuning.recording() as points:
+        assert tuning.choose(dev, "synthetic", (3, 4), CANDIDATES).name == "tiled_16"
+        assert tuning.choose(dev, "synthetic", (3, 5), CANDIDATES).name == "plain"   # another class
+        # a winner that is no longer a candidate is not used
+        assert tuning.choose(dev, "synthetic", (3, 4), CANDIDATES[:2]).name == "plain"
+    assert [(p.shape_class, p.chosen, p.source) for p in points] == [
+        ((3, 4), "tiled_16", "cache"), ((3, 5), "plain", "default"), ((3, 4), "plain", "default")]
+    assert points[0].candidates == ("plain", "tiled_8", "tiled_16") and points[0].family == "synthetic"
+
+
+def test_disabled_tuning_gives_the_first_candidate(tmp_cache, monkeypatch):
+    dev = _vulkan()
+    c = cache.for_device(dev)
+    c.store("synthetic", (1,), "tiled_8")
+    assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "tiled_8"
+    with tuning.disabled(), tuning.recording() as points:
+        assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "plain"
+    assert points[0].source == "disabled"
+    tuning.set_enabled(False)
+    try:
+        assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "plain"
+    finally:
+        tuning.set_enabled(True)
+    monkeypatch.setenv(tuning.ENV_TUNE, "0")
+    assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "plain"
+    monkeypatch.delenv(tuning.ENV_TUNE)
+    assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "tiled_8"
+    with tuning.forcing({"synthetic": "tiled_16"}):           # forcing wins over the cache
+        assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "tiled_16"
+    with pytest.raises(ValueError, match="no candidate"):
+        tuning.choose(dev, "synthetic", (1,), [])
+
+
+def _other_key_file(c) -> str:
+    return json.dumps({"record": cache.RECORD, "schema": cache.SCHEMA, "key": {**c.key, "driver": "another driver"},
+                       "entries": [{"family": "synthetic", "shape_class": [1], "variant": "tiled_8"}]})
+
+
+@pytest.mark.parametrize("bad", ["garbage", "wrong schema", "no entries", "stale", "directory"])
+def test_broken_cache_file_is_ignored_with_a_warning_then_rewritten(tmp_cache, caplog, bad):
+    dev = _vulkan()
+    path = cache.for_device(dev).path
+    cache.forget()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if bad == "directory":
+        path.mkdir()
+    else:
+        path.write_text({"garbage": "\x00{not json", "wrong schema": json.dumps({"record": cache.RECORD, "schema": 99}),
+                         "no entries": json.dumps({"record": cache.RECORD, "schema": cache.SCHEMA, "key": cache.device_key(dev)}),
+                         "stale": _other_key_file(cache.TuningCache(cache.device_key(dev), path.parent))}[bad])
+    with caplog.at_level(logging.WARNING, logger="wgpu_runtime.tuning.cache"):
+        c = cache.for_device(dev)
+        assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "plain"     # defaults
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "ignored" in warnings[0].getMessage()
+    c.store("synthetic", (1,), "tiled_8")
+    assert c.save() and path.is_file()                                               # rewritten
+    cache.forget()
+    assert cache.for_device(dev).lookup("synthetic", (1,)) == "tiled_8"
+
+
+def test_unwritable_folder_warns_once_and_keeps_results_in_memory(tmp_path, monkeypatch, caplog):
+    (tmp_path / "a_file").write_text("x")
+    monkeypatch.setenv(cache.ENV_DIR, str(tmp_path / "a_file" / "cache"))   # a folder that cannot exist
+    cache.forget()
+    try:
+        dev = _vulkan()
+        c = cache.for_device(dev)
+        c.store("synthetic", (1,), "tiled_16")
+        with caplog.at_level(logging.WARNING, logger="wgpu_runtime.tuning.cache"):
+            assert c.save() is False and c.save() is False
+        assert len([r for r in caplog.records if "not saved" in r.getMessage()]) == 1
+        assert tuning.choose(dev, "synthetic", (1,), CANDIDATES).name == "tiled_16"
+    finally:
+        cache.forget()
+
+
+def test_file_is_replaced_atomically_and_leaves_no_temp_files(tmp_cache):
+    c = cache.TuningCache({"device": "test"}, tmp_cache)
+    for i in range(3):
+        c.store("synthetic", (i,), "plain", {"plain": 1.0})
+        assert c.save()
+    assert sorted(p.name for p in tmp_cache.iterdir()) == [c.path.name]
+    data = json.loads(c.path.read_text())
+    assert data["key"] == {"device": "test"} and len(data["entries"]) == 3
+
+
+# ---------------------------------------------------------------------------- end to end
+def cli(*args, env=None, check=True):
+    out = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", *map(str, args)], capture_output=True,
+                         text=True, timeout=900, env=env)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def _ops_call_choose() -> bool:
+    return any("tuning.choose(" in p.read_text() for p in OPS.glob("*.py"))
+
+
+def test_tune_cli_then_run_and_bench_use_the_winners(tmp_path):
+    import os
+
+    env = {**os.environ, cache.ENV_DIR: str(tmp_path / "cache")}
+    env.pop(tuning.ENV_TUNE, None)
+    report = json.loads(cli("tune", MODEL, "--adapter", "vulkan", "--runs", "1", "--json", env=env).stdout)
+    files = list((tmp_path / "cache").glob("tuning-*.json"))
+    if _ops_call_choose():          # the matmul / conv lowerings have variants: there is something to tune
+        assert report["points"], "the embedded model's plan raised no choice point"
+        assert len(files) == 1 and report["cache_path"] == str(files[0])
+    if not report["points"]:
+        return
+    for p in report["points"]:
+        timed = [c for c in p["candidates"] if c["ms"] is not None]
+        if len(p["candidates"]) > 1:
+            best = min(timed, key=lambda c: c["ms"])
+            default = next((c for c in timed if c["name"] == p["default"]), None)
+            assert p["winner"] in (best["name"], p["default"])
+            if p["winner"] != best["name"]:         # kept: the fastest is within MARGIN of it
+                assert best["ms"] >= default["ms"] * (1 - autotune.MARGIN)
+    # Make a non-default variant the winner of one class (one that ran and agreed with the default),
+    # so that using the cache visibly changes the plan.
+    data = json.loads(files[0].read_text())
+    entry = next(e for e in data["entries"] if len(e["timings_ms"]) > 1)
+    default = next(p["default"] for p in report["points"] if p["family"] == entry["family"]
+                   and p["shape_class"] == entry["shape_class"])
+    entry["variant"] = next(n for n in entry["timings_ms"] if n != default)
+    files[0].write_text(json.dumps(data))
+
+    bench = json.loads(cli("bench", MODEL, "--json", "--runs", "1", "--warmup", "0", "--adapter", "vulkan",
+                           env=env).stdout)
+    winners = {(e["family"], tuple(e["shape_class"])): e["variant"] for e in data["entries"]}
+    used = {(v["family"], tuple(v["shape_class"])): v for v in bench["variants"]}
+    assert used, "bench reports no variants"
+    for key, v in used.items():
+        if key in winners and winners[key] in v["candidates"]:
+            assert (v["chosen"], v["source"]) == (winners[key], "cache"), key
+    assert used[(entry["family"], tuple(entry["shape_class"]))]["chosen"] == entry["variant"]
+    untuned = json.loads(cli("bench", MODEL, "--json", "--runs", "1", "--warmup", "0", "--adapter", "vulkan",
+                             "--no-tune", env=env).stdout)
+    assert all(v["source"] == "disabled" and v["chosen"] == v["candidates"][0] for v in untuned["variants"])
+
+    ref = np.load(MODEL / "reference.npz")
+    np.save(tmp_path / "x.npy", ref["x"])
+    for flag in ([], ["--no-tune"]):
+        cli("run", MODEL, "--input", f"input={tmp_path / 'x.npy'}", "--output", tmp_path / f"out{len(flag)}.npz",
+            "--adapter", "vulkan", *flag, env=env)
+    tuned, plain = (np.load(tmp_path / f"out{i}.npz")["Identity:0"] for i in (0, 1))
+    # Variants differ in float32 summation order only (the tolerance test_cli uses against TF).
+    np.testing.assert_allclose(tuned, plain, atol=1e-4 * np.abs(plain).max())
+    np.testing.assert_allclose(tuned, ref["y"], atol=1e-4 * np.abs(ref["y"]).max())
+
+
+def test_tune_clear_and_a_corrupt_cache_never_crash_the_cli(tmp_path):
+    import os
+
+    env = {**os.environ, cache.ENV_DIR: str(tmp_path / "cache")}
+    report = json.loads(cli("tune", MODEL, "--adapter", "vulkan", "--runs", "1", "--json", env=env).stdout)
+    if not report["points"]:
+        assert not _ops_call_choose()
+        return                               # no choice points: no cache file is read
+    path = Path(report["cache_path"])
+    path.write_text("{ broken")
+    out = cli("bench", MODEL, "--json", "--runs", "1", "--warmup", "0", "--adapter", "vulkan", env=env)
+    assert "ignored" in out.stderr and "Traceback" not in out.stderr
+    assert all(v["source"] == "default" for v in json.loads(out.stdout)["variants"])
+    again = json.loads(cli("tune", MODEL, "--adapter", "vulkan", "--runs", "1", "--clear", "--json", env=env).stdout)
+    assert not any(p["cached"] for p in again["points"])
+    assert json.loads(path.read_text())["record"] == cache.RECORD

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The prepared speed run on the lent GPU machine (issue 9), where nothing can be downloaded:
+# installs the carried wheels (.whl/) and Vulkan loader (.gl/), then in ONE run: the kernel-variant
+# correctness tests on the GPU, the autotuner, our kernels against the PyTorch peers (cuBLAS /
+# cuDNN), MobileNetV2 against torchvision's (eager and CUDA graph), first inference in a new
+# process (cold and warm caches), and conformance with the tuned variants. Everything lands in
+# $OUT (JSON and logs); record.json indexes it. Each step has its own time limit so one slow step
+# cannot eat the machine's time.
+#   OUT=/tmp/gpu_bench tools/gpu_bench.sh
+# Run from the device tool with carry [".whl", ".gl", ".fixtures/mobilenet_v2", ...].
+set -uo pipefail
+OUT="${OUT:-/tmp/gpu_bench}"; mkdir -p "$OUT"
+T0=$(date +%s)
+step() { echo "== $1 ($(( $(date +%s) - T0 )) s)"; }
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/wr . >/dev/null || exit 1
+export PYTHONPATH=/tmp/wr:/tmp/site PYTHONUNBUFFERED=1 WGPU_RUNTIME_CACHE="$OUT/cache"
+PY="python3 -P"
+if ! $PY -m wgpu_runtime adapters --json > "$OUT/adapters.json" || ! grep -qi nvidia "$OUT/adapters.json"; then
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    $PY -m wgpu_runtime adapters --json > "$OUT/adapters.json"
+fi
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$OUT/gpu.txt"; cat "$OUT/gpu.txt"
+MODELS=".fixtures/mobilenet_v2"
+[ -d .fixtures/keras3_mobilenet_v2_official ] && MODELS="$MODELS .fixtures/keras3_mobilenet_v2_official"
+
+step "variant correctness on the GPU"
+WGPU_TEST_ADAPTERS=vulkan timeout 150 $PY -m pytest -q -x -p no:cacheprovider tests/test_kernel_variants.py \
+    2>&1 | tail -15 > "$OUT/variants_tests.log"; tail -3 "$OUT/variants_tests.log"
+
+step "autotune"
+for m in $MODELS; do
+    for b in 1 8; do
+        timeout 90 $PY -m wgpu_runtime tune "$m" --adapter vulkan --batch "$b" --json \
+            > "$OUT/tune_$(basename "$m")_b$b.json" 2> "$OUT/tune_$(basename "$m")_b$b.err"
+    done
+done
+
+step "kernels vs PyTorch"
+timeout 150 $PY tools/bench_kernels.py --adapter vulkan --matmul 1024,4096 --batch 8 --runs 20 --torch --json "$OUT/kernels.json" > "$OUT/kernels.txt" 2>&1
+tail -30 "$OUT/kernels.txt"
+
+step "models vs PyTorch"
+timeout 60 python3 tools/bench_torch_models.py --json "$OUT/torch_models.json" > /dev/null 2>&1
+for m in $MODELS; do
+    for b in 1 8; do
+        timeout 60 $PY -m wgpu_runtime bench "$m" --adapter vulkan --batch "$b" --runs 100 --warmup 10 --json \
+            > "$OUT/bench_$(basename "$m")_b$b.json" 2> "$OUT/bench_$(basename "$m")_b$b.err"
+        grep -E '"(median_ms|gpu_ms_total|dispatches|first_ms)"' "$OUT/bench_$(basename "$m")_b$b.json" | tr -d '\n'; echo " $m b$b"
+    done
+done
+timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --no-tune --runs 50 --json \
+    > "$OUT/bench_mobilenet_v2_untuned.json" 2>&1
+timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --json > "$OUT/bench_default.json" 2>&1
+timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --concurrency 4 --json > "$OUT/bench_default_c4.json" 2>&1
+
+step "first inference in a new process"
+timeout 90 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
+    > "$OUT/bench_first.json" 2> "$OUT/bench_first.err"
+
+step "conformance with the tuned variants"
+timeout 120 $PY -m wgpu_runtime conformance --adapter vulkan wgpu_runtime/models/mobilenet_v2_035_128 .fixtures/mobilenet_v2 \
+    --report "$OUT/conformance.md" --json > "$OUT/conformance.json" 2> "$OUT/conformance.err"
+echo "conformance exit $?"; grep -E "pass|fail" "$OUT/conformance.md" | head -5
+
+step "done"
+$PY - "$OUT" <<'EOF'
+import json, os, sys, glob
+out = sys.argv[1]
+record = {"record": "wgpu-runtime gpu_bench", "files": {}}
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    try:
+        record["files"][os.path.basename(path)] = json.load(open(path))
+    except Exception as e:  # noqa: BLE001 -- a failed step leaves a partial file: say so
+        record["files"][os.path.basename(path)] = {"error": f"{type(e).__name__}: {e}"}
+json.dump(record, open(os.path.join(out, "record.json"), "w"), indent=1)
+print("record.json written")
+EOF

@@ -1,0 +1,234 @@
+"""Kernel variants of matmuls and convolutions, chosen per adapter through wgpu_runtime.tuning.
+
+Two kinds of kernels serve each family ("matmul", "conv2d", "depthwise"): the register-blocked
+ones without workgroup memory (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl: what llvmpipe runs
+fastest, variant "regblock") and workgroup-memory tiled ones for GPUs with fast shared memory
+(matmul_tiled.wgsl, conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape. This module lists the variants that fit a device and a problem (workgroup
+storage, invocations per workgroup, llvmpipe's loop cap), orders them (software adapters: the
+register-blocked kernel first; hardware: the tile that suits the problem's size first), asks
+:func:`wgpu_runtime.tuning.choose`, and launches the tiled kernels. ``LAUNCHED`` counts the
+variants lowered, per (family, variant, device name): what tests and benchmarks read to know
+which ran.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .. import tuning
+from ..tuning import Variant
+from .common import cdiv
+from .launch import LOOP_CAP, grid_1d
+
+LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with a margin
+REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
+LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A workgroup computes a bm x bn block of the output, stepping bk along K; each invocation
+    tm rows x tn columns (tm, tn, bk multiples of 4)."""
+    bm: int
+    bn: int
+    bk: int
+    tm: int
+    tn: int
+
+    @property
+    def name(self) -> str:
+        return f"tiled_{self.bm}x{self.bn}_k{self.bk}_{self.tm}x{self.tn}"
+
+    @property
+    def invocations(self) -> int:
+        return (self.bm // self.tm) * (self.bn // self.tn)
+
+    @property
+    def shared_bytes(self) -> int:
+        """Workgroup memory: the transposed A tile (rows padded by 4) and the B tile."""
+        return 4 * self.bk * (self.bm + 4) + 4 * self.bk * self.bn
+
+    @property
+    def loads(self) -> tuple[int, int]:
+        """vec4 loads per invocation and K step of the A and B tiles."""
+        return self.bm * self.bk // 4 // self.invocations, self.bk * self.bn // 4 // self.invocations
+
+    def fits(self, device) -> bool:
+        a, b = self.loads
+        even = a * self.invocations * 4 == self.bm * self.bk and b * self.invocations * 4 == self.bk * self.bn
+        return (even and a > 0 and b > 0
+                and self.invocations <= _limit(device, "max-compute-invocations-per-workgroup", 256)
+                and self.shared_bytes <= _limit(device, "max-compute-workgroup-storage-size", 16384))
+
+    def k4_chunk(self) -> int:
+        """vec4 K steps one invocation sums (a multiple of bk / 4) within llvmpipe's loop cap,
+        counting every loop of a K step as if it ran (none unrolled)."""
+        a, b = self.loads
+        steps = (LOOP_BUDGET - 64) // (2 + self.bk + a + b)
+        return steps * self.bk // 4
+
+    def variant(self) -> Variant:
+        return Variant(self.name, (("tile", self),))
+
+
+# The tiles offered, biggest first: 128x128 for big products on a big GPU, narrow ones (32
+# columns) for convolutions with few output channels, 32x32 for small products.
+TILES = [Tile(128, 128, 16, 8, 8), Tile(128, 128, 8, 8, 8), Tile(128, 64, 16, 8, 4), Tile(64, 128, 16, 4, 8),
+         Tile(64, 64, 32, 4, 4), Tile(64, 64, 16, 4, 4), Tile(128, 32, 16, 8, 4), Tile(64, 32, 16, 4, 4),
+         Tile(32, 32, 16, 4, 4)]
+FILL_GROUPS = 256     # workgroups that keep a big GPU busy (an H200 has 132 multiprocessors)
+
+
+def _limit(device, key: str, default: int) -> int:
+    """A device limit; WebGPU's default where the device (or a stand-in) does not say."""
+    limits = getattr(device, "limits", None) or {}
+    return int(limits.get(key, default))
+
+
+def _pow2(n: int) -> int:
+    """The smallest power of two >= n (1 for 0)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _bucket(n: int) -> int:
+    """log2 bucket of a size (0 for 0 and 1)."""
+    return min(max(0, int(n) - 1).bit_length(), 16)
+
+
+def _offered(device, m: int, n: int) -> list[Tile]:
+    """The tiles that fit the device and are at most twice an m x n output (32 wide ones for
+    any output)."""
+    return [t for t in TILES if t.fits(device) and t.bm <= max(32, 2 * m) and t.bn <= max(32, 2 * n)]
+
+
+def _order(device, m: int, n: int, nz: int) -> list[Variant]:
+    """The candidates for ``nz`` m x n outputs. Software adapters: the register-blocked kernel
+    first. Hardware: among the tiles no bigger than m and n rounded up to powers of two, the
+    biggest that still launches FILL_GROUPS workgroups (else the one launching the most), then
+    the other tiles, then the register-blocked kernel (first for matrix-vector shapes)."""
+    tiles = _offered(device, m, n)
+    variants = [t.variant() for t in tiles]
+    if device.is_software or min(m, n) < 16 or not tiles:
+        return [REGBLOCK, *variants]
+    groups = [nz * cdiv(m, t.bm) * cdiv(n, t.bn) for t in tiles]
+    snug = [i for i, t in enumerate(tiles) if t.bm <= _pow2(m) and t.bn <= _pow2(n)] or list(range(len(tiles)))
+    full = [i for i in snug if groups[i] >= FILL_GROUPS]
+    best = full[0] if full else max(snug, key=lambda i: groups[i])
+    return [variants[best], *(v for i, v in enumerate(variants) if i != best), REGBLOCK]
+
+
+def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
+    v = tuning.choose(device, family, shape_class, candidates)
+    LAUNCHED[(family, v.name, device.name)] += 1
+    return v
+
+
+# --------------------------------------------------------------------------------- matmul
+def matmul_variant(device, m: int, n: int, k: int, nbatch: int) -> Variant:
+    """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``."""
+    shape_class = (_bucket(m), _bucket(n), _bucket(k), _bucket(nbatch))
+    return _choose(device, "matmul", shape_class, _order(device, m, n, nbatch))
+
+
+def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: int, nz: int, splits: int,
+                  batch: dict, alpha: float, template: dict, constants: dict) -> None:
+    """matmul_tiled.wgsl with tile ``v`` over ``nz`` = batch x splits products; ``batch``: the
+    batch layout uniforms (rank, a_mat, b_mat, shape/a/b lo/hi) matmul.wgsl takes too."""
+    t: Tile = v.get("tile")
+    groups_m, groups_n = cdiv(m, t.bm), cdiv(n4, t.bn // 4)
+    ctx.dispatch("matmul_tiled.wgsl", bindings, grid_1d(groups_m * groups_n * nz, 1),
+                 params={"M": m, "N": n, "K4": k4, "N4": n4, "groups_m": groups_m, "groups_n": groups_n,
+                         "nz": nz, "splits": splits, "k4_chunk": t.k4_chunk(), "alpha": alpha, **batch},
+                 template={**template, "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk},
+                 constants=constants)
+
+
+# ---------------------------------------------------------------------------- convolution
+def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Variant:
+    """The variant of an implicit-matmul convolution over geometry ``g`` (conv.Geometry): ``m``
+    output pixels, ``4*n4`` output and ``4*k4`` input channels per tap."""
+    shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
+    return _choose(device, "conv2d", shape_class, _order(device, m, 4 * n4, 1))
+
+
+def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
+    """conv2d_tiled.wgsl's launch for tile ``v``: (kernel, grid, template, constants, per-pass
+    uniforms), the passes splitting the taps * k4 vec4 K steps within llvmpipe's loop cap."""
+    t: Tile = v.get("tile")
+    groups_n = cdiv(n4, t.bn // 4)
+    grid = grid_1d(cdiv(m, t.bm) * groups_n, 1)
+    pointwise = (g.kh == g.kw == g.sh == g.sw == 1 and g.pt == g.pl == 0 and g.h == g.oh and g.w == g.ow)
+    total, chunk = g.kh * g.kw * k4, t.k4_chunk()
+    passes = [{"q0": q, "q1": min(total, q + chunk), "groups_n": groups_n} for q in range(0, total, chunk)]
+    template = {"TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk}
+    return "conv2d_tiled.wgsl", grid, template, {"POINTWISE": pointwise}, passes
+
+
+# ------------------------------------------------------------------------------ depthwise
+@dataclass(frozen=True)
+class PatchTile:
+    """depthwise_tiled.wgsl: a workgroup computes th x tw output pixels x cb channel vec4s from
+    its input patch in workgroup memory; each invocation ry pixels of one column."""
+    cb: int
+    tw: int
+    th: int
+    ry: int
+
+    @property
+    def name(self) -> str:
+        return f"patch_{self.th}x{self.tw}_c{4 * self.cb}_r{self.ry}"
+
+    @property
+    def invocations(self) -> int:
+        return self.cb * self.tw * (self.th // self.ry)
+
+    def patch(self, g) -> tuple[int, int]:
+        """Input rows and columns the patch of a th x tw output block spans."""
+        return (self.th - 1) * g.sh + (g.kh - 1) * g.dh + 1, (self.tw - 1) * g.sw + (g.kw - 1) * g.dw + 1
+
+    def fits(self, device, g) -> bool:
+        ph, pw = self.patch(g)
+        loops = 2 * cdiv(ph * pw * self.cb, self.invocations) + g.kh * (1 + g.kw * (1 + self.ry)) + 64
+        return (self.invocations <= _limit(device, "max-compute-invocations-per-workgroup", 256)
+                and 16 * ph * pw * self.cb <= _limit(device, "max-compute-workgroup-storage-size", 16384)
+                and loops <= LOOP_BUDGET)
+
+    def variant(self) -> Variant:
+        return Variant(self.name, (("tile", self),))
+
+
+PATCH_TILES = [PatchTile(8, 8, 8, 2), PatchTile(8, 4, 4, 1), PatchTile(16, 4, 8, 2)]
+
+
+def depthwise_variant(device, g, c4: int) -> Variant:
+    """The variant of a depthwise convolution over geometry ``g`` with ``c4`` channel vec4s."""
+    tiles = [t for t in PATCH_TILES if t.fits(device, g)]
+    variants = [t.variant() for t in tiles]
+    if not device.is_software and g.sh > 1:         # a smaller patch per output at stride 2
+        variants.sort(key=lambda v: v.get("tile").th)
+    ordered = [REGBLOCK, *variants] if device.is_software else [*variants, REGBLOCK]
+    shape_class = (_bucket(g.n * g.oh * g.ow), _bucket(4 * c4), g.kh, g.kw, g.sh, g.sw)
+    return _choose(device, "depthwise", shape_class, ordered)
+
+
+def depthwise_launch(v: Variant, g, c4: int):
+    """depthwise_tiled.wgsl's launch for tile ``v``: (kernel, grid, template, uniforms)."""
+    t: PatchTile = v.get("tile")
+    ph, pw = t.patch(g)
+    owb, ohb, cgroups = cdiv(g.ow, t.tw), cdiv(g.oh, t.th), cdiv(c4, t.cb)
+    grid = grid_1d(g.n * ohb * owb * cgroups, 1)
+    template = {"CB": t.cb, "TW": t.tw, "TH": t.th, "RY": t.ry, "PATCH": ph * pw * t.cb}
+    params = {"c4": c4, "owb": owb, "ohb": ohb, "h": g.h, "w": g.w, "oh": g.oh, "ow": g.ow, "kh": g.kh,
+              "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw, "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt,
+              "pad_l": g.pl, "ph": ph, "pw": pw, "cgroups": cgroups, "nb": g.n}
+    return "depthwise_tiled.wgsl", grid, template, params
+
+
+def variant_names(family: str) -> list[str]:
+    """Every variant name the lowerings of ``family`` ("matmul", "conv2d", "depthwise") may
+    offer, on some device for some problem."""
+    if family in ("matmul", "conv2d"):
+        return [REGBLOCK.name] + [t.name for t in TILES]
+    if family == "depthwise":
+        return [REGBLOCK.name] + [t.name for t in PATCH_TILES]
+    raise ValueError(f"unknown kernel family {family!r}")

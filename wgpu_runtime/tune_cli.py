@@ -1,0 +1,89 @@
+"""``python -m wgpu_runtime tune [MODEL]``: time the kernel variants a model's plan can choose
+from on one adapter, and keep the winners in the persistent tuning cache (graph/autotune.py,
+tuning/cache.py). Later runs, ``run`` and ``bench`` use them (``--no-tune`` there: defaults)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .exit_codes import OK, UsageError
+
+
+def add_subcommand(sub):
+    p = sub.add_parser("tune", help="time a model's kernel variants on an adapter and cache the winners",
+                       description="Time the candidate kernel variants (tile and workgroup sizes, vector "
+                                   "widths) at every choice point of the model's plan, once per adapter, and "
+                                   "store the winners in the tuning cache ($WGPU_RUNTIME_CACHE, else "
+                                   "$XDG_CACHE_HOME/wgpu-runtime or ~/.cache/wgpu-runtime).")
+    p.add_argument("model", nargs="?", help="model.json or its folder (default: the embedded model)")
+    p.add_argument("--adapter", help="the adapter: a substring of its backend, device or description")
+    p.add_argument("--batch", type=_positive, default=None, help="rows per inference of the tuned inputs (default 1)")
+    p.add_argument("--runs", type=_positive, default=5, help="timed runs per candidate; the median counts (default 5)")
+    p.add_argument("--clear", action="store_true", help="forget this adapter's cached winners first, then tune")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    def handler(args) -> int:
+        return _tune(args)
+    return "tune", handler
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _tune(args) -> int:
+    from . import tuning
+    from .bench import _load
+    from .graph.autotune import tune
+    from .models import default_model_path
+    from .tuning import cache
+
+    if args.model is not None and not Path(args.model).exists():
+        raise UsageError(f"model not found: {args.model}")
+    tuning.set_enabled(True)
+    model, feeds, model_path, _ = _load(args.model or default_model_path(), args.adapter, args.batch, None)
+    if args.clear:
+        cache.for_device(model.device).clear()
+    report = tune(model, feeds, runs=args.runs, retune=args.clear)
+    if args.json:
+        sys.stdout.write(json.dumps({"model": model_path, **report.to_dict()}, indent=2) + "\n")
+    else:
+        _print(report, model_path)
+    return OK
+
+
+def _print(report, model_path: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=f"{Path(model_path).parent.name}/{Path(model_path).name} on {report.adapter}: kernel variants "
+                    f"(median ms: {next((p.timer for p in report.points if p.timer), 'cached')} time)")
+    for col in ("family", "shape class", "node", "candidate", "ms", ""):
+        t.add_column(col, justify="right" if col == "ms" else "left")
+    for p in report.points:
+        head = [p.family, str(p.shape_class), p.node]
+        cands = p.candidates or [None]
+        for i, c in enumerate(cands):
+            if c is None:
+                row = [p.winner, "-", "only candidate"]
+            else:
+                note = ("[green]winner[/]" + (f" {p.speedup:.2f}x the default" if p.speedup and p.speedup != 1 else "")
+                        if c.name == p.winner else f"[red]failed[/]: {c.error}" if c.error else "")
+                if p.cached and c.name == p.winner:
+                    note += " (cached)"
+                row = [c.name, "-" if c.ms is None else f"{c.ms:.3f}", note]
+            t.add_row(*(head if i == 0 else ["", "", ""]), *row, end_section=i == len(cands) - 1)
+    con.print(t)
+    if not report.points:
+        con.print("no choice points: this model's kernels have no variants to choose from", highlight=False)
+    con.print(f"cache: {report.cache_path}" + ("" if report.saved else " (not written)"), highlight=False)
