@@ -40,15 +40,7 @@ override TRANSPOSED: bool = false;
 override ACCUMULATE: bool = false;
 override POINTWISE: bool = false;
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
-@group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
-@group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(7) var<uniform> p: Params;
-
+#include <conv_bindings.wgsl>
 #include <conv_tap.wgsl>
 
 var<workgroup> As: array<vec4<f32>, 4u * BK4 * AP>;

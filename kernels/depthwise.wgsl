@@ -24,14 +24,7 @@ override ACCUMULATE: bool = false;
 // share their input loads (10 / 17 loads per filter row instead of 24); 0: any filter
 override ROW3: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
-@group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
-@group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(7) var<uniform> p: Params;
+#include <conv_bindings.wgsl>
 
 // x at column ix of the input row starting at pixel `row`, zero outside the image
 fn tap(row: u32, ix: i32, c: u32) -> vec4<f32> {

@@ -29,14 +29,7 @@ struct Params {
     hi: f32,                                     // activation cap (PWL)
 }
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> ep_bias: array<f32>;
-@group(0) @binding(3) var<storage, read> ep_scale: array<f32>;
-@group(0) @binding(4) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(5) var<storage, read> ep_residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(7) var<uniform> p: Params;
+#include <conv_bindings.wgsl>
 
 var<workgroup> xs: array<vec4<f32>, PATCH>;
 

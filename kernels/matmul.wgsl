@@ -11,6 +11,7 @@
 #include <common.wgsl>
 #include <epilogue.wgsl>
 #include <matmul_finish.wgsl>
+#include <matmul_operands.wgsl>
 
 const TM: u32 = {{TM}}u;
 override WG_X: u32 = 8u;
@@ -26,30 +27,12 @@ struct Params {
     b_lo: vec4<u32>, b_hi: vec4<u32>,
 }
 
-@group(0) @binding(0) var<storage, read> mat_a: array<vec4<{{T}}>>;
-@group(0) @binding(1) var<storage, read> mat_b: array<vec4<{{T}}>>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4<{{T}}>>;
-@group(0) @binding(3) var<storage, read> ep_bias: array<f32>;
-@group(0) @binding(4) var<storage, read> ep_scale: array<f32>;
-@group(0) @binding(5) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(6) var<storage, read> ep_residual: array<f32>;
-@group(0) @binding(7) var<uniform> p: Params;
-
 fn load_b4(i: u32) -> array<vec4<{{T}}>, 4> {    // rows k..k+3 of one vec4 column of B
     return array<vec4<{{T}}>, 4>(mat_b[i], mat_b[i + p.N4], mat_b[i + 2u * p.N4], mat_b[i + 3u * p.N4]);
 }
 
 fn mac(acc: vec4<{{T}}>, a: vec4<{{T}}>, b: array<vec4<{{T}}>, 4>) -> vec4<{{T}}> {
     return acc + a.x * b[0] + a.y * b[1] + a.z * b[2] + a.w * b[3];
-}
-
-fn channels(col: u32) -> vec4<u32> {     // output columns of vec4 column col, clamped to N
-    return min(vec4<u32>(4u * col) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.N - 1u));
-}
-
-fn bias4(col: u32) -> vec4<{{T}}> {
-    let n = channels(col);
-    return vec4<{{T}}>(bias_of(n.x), bias_of(n.y), bias_of(n.z), bias_of(n.w));
 }
 
 fn store(row: u32, col: u32, v: vec4<{{T}}>) {
@@ -74,20 +57,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let k_begin = zz % p.splits * p.k4_chunk;
     let k_end = min(p.K4, k_begin + p.k4_chunk);
 
-    var a_off = 0u;
-    var b_off = 0u;
-    var rem = z;
-    for (var d = 0u; d < 8u; d++) {
-        if (d >= p.rank) { break; }
-        let k = p.rank - 1u - d;
-        let c = rem % at8(p.shape_lo, p.shape_hi, k);
-        rem = rem / at8(p.shape_lo, p.shape_hi, k);
-        a_off += c * at8(p.a_lo, p.a_hi, k);
-        b_off += c * at8(p.b_lo, p.b_hi, k);
-    }
+    let offsets = batch_offsets(z);
+    let a_off = offsets.x;
+    let b_off = offsets.y;
     // rows / columns past the edge read the last valid one; their results are not stored
-    a_off *= p.a_mat;
-    b_off *= p.b_mat;
     let row0 = tile_m * TM;
     let col0 = tile_n * 4u;
     let c0 = b_off + min(col0, p.N4 - 1u);

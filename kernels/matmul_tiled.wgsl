@@ -14,6 +14,7 @@
 #include <common.wgsl>
 #include <epilogue.wgsl>
 #include <matmul_finish.wgsl>
+#include <matmul_operands.wgsl>
 
 const TM: u32 = {{TM}}u;
 const TN4: u32 = {{TN}}u / 4u;
@@ -37,26 +38,8 @@ struct Params {
     b_lo: vec4<u32>, b_hi: vec4<u32>,
 }
 
-@group(0) @binding(0) var<storage, read> mat_a: array<vec4<{{T}}>>;
-@group(0) @binding(1) var<storage, read> mat_b: array<vec4<{{T}}>>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4<{{T}}>>;
-@group(0) @binding(3) var<storage, read> ep_bias: array<f32>;
-@group(0) @binding(4) var<storage, read> ep_scale: array<f32>;
-@group(0) @binding(5) var<storage, read> ep_alpha: array<f32>;
-@group(0) @binding(6) var<storage, read> ep_residual: array<f32>;
-@group(0) @binding(7) var<uniform> p: Params;
-
 var<workgroup> As: array<vec4<{{T}}>, 4u * BK4 * AP>;
 var<workgroup> Bs: array<vec4<{{T}}>, 4u * BK4 * BN4>;
-
-fn channels(col: u32) -> vec4<u32> {     // output columns of vec4 column col, clamped to N
-    return min(vec4<u32>(4u * col) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.N - 1u));
-}
-
-fn bias4(col: u32) -> vec4<{{T}}> {
-    let n = channels(col);
-    return vec4<{{T}}>(bias_of(n.x), bias_of(n.y), bias_of(n.z), bias_of(n.w));
-}
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -70,19 +53,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let k_begin = zz % p.splits * p.k4_chunk;
     let k_end = min(p.K4, k_begin + p.k4_chunk);
 
-    var a_off = 0u;
-    var b_off = 0u;
-    var rem = z;
-    for (var d = 0u; d < 8u; d++) {
-        if (d >= p.rank) { break; }
-        let k = p.rank - 1u - d;
-        let c = rem % at8(p.shape_lo, p.shape_hi, k);
-        rem = rem / at8(p.shape_lo, p.shape_hi, k);
-        a_off += c * at8(p.a_lo, p.a_hi, k);
-        b_off += c * at8(p.b_lo, p.b_hi, k);
-    }
-    a_off *= p.a_mat;
-    b_off *= p.b_mat;
+    let offsets = batch_offsets(z);
+    let a_off = offsets.x;
+    let b_off = offsets.y;
 
     var acc: array<vec4<{{T}}>, TM * TN4>;
     if (HAS_BIAS && !HAS_SCALE) {

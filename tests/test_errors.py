@@ -146,6 +146,28 @@ def test_signature_naming_no_placeholder_is_a_clear_error(tmp_path):
         model.execute({"y": seeds.graph_input()})
 
 
+@pytest.mark.parametrize("tensor,match", [
+    ("Identdty:0", "the model's output 'y' is tensor 'Identdty:0', which no node of the graph produces"),
+    (None, "the model's output 'y' names no tensor"),
+])
+def test_signature_output_naming_no_node_is_a_clear_error(tmp_path, tensor, match):
+    """Found by the fuzzer (seed 2): a signature output whose tensor is missing or names no node
+    was reported as 'unknown output' while listing that very name as known."""
+    from tests.fuzz import seeds
+
+    def edit(doc):
+        out = doc["signature"]["outputs"]["y"]
+        if tensor is None:
+            del out["name"]
+        else:
+            out["name"] = tensor
+    model = wr.load_graph_model(_edit(_seed_graph(tmp_path), edit))
+    with pytest.raises(wr.errors.ModelFormatError, match=match):
+        model.predict(seeds.graph_input())
+    with pytest.raises(wr.errors.InputError, match="unknown output 'z'; the model's outputs are: \\(none"):
+        model.execute({"x": seeds.graph_input()}, "z")
+
+
 @pytest.mark.parametrize("edit,match", [
     (lambda d: _node_of(d, "conv")["input"].append("^softmax"), "cycle"),
     (lambda d: _node_of(d, "relu").update(input=["dense"]), "cycle"),

@@ -20,18 +20,20 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from wgpu_runtime import get_device, tuning  # noqa: E402
 from wgpu_runtime.graph import executor  # noqa: E402
+from wgpu_runtime.graph.autotune import time_plan  # noqa: E402
 from wgpu_runtime.graph.single_op import op_model  # noqa: E402
 from wgpu_runtime.ops import tiled  # noqa: E402
+
+from bench_torch_models import cuda_event_times  # noqa: E402
 
 # (name, input H=W, Cin, Cout, kernel size, padding): MobileNetV2-like 1x1 and ResNet-like 3x3, stride 1
 CONVS = [("conv1x1 56x56x144->24", 56, 144, 24, 1, "VALID"),
@@ -82,16 +84,8 @@ def _time_plan(dev, model, feeds, runs: int, warmup: int) -> tuple[list[float], 
     plan, arrays = model.prepare(feeds)
     for _ in range(warmup):
         executor.run(dev, plan, arrays)
-    times = []
-    for _ in range(runs):
-        if dev.has_timestamps:
-            _, step_ms = executor.run_profiled(dev, plan, arrays)
-            times.append(sum(step_ms))
-        else:
-            t0 = time.perf_counter()
-            executor.run(dev, plan, arrays)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return times, "gpu-timestamps" if dev.has_timestamps else "wall"
+    times, timer = time_plan(dev, plan, arrays, runs)
+    return times, "gpu-timestamps" if timer == "gpu" else "wall"
 
 
 def bench_variant(dev, p: Problem, variant: str | None, runs: int, warmup: int) -> dict:
@@ -138,17 +132,7 @@ def torch_peer(p: Problem, runs: int, warmup: int):
         def fn():
             return F.conv2d(xc, wc, stride=stride, padding=pad, groups=groups)
     with torch.no_grad():
-        for _ in range(warmup):
-            fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(runs):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
+        times = cuda_event_times(fn, runs, warmup, torch)
     ms = statistics.median(times)
     return {"ms_median": ms, "ms_all": times, "gflops": p.flops / ms / 1e6, "timing": "cuda-events",
             "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0)}

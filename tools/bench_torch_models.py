@@ -13,8 +13,10 @@ import statistics
 import sys
 
 
-def _time(fn, runs: int, torch) -> dict:
-    for _ in range(10):
+def cuda_event_times(fn, runs: int, warmup: int, torch) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``fn`` after ``warmup`` untimed ones, measured
+    with CUDA events around the call and a synchronize (also used by tools/bench_kernels.py)."""
+    for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
     times = []
@@ -25,6 +27,11 @@ def _time(fn, runs: int, torch) -> dict:
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end))
+    return times
+
+
+def _time(fn, runs: int, torch) -> dict:
+    times = cuda_event_times(fn, runs, 10, torch)
     return {"median_ms": statistics.median(times), "min_ms": min(times), "runs": runs}
 
 

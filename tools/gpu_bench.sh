@@ -55,6 +55,9 @@ timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --n
 timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --json > "$OUT/bench_default.json" 2>&1
 timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --concurrency 4 --json > "$OUT/bench_default_c4.json" 2>&1
 
+step "serving: read-back of 8.7 MB, chaining, calls in flight"
+timeout 90 $PY tools/bench_serving.py --adapter vulkan --repeat 3 --runs 20 > "$OUT/serving.txt" 2>&1
+
 step "first inference in a new process"
 timeout 90 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
     > "$OUT/bench_first.json" 2> "$OUT/bench_first.err"

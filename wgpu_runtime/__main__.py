@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_args import non_negative_float, non_negative_int, positive_int
 from . import logs
 from .errors import WgpuRuntimeError
 from .exit_codes import CHECK_FAILED, EPILOG, OK, UsageError, exit_code
@@ -420,37 +421,6 @@ def _tuning(args) -> None:
 
 
 # -------------------------------------------------------------------------------------- parser
-def positive_int(text: str) -> int:
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
 def add_verbosity(p: argparse.ArgumentParser, top: bool = False) -> None:
     """-q / -v; on a subcommand they default to what was given before it."""
     default = 0 if top else argparse.SUPPRESS

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_args import positive_int
 from .exit_codes import OK, UsageError
 
 
@@ -18,26 +19,14 @@ def add_subcommand(sub):
                                    "$XDG_CACHE_HOME/wgpu-runtime or ~/.cache/wgpu-runtime).")
     p.add_argument("model", nargs="?", help="model.json or its folder (default: the embedded model)")
     p.add_argument("--adapter", help="the adapter: a substring of its backend, device or description")
-    p.add_argument("--batch", type=_positive, default=None, help="rows per inference of the tuned inputs (default 1)")
-    p.add_argument("--runs", type=_positive, default=5, help="timed runs per candidate; the median counts (default 5)")
+    p.add_argument("--batch", type=positive_int, default=None, help="rows per inference of the tuned inputs (default 1)")
+    p.add_argument("--runs", type=positive_int, default=5, help="timed runs per candidate; the median counts (default 5)")
     p.add_argument("--clear", action="store_true", help="forget this adapter's cached winners first, then tune")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     def handler(args) -> int:
         return _tune(args)
     return "tune", handler
-
-
-def _positive(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _tune(args) -> int:

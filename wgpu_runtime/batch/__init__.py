@@ -11,17 +11,7 @@ command: progress bar and summary). Ray is imported only when ``--ray`` is given
 """
 from __future__ import annotations
 
-
-def positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from ..cli_args import positive_int
 
 
 def add_subcommand(sub):

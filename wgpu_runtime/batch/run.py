@@ -28,6 +28,12 @@ class WorkerStats:
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
+    def add(self, items: int, rows: int, seconds: float) -> None:
+        """Work this worker finished: ``items`` inputs of ``rows`` rows in ``seconds``."""
+        self.items += items
+        self.rows += rows
+        self.seconds += seconds
+
 
 @dataclass
 class Summary:
@@ -56,9 +62,13 @@ class Summary:
         self.done += 1
         self.rows += int(row["rows"])
         w = self.workers.setdefault(row["worker"], WorkerStats(row["node"], row["adapter"]))
-        w.items += 1
-        w.rows += int(row["rows"])
-        w.seconds += float(row["seconds"])
+        w.add(1, int(row["rows"]), float(row["seconds"]))
+
+    def add_dataset_rows(self, rows: int, progress: Progress) -> None:
+        """``rows`` rows of a data set written (a data set's inputs are its rows)."""
+        self.rows += rows
+        self.done += rows
+        progress(rows, rows)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "where": self.where, "inputs": self.total, "written": self.done,
@@ -193,12 +203,8 @@ def dataset_local(model: str, adapter: str | None, path: str, folder: Path, summ
                 raise BatchInputError(f"rows {start}..{min(n, start + batch_size) - 1}: {e}") from None
             out.write(result)
             rows = len(next(iter(result.values())))
-            w.items += rows            # a data set's inputs are its rows
-            w.rows += rows
-            w.seconds += time.perf_counter() - t0
-            summary.rows += rows
-            summary.done += rows
-            progress(rows, rows)
+            w.add(rows, rows, time.perf_counter() - t0)      # a data set's inputs are its rows
+            summary.add_dataset_rows(rows, progress)
         ok = True
     finally:
         out.close(ok)
@@ -239,12 +245,8 @@ def dataset_ray(ray, model: str, adapter: str | None, path: str, folder: Path, s
             for i in range(rows):
                 w = summary.workers.setdefault(str(trace["__worker"][i]),
                                                WorkerStats(str(trace["__node"][i]), str(trace["__adapter"][i])))
-                w.items += 1
-                w.rows += 1
-                w.seconds += float(trace["__seconds"][i])
-            summary.rows += rows
-            summary.done += rows
-            progress(rows, rows)
+                w.add(1, 1, float(trace["__seconds"][i]))
+            summary.add_dataset_rows(rows, progress)
         ok = True
     finally:
         out.close(ok)

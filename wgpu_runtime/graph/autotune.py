@@ -126,17 +126,24 @@ def _time_candidate(device, node, ins, point, name, runs, warmup):
             out = None
             for _ in range(max(1, warmup)):
                 out = executor.run(device, plan, dev_feeds)[0]
-            times = []
-            gpu = device.has_timestamps and bool(plan.steps)
-            for _ in range(runs):
-                if gpu:
-                    _, step_ms = executor.run_profiled(device, plan, dev_feeds)
-                    times.append(sum(step_ms))
-                else:
-                    t0 = time.perf_counter()
-                    executor.run(device, plan, dev_feeds)
-                    times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times), out, "gpu" if gpu else "wall"
+            times, timer = time_plan(device, plan, dev_feeds, runs)
+    return statistics.median(times), out, timer
+
+
+def time_plan(device, plan, feeds, runs: int) -> tuple[list[float], str]:
+    """Milliseconds of each of ``runs`` runs of ``plan`` and the timer: ``"gpu"`` (the sum of its
+    dispatches' GPU timestamps, where the adapter has them) or ``"wall"`` (whole runs)."""
+    gpu = device.has_timestamps and bool(plan.steps)
+    times = []
+    for _ in range(runs):
+        if gpu:
+            _, step_ms = executor.run_profiled(device, plan, feeds)
+            times.append(sum(step_ms))
+        else:
+            t0 = time.perf_counter()
+            executor.run(device, plan, feeds)
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times, "gpu" if gpu else "wall"
 
 
 def _reference(node, ins):

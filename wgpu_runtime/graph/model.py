@@ -333,11 +333,22 @@ class GraphModel:
 
     def _resolve_output(self, name: str) -> tuple[str, int]:
         tensor = self._sig_outputs.get(name, name)
-        ref = parse_ref(tensor)
-        if ref is None or ref[0] not in self.graph.nodes:
-            known = sorted(set(self._sig_outputs) | {s.name for s in self.outputs})
-            raise InputError(f"unknown output {name!r}; the model's outputs are: {', '.join(known)}")
+        ref = self._output_ref(tensor)
+        if ref is None and (name in self._sig_outputs or any(s.name == name for s in self.outputs)):
+            key = name if name in self._sig_outputs else next(
+                (k for k, t in self._sig_outputs.items() if t == name), name)
+            if not tensor:
+                raise ModelFormatError(f"the model's output {key!r} names no tensor")
+            raise ModelFormatError(f"the model's output {key!r} is tensor {tensor!r}, which no node of the graph produces")
+        if ref is None:
+            known = sorted(n for n in set(self._sig_outputs) | {s.name for s in self.outputs}
+                           if self._output_ref(self._sig_outputs.get(n, n)) is not None)
+            raise InputError(f"unknown output {name!r}; the model's outputs are: {', '.join(known) or '(none is produced by a node of the graph)'}")
         return ref
+
+    def _output_ref(self, tensor: str) -> tuple[str, int] | None:
+        ref = parse_ref(tensor) if tensor else None
+        return ref if ref is not None and ref[0] in self.graph.nodes else None
 
     def _check_feeds(self, feeds: Feeds) -> dict[str, tuple[np.ndarray, str]]:
         resolved: dict[str, tuple[np.ndarray, str]] = {}
