@@ -68,6 +68,18 @@ def runtime_ops() -> set[str]:
     return set(FRAME_OPS) | {name for name, op in REGISTRY.items() if op.runtime is not None}
 
 
+def _row_wise(op) -> str:
+    """An op's *row-wise* cell, from its ``rows`` rule (wgpu_runtime/ops/rows.py)."""
+    from wgpu_runtime.ops import rows
+
+    if op.rows is None:
+        return "-"
+    if op.rows is rows.row_wise:
+        return "yes"
+    reason = getattr(op.rows, "reason", None)
+    return f"no: {reason}" if reason else "depends"
+
+
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
@@ -105,12 +117,15 @@ def render() -> str:
              "dtypes, attributes, edge cases), each run on every adapter by `tests/test_ops.py` and "
              "`python -m wgpu_runtime conformance`; *vs TF* -- whether its numpy reference is checked against "
              "`tf.raw_ops` on those cases (ops TensorFlow lacks as raw ops, the converter's fused ops, are "
-             "checked through converted models); *grad* -- a gradient rule for training; *official* -- its "
-             "category in the official converter's op list.", ""]
+             "checked through converted models); *grad* -- a gradient rule for training; *row-wise* -- whether "
+             "it computes each output row from the same input row alone, by its `rows` rule (what lets a batch "
+             "too large for the adapter run in chunks, `wgpu_runtime/graph/chunking.py`): `yes`, `depends` (on "
+             "its attributes, its axes and which inputs come from the batch), `no` (with why) or `-` (no rule: "
+             "taken as not row-wise); *official* -- its category in the official converter's op list.", ""]
     for family in sorted(by_family):
         lines += [f"## {family}", "", f"`wgpu_runtime/ops/{family}.py`", "",
-                  "| op | runs on | kernels | dtypes | cases | vs TF | grad | official |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| op | runs on | kernels | dtypes | cases | vs TF | grad | row-wise | official |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name in sorted(by_family[family]):
             op = REGISTRY[name]
             usage = op_kernels(name)
@@ -130,7 +145,7 @@ def render() -> str:
                 kernels += f" (planning failed: {len(usage.failed)} case(s))"
             vs_tf = "-" if not op.cases else ("yes" if name in raw else "no")
             lines.append(f"| {name} | {where} | {kernels} | {', '.join(op.dtypes) or '-'} | {len(op.cases)} | "
-                         f"{vs_tf} | {'yes' if op.grad is not None else 'no'} | {official.get(name, '-')} |")
+                         f"{vs_tf} | {'yes' if op.grad is not None else 'no'} | {_row_wise(op)} | {official.get(name, '-')} |")
         lines.append("")
     lines += ["## Kernels", "", "Each kernel file, what it inlines with `#include` (besides `common.wgsl`), "
               "and the ops that dispatch it.", "", "| kernel | includes | ops |", "|---|---|---|"]

@@ -277,6 +277,8 @@ def cmd_bench(args) -> int:
     _tuning(args)
 
     _check_model_path(args.model)
+    if args.dynamic_batching is not None and not args.concurrency:
+        raise UsageError("--dynamic-batching times calls in flight: give --concurrency N too")
     for option in ("save", "plot", "trace"):
         _check_writable(f"--{option}", getattr(args, option))
     baseline = None
@@ -289,14 +291,15 @@ def cmd_bench(args) -> int:
     live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
     if not live:
         result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds,
-                       concurrency=args.concurrency)
+                       concurrency=args.concurrency, dynamic_batching=args.dynamic_batching)
     else:
         from rich.progress import Progress
 
         with Progress(console=_console(stderr=True), transient=True) as prog:
             task = prog.add_task("benchmarking", total=args.runs + args.warmup)
             result = bench(path, args.adapter, args.runs, args.warmup, args.batch,
-                           progress=lambda: prog.advance(task), feeds=feeds, concurrency=args.concurrency)
+                           progress=lambda: prog.advance(task), feeds=feeds, concurrency=args.concurrency,
+                           dynamic_batching=args.dynamic_batching)
     if args.first_inference:
         from .first_inference import measure
 
@@ -372,6 +375,10 @@ def _print_bench(r) -> None:
     if r.concurrency:
         rows.append((f"{r.concurrency} in flight", f"{r.concurrent_inferences_per_s:.1f} inferences/s, "
                      f"median {r.concurrent_median_ms:.2f} ms per call"))
+    if r.dynamic_batching:
+        rows.append((f"{r.concurrency} in flight, dynamic batching ≤ {r.dynamic_batching}",
+                     f"{r.batched_inferences_per_s:.1f} inferences/s, median {r.batched_median_ms:.2f} ms per call, "
+                     f"{r.batched_mean_rows or 0:.1f} rows per batch"))
     for kind, f in (r.first_new_process or {}).items():
         if isinstance(f, dict):
             rows.append((f"new process, {kind} shader caches", f"{f['process_to_first_result_ms']:.0f} ms to the first "
@@ -484,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inputs to time (default: seeded random inputs of the model's shapes)")
     b.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
                    help="also time --runs calls with N in flight (async): throughput and latency per call")
+    b.add_argument("--dynamic-batching", type=positive_int, default=None, metavar="B",
+                   help="with --concurrency: time the calls in flight again with dynamic batching on "
+                        "(batches of at most B rows)")
     b.add_argument("--json", action="store_true", help="one JSON object on stdout")
     b.add_argument("--save", metavar="FILE.json", help="also write the result (the --json object) to FILE.json")
     b.add_argument("--compare", metavar="FILE.json",

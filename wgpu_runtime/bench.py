@@ -74,6 +74,10 @@ class BenchResult:
     concurrency: int | None = None     # --concurrency N: calls kept in flight (execute_async) for the figures below
     concurrent_inferences_per_s: float | None = None   # batch rows per second, N calls in flight (total / wall time)
     concurrent_median_ms: float | None = None          # median latency of one call with N in flight
+    dynamic_batching: int | None = None  # --dynamic-batching B: the same N in flight, stacked into batches of <= B rows
+    batched_inferences_per_s: float | None = None      # batch rows per second then (graph/batching.py)
+    batched_median_ms: float | None = None             # median latency of one call then
+    batched_mean_rows: float | None = None             # mean rows per batch the batcher ran
     record: str = RECORD
     schema: int = SCHEMA
     profile = None                     # not a field (not in to_dict): the profiled run's graph.profile.Profile
@@ -162,14 +166,18 @@ def _load(path, adapter, batch, feeds):
 
 def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, batch: int | None = None,
           profile: bool = True, progress=None, feeds: dict | None = None,
-          concurrency: int | None = None) -> BenchResult:
+          concurrency: int | None = None, dynamic_batching: int | None = None) -> BenchResult:
     """``feeds``: the inputs to time (default: seeded random inputs of ``batch`` rows, see
     inputs.random_inputs); with ``feeds`` the batch is their first dimension. ``progress()`` is
     called after each warm-up and timed run. ``concurrency``: also time ``runs`` calls with that
-    many in flight (``execute_async``): throughput and per-call latency."""
+    many in flight (``execute_async``): throughput and per-call latency. ``dynamic_batching``
+    (with ``concurrency``): then again with the model's dynamic batching on, batches of at most
+    that many rows (a graph model's ``enable_dynamic_batching``)."""
     _check_counts(runs, warmup, batch)
     if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
         raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    if dynamic_batching is not None and not concurrency:
+        raise ValueError("dynamic batching is timed with calls in flight: give a concurrency too")
     t0 = time.perf_counter()
     model, feeds, model_path, model_format = _load(path, adapter, batch, feeds)
     model.device.wait_idle()
@@ -223,6 +231,8 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
         wall, lat = _in_flight(model, feeds, concurrency, warmup, runs)
         result.concurrent_inferences_per_s = ran * runs / wall
         result.concurrent_median_ms = statistics.median(lat) * 1e3
+    if dynamic_batching:
+        _time_batching(result, model, feeds, dynamic_batching, warmup, runs)
     if profile:
         _attach_profile(result, model, feeds)
     return result
@@ -237,6 +247,23 @@ def _attach_profile(result: BenchResult, model, feeds) -> None:
         result.nodes, result.top_ops = result.profile.nodes, result.profile.ops
     elif result.profile.note:
         logger.info("%s: %s", model.device.name, result.profile.note)
+
+
+def _time_batching(result: BenchResult, model, feeds, max_batch: int, warmup: int, runs: int) -> None:
+    """The in-flight timing again with the model's dynamic batching on (graph/batching.py)."""
+    if not hasattr(model, "enable_dynamic_batching"):
+        raise ValueError("dynamic batching is for graph models; this is a layers model")
+    model.enable_dynamic_batching(max_batch)
+    try:
+        wall, lat = _in_flight(model, feeds, result.concurrency, warmup, runs)
+        stats = model.dynamic_batching
+    finally:
+        model.disable_dynamic_batching()
+    result.dynamic_batching = max_batch
+    result.batched_inferences_per_s = result.batch * runs / wall
+    result.batched_median_ms = statistics.median(lat) * 1e3
+    batches = stats["batches"] + stats["alone"]
+    result.batched_mean_rows = result.batch * stats["calls"] / batches if batches else None
 
 
 def _in_flight(model, feeds, concurrency: int, warmup: int, runs: int) -> tuple[float, list[float]]:
@@ -256,7 +283,7 @@ def _in_flight(model, feeds, concurrency: int, warmup: int, runs: int) -> tuple[
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return lat
 
-    asyncio.run(drive(max(warmup, concurrency)))
+    asyncio.run(drive(max(warmup, 1) * concurrency))     # every call shape (and batch) seen first
     t0 = time.perf_counter()
     lat = asyncio.run(drive(runs))
     return time.perf_counter() - t0, lat

@@ -26,7 +26,7 @@ from ..tensor import Tensor
 from . import executor
 from .plan import DataDependentError, Plan, Planner
 
-__all__ = ["Chunks", "prepare", "resolve", "row_wise", "run"]
+__all__ = ["Chunks", "prepare", "resolve", "row_wise", "run", "separable"]
 
 MAX_DECISIONS = 64      # chunk sizes remembered per model (one per input shapes / outputs)
 
@@ -117,6 +117,26 @@ def _decide(model, resolved, targets, error) -> tuple[int, list[bool]] | str:
         return "the inputs do not share a first dimension"
     if batch < 2:
         return "the batch has one row"
+    probes = _probes(model, resolved, targets)
+    if isinstance(probes, str):
+        return probes
+    batched = _not_separable(model.graph, targets, *probes)
+    if isinstance(batched, str):
+        return batched
+    per_row = max([nbytes_of(t.shape[1:]) for t in probes[1].tensors.values() if t.value is None] or [4])
+    return min(_even(batch, max(1, error.limit // per_row)), batch - 1), batched
+
+
+def separable(model, resolved: dict[str, tuple[np.ndarray, str]], targets: list[tuple[str, int]]) -> list[bool] | str:
+    """Whether calls with inputs shaped as ``resolved`` (placeholder -> (array, dtype); only
+    ``shape[1:]`` and dtypes matter) may be stacked along dim 0 and their outputs split again:
+    per requested output, whether it is batch-shaped (else a constant); or why not."""
+    probes = _probes(model, resolved, targets)
+    return probes if isinstance(probes, str) else _not_separable(model.graph, targets, *probes)
+
+
+def _probes(model, resolved, targets) -> tuple[Plan, Plan] | str:
+    """The plans for 1 and 2 rows of ``resolved``'s inputs, or why they say nothing of rows."""
     for name in resolved:
         shape = model.graph.nodes[name].attrs.get("shape")
         if shape is not None and len(shape) and shape[0] >= 0:
@@ -131,11 +151,7 @@ def _decide(model, resolved, targets, error) -> tuple[int, list[bool]] | str:
             return f"one row alone exceeds it{where}"
         except DataDependentError:
             return "the graph has data-dependent shapes"
-    batched = _not_separable(model.graph, targets, *probes)
-    if isinstance(batched, str):
-        return batched
-    per_row = max([nbytes_of(t.shape[1:]) for t in probes[1].tensors.values() if t.value is None] or [4])
-    return min(_even(batch, max(1, error.limit // per_row)), batch - 1), batched
+    return probes[0], probes[1]
 
 
 def _even(batch: int, most: int) -> int:
@@ -187,107 +203,11 @@ def _not_separable(graph, targets, p1: Plan, p2: Plan) -> list[bool] | str:
     return batched
 
 
-def row_wise(node, op, ins: list, outs: list) -> str | None:
+def row_wise(node, op: registry.OpDef, ins: list, outs: list) -> str | None:
     """None when ``node`` (op ``op``, planned inputs ``ins`` / outputs ``outs`` whose device
     tensors all have the batch as dim 0) computes each output row from the same input row
-    alone; else why not. Conservative: ops and attributes not known to be row-wise are not."""
-    dev = [i for i, t in enumerate(ins) if t.value is None]
-    rank = max((len(t.shape) for t in outs), default=0)
-    name, family, attrs = node.op, op.family, node.attrs
-
-    # a residual fused into a conv / matmul epilogue (graph/optimize/fuse_residual): inputs 3...
-    # added per output element, in the output's rank
-    residual = {i for i in dev if i >= 3 and "Add" in (attrs.get("fused_ops") or []) and len(ins[i].shape) == rank}
-
-    def only_data(*allowed):
-        return None if set(dev) <= set(allowed) | residual else "reads a second tensor computed from the batch"
-
-    if family in ("elementwise", "elementwise_chain"):
-        return None if all(len(ins[i].shape) == rank for i in dev) else "broadcasts a batch tensor across rows"
-    if family in ("conv", "pool"):
-        if name == "MaxPoolWithArgmax" and attrs.get("include_batch_in_index"):
-            return "indexes across the batch"
-        return only_data(2 if name == "Conv2DBackpropInput" else 0)
-    if family == "normalization":
-        if name.startswith("FusedBatchNorm") and attrs.get("is_training") is not False:
-            return "normalizes over the batch (training mode)"
-        return only_data(0)
-    if family == "image":
-        if name in ("ResizeBilinear", "ResizeNearestNeighbor", "DepthToSpace", "SpaceToDepth"):
-            return only_data(0)
-        return "is not known to be row-wise"
-    if family == "matmul":
-        if name in ("MatMul", "_FusedMatMul"):
-            return "transposes the batch" if attrs.get("transpose_a") else only_data(0)
-        if name.startswith("BatchMatMul"):
-            if rank >= 3 and all(len(ins[i].shape) == rank for i in dev):
-                return None
-            return "transposes the batch" if attrs.get("adj_x") else only_data(0)
-        if name == "MatrixBandPart":
-            return None if rank >= 3 else "works across rows"
-        return "is not known to be row-wise"
-    if family == "reduce":
-        if name in ("Softmax", "LogSoftmax"):
-            return None if rank >= 2 else "normalizes across rows"
-        if name in ("Bincount", "DenseBincount"):
-            return "counts across rows"
-        in_rank = len(ins[0].shape)
-        axes = [int(a) % max(1, in_rank) for a in np.reshape(ins[1].value, -1)] if ins[1].value is not None else [0]
-        return "reduces over the batch" if 0 in axes or in_rank < 2 else only_data(0)
-    if family == "dynamic":
-        return None if name == "TopKV2" and rank >= 2 else "is not known to be row-wise"
-    if family == "graph_ops":
-        return None if name in ("IdentityN", "PlaceholderWithDefault") else "is not known to be row-wise"
-    if family == "transform":
-        return _transform_rows(name, attrs, ins, outs, dev, rank)
-    return "is not known to be row-wise"
-
-
-def _transform_rows(name, attrs, ins, outs, dev, rank) -> str | None:
-    def axis(pos=None, attr=None, r=rank):
-        v = attrs.get(attr) if attr else np.reshape(ins[pos].value, -1)[0]
-        return int(v or 0) % max(1, r)
-
-    if name in ("Identity", "Snapshot", "StopGradient", "EnsureShape", "Reshape", "Squeeze", "ExpandDims",
-                "OnesLike", "ZerosLike"):
-        return None                           # dim 0 stays the batch (checked): rows stay whole
-    if name == "BroadcastTo":
-        return None if len(ins[0].shape) == rank else "broadcasts a batch tensor across rows"
-    along = {"ConcatV2": lambda: axis(len(ins) - 1), "Concat": lambda: axis(0),
-             "Pack": lambda: axis(attr="axis"), "Unpack": lambda: axis(attr="axis", r=len(ins[0].shape)),
-             "Split": lambda: axis(0), "SplitV": lambda: axis(2)}
-    if name in along:
-        if name in ("ConcatV2", "Concat") and any(len(ins[i].shape) != rank for i in dev):
-            return "mixes tensors of other ranks"
-        return "works along the batch" if along[name]() == 0 else None
-    if name in ("Pad", "PadV2", "MirrorPad"):
-        return None if not np.reshape(ins[1].value, (-1, 2))[0].any() else "pads the batch"
-    if name == "Transpose":
-        return None if int(np.reshape(ins[1].value, -1)[0]) % rank == 0 else "moves the batch"
-    if name == "Tile":
-        return None if int(np.reshape(ins[1].value, -1)[0]) == 1 else "tiles the batch"
-    if name == "Slice":
-        return None if int(np.reshape(ins[1].value, -1)[0]) == 0 else "slices the batch"
-    if name == "StridedSlice":
-        bit = lambda m: int(attrs.get(m) or 0) & 1
-        if bit("ellipsis_mask"):
-            return None
-        begin, strides = np.reshape(ins[1].value, -1), np.reshape(ins[3].value, -1) if len(ins) > 3 else [1]
-        if bit("new_axis_mask") or bit("shrink_axis_mask") or int(strides[0]) != 1:
-            return "slices the batch"
-        return None if bit("begin_mask") or int(begin[0]) == 0 else "slices the batch"
-    if name in ("ReverseV2", "Reverse"):
-        v = np.reshape(ins[1].value, -1)
-        hit = bool(v[0]) if name == "Reverse" else any(int(a) % rank == 0 for a in v)
-        return "reverses the batch" if hit else None
-    if name in ("GatherV2", "Gather"):
-        ax = axis(2, r=len(ins[0].shape)) if name == "GatherV2" and len(ins) > 2 else 0
-        if ax >= 1 and ins[1].value is not None and 0 in dev:
-            return None                       # a gather inside each row
-        if ax == 0 and int(attrs.get("batch_dims") or 0) == 0 and dev == [1]:
-            return None                       # a lookup in a constant table (embeddings)
-        return "gathers across rows"
-    return "is not known to be row-wise"
+    alone; else why not: the op's ``rows`` rule in the registry (ops/rows.py)."""
+    return op.row_wise(node.op, node.attrs, ins, outs)
 
 
 def _n_outputs(plan: Plan, name: str) -> int:

@@ -17,7 +17,7 @@ from ..format import ModelArtifacts, TensorSpec, load_artifacts
 from ..memory import Buf, Uploader
 from ..ops import registry
 from ..tensor import Tensor
-from . import chunking, executor, optimize as graph_optimize
+from . import batching, chunking, executor, optimize as graph_optimize
 from . import profile as profiling
 from .graph import Graph, parse_ref
 from .dynamic import DynamicExecutor, function_nodes, needs_dynamic
@@ -69,6 +69,7 @@ class GraphModel:
         self.structured_output_keys = _structured_output_keys(artifacts)
         self._preload_weights()
         self._dynamic = DynamicExecutor(self) if needs_dynamic(self.graph, artifacts) else None
+        self._batcher: batching.Batcher | None = None
 
     # -- public API -------------------------------------------------------------------------
     def predict(self, x: npt.ArrayLike | Tensor | Sequence[npt.ArrayLike | Tensor] | Feeds,
@@ -109,15 +110,23 @@ class GraphModel:
         """feeds: {input name (signature key, tensor name or node name): array or Tensor}.
         outputs: a name or a list of names (signature keys or tensor names 'node:i'); default:
         all outputs. Returns an array (one name) or a list; Tensors with ``on_device``."""
-        with self.device.lock:      # held while planning and submitting, not while waiting (Device.lock)
-            sub, result = self._submit(feeds, outputs, on_device)
-        if sub is not None:
-            result = executor.wait(self.device, sub)
+        batched = self._offer(feeds, outputs, on_device)
+        result = batched.result() if batched is not None else batching.RUN_ALONE
+        if result is batching.RUN_ALONE:
+            with self.device.lock:      # held while planning and submitting, not while waiting (Device.lock)
+                sub, result = self._submit(feeds, outputs, on_device)
+            if sub is not None:
+                result = executor.wait(self.device, sub)
         return result[0] if isinstance(outputs, str) else result
 
     async def execute_async(self, feeds: Feeds, outputs: OutputNames = None, on_device: bool = False):
         """``execute`` as a coroutine: submits at once, then awaits the read-back (wgpu's
         map_async) without holding the device. Cancelling it leaves the model usable."""
+        batched = self._offer(feeds, outputs, on_device)
+        if batched is not None:
+            result = await asyncio.wrap_future(batched)
+            if result is not batching.RUN_ALONE:
+                return result[0] if isinstance(outputs, str) else result
         if self._dynamic is not None:       # node by node, with host steps: in a worker thread
             return await asyncio.to_thread(self.execute, feeds, outputs, on_device)
 
@@ -133,6 +142,35 @@ class GraphModel:
         if sub is not None:
             result = await executor.wait_async(self.device, sub)
         return result[0] if isinstance(outputs, str) else result
+
+    def enable_dynamic_batching(self, max_batch_size: int = 8, max_delay_ms: float = 1.0) -> None:
+        """Stack concurrent calls (threads or coroutines, numpy inputs) into batches of up to
+        ``max_batch_size`` rows, waiting at most ``max_delay_ms`` after the oldest queued call
+        for more (graph/batching.py). GraphError when the model is not batch-separable (an op
+        mixes rows, or the batch dimension is fixed). Calls that cannot be batched run alone."""
+        self._check_alive()
+        batcher = batching.Batcher(self, max_batch_size, max_delay_ms)
+        self.disable_dynamic_batching()
+        self._batcher = batcher
+
+    def disable_dynamic_batching(self) -> None:
+        """Every call runs alone again (calls already queued still run)."""
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.drain()
+
+    @property
+    def dynamic_batching(self) -> dict | None:
+        """None, or the batcher's settings and counts (calls, batches, batched_calls, alone)."""
+        b = self._batcher
+        return None if b is None else {"max_batch_size": b.max_batch_size, "max_delay_ms": b.max_delay_ms, **b.stats}
+
+    def _offer(self, feeds: Feeds, outputs: OutputNames, on_device: bool):
+        batcher = self._batcher
+        if batcher is None or on_device:
+            return None
+        self._check_alive()
+        return batcher.offer(feeds, outputs)
 
     def _submit(self, feeds: Feeds, outputs: OutputNames, on_device: bool, request_map: bool = True):
         """Under Device.lock: (submitted static-plan inference, None) or (None, the outputs of
@@ -158,6 +196,9 @@ class GraphModel:
     def dispose(self) -> None:
         """Free the weights, plans (their buffers and bind groups) and pipelines' references now;
         using the model afterwards raises DisposedError. Calls in flight finish first."""
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         with self.device.lock:
             if self._disposed:
                 return

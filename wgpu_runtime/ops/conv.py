@@ -27,6 +27,7 @@ from . import fused, tiled
 from .common import F, cdiv, normal
 from .launch import MAX_GROUPS, WORKGROUP, grid_1d
 from .registry import REGISTRY, Case, register
+from .rows import DATA, only_data
 from .shapes import broadcast_strides
 from .strided_copy import PAD, copy
 
@@ -793,17 +794,19 @@ _TOL = (2e-5, "sums of up to 9*12 float32 products in another order than the flo
               "of the summed magnitudes), batch-norm scale folded into the filter, then exp/tanh")
 
 register("Conv2D", reference=nhwc_reference(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
-         host_inputs=(1,), cases=_CONV_CASES, tol=_TOL, grad=_nhwc_grad(_conv_grad_nhwc))
+         host_inputs=(1,), cases=_CONV_CASES, tol=_TOL, grad=_nhwc_grad(_conv_grad_nhwc), rows=DATA)
 register("_FusedConv2D", reference=_fused(_conv_nhwc), shape=_conv_shape, lower=_lower_conv,
-         host_inputs=(1, 2, 3, 4, 5, 6), device_inputs=fused.residual_input, cases=_FUSED_CONV_CASES, tol=_TOL)
+         host_inputs=(1, 2, 3, 4, 5, 6), device_inputs=fused.residual_input, cases=_FUSED_CONV_CASES, tol=_TOL,
+         rows=DATA)
 register("DepthwiseConv2dNative", reference=nhwc_reference(_depthwise_nhwc), shape=_depthwise_shape,
          lower=_lower_depthwise, host_inputs=(1,), cases=_DEPTHWISE_CASES, tol=_TOL,
-         grad=_nhwc_grad(_depthwise_grad_nhwc))
+         grad=_nhwc_grad(_depthwise_grad_nhwc), rows=DATA)
 register("FusedDepthwiseConv2dNative", reference=_fused(_depthwise_nhwc), shape=_depthwise_shape,
          lower=_lower_depthwise, host_inputs=(1, 2, 3, 4, 5, 6), device_inputs=fused.residual_input,
-         cases=_FUSED_DEPTHWISE_CASES, tol=_TOL)
+         cases=_FUSED_DEPTHWISE_CASES, tol=_TOL, rows=DATA)
 register("Conv2DBackpropInput", reference=_backprop_input_ref, shape=_backprop_input_shape,
-         lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL, grad=_backprop_input_grad)
+         lower=_lower_backprop_input, host_inputs=(0, 1), cases=_BPI_CASES, tol=_TOL, grad=_backprop_input_grad,
+         rows=only_data(2))
 
 
 # ------------------------------------------------------ Conv3D, Conv1D, Dilation2D (host)
@@ -871,17 +874,17 @@ def reference_shape(ref):
     return shape
 
 
-register("Conv3D", reference=_conv3d_ref, shape=reference_shape(_conv3d_ref),
+register("Conv3D", reference=_conv3d_ref, shape=reference_shape(_conv3d_ref), rows=DATA,
          tol=(2e-6, "float64 reference vs TF's float32 sums of a few dozen terms"),
          cases=[Case([normal((1, 4, 5, 5, 2), 1), normal((2, 3, 3, 2, 3), 2)], attrs={"strides": [1, 1, 2, 1, 1],
                                                                                   "padding": "SAME"}),
                 Case([normal((2, 3, 4, 4, 1), 3), normal((2, 2, 2, 1, 2), 4)],
                      attrs={"strides": [1, 2, 1, 2, 1], "padding": "VALID"})])   # TF's CPU Conv3D: no dilation
-register("Conv1D", reference=_conv1d_ref, shape=reference_shape(_conv1d_ref),
+register("Conv1D", reference=_conv1d_ref, shape=reference_shape(_conv1d_ref), rows=DATA,
          cases=[Case([normal((2, 9, 3), 7), normal((3, 3, 4), 8)], attrs={"stride": 2, "padding": "SAME"})])
 _dw = REGISTRY["DepthwiseConv2dNative"]
 register("DepthwiseConv2d", reference=_dw.reference, shape=_dw.shape, lower=_dw.lower,
-         dtypes=_dw.dtypes, cases=[])     # TF.js's name for it; DepthwiseConv2dNative's cases cover both
+         dtypes=_dw.dtypes, cases=[], rows=DATA)     # TF.js's name for it; DepthwiseConv2dNative's cases cover both
 
 
 def _dilation2d_ref(attrs, x, w):
@@ -890,7 +893,7 @@ def _dilation2d_ref(attrs, x, w):
     return np.max([v + w[off].astype(np.float64) for off, v, _ in views], axis=0).astype(np.float32)
 
 
-register("Dilation2D", reference=_dilation2d_ref, shape=reference_shape(_dilation2d_ref),
+register("Dilation2D", reference=_dilation2d_ref, shape=reference_shape(_dilation2d_ref), rows=DATA,
          cases=[Case([normal((1, 6, 7, 2), 9), normal((2, 3, 2), 10)],
                      attrs={"strides": [1, 1, 2, 1], "rates": [1, 2, 1, 1], "padding": "SAME"}),
                 Case([normal((2, 5, 5, 1), 11), normal((3, 3, 1), 12)],

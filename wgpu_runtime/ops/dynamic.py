@@ -24,7 +24,8 @@ import numpy as np
 from ..dtypes import dtype_of
 from .common import B, F, I, host_value, prod
 from .launch import LOOP_CAP, grid_1d
-from .registry import Case, register
+from .registry import NOT_ROW_WISE, Case, register
+from .rows import from_rank
 from .runtime import runtime_op
 from .shapes import vec8
 
@@ -118,7 +119,7 @@ def _ties(shape, seed, levels=5):
 
 
 register("TopKV2", reference=_topk_ref, shape=_topk_shape, lower=_topk_lower,
-         host_inputs=(1,), dtypes=(F, I), tf_outputs=None,
+         host_inputs=(1,), dtypes=(F, I), tf_outputs=None, rows=from_rank(2, NOT_ROW_WISE),
          cases=[Case([((3, 17), F), np.array(5, np.int32)], note="rows"),
                 Case([_ties((2, 40), 1), np.array(12, np.int32)], note="many ties: lower index first"),
                 Case([((4, 3, 9), I, -5, 5), np.array(9, np.int32)], note="int32, k = n (a full sort)"),

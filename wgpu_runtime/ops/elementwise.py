@@ -11,6 +11,7 @@ from ..dtypes import device_dtype, numpy_dtype
 from .common import B, F, I, quarters, same_shape
 from .launch import grid_1d
 from .registry import Case, Tensor, register
+from .rows import per_element
 from .shapes import broadcast, broadcast_strides, strides
 
 f32 = np.float32
@@ -70,7 +71,7 @@ def unary(name, ref, exprs, low=-3.0, high=3.0, alpha=None, tol=None, extra_case
 
     register(name, reference=reference, shape=same_shape, wgsl=dict(exprs),
              lower=_lower_unary(exprs, alpha_attr, alpha_default), dtypes=dtypes, tol=tol,
-             cases=_unary_cases(low, high, dtypes) + list(extra_cases), grad=_unary_grad(grad))
+             cases=_unary_cases(low, high, dtypes) + list(extra_cases), grad=_unary_grad(grad), rows=per_element)
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -203,7 +204,7 @@ def _cast_grad(attrs, ins, outs, dys):   # float -> float only (a value, not an 
 
 
 register("Cast", reference=_cast_ref, shape=_cast_shape, lower=_cast_lower,
-         dtypes=(F, I, B), grad=_cast_grad,
+         dtypes=(F, I, B), grad=_cast_grad, rows=per_element,
          cases=[Case([((3, 7), F)], attrs={"SrcT": F, "DstT": I}, low=-9, high=9, note="truncates toward 0"),
                 Case([((3, 7), I)], attrs={"SrcT": I, "DstT": F}, low=-9, high=9),
                 Case([((11,), B)], attrs={"SrcT": B, "DstT": F}),
@@ -310,7 +311,7 @@ def binary(name, ref, exprs, out=None, low=-3.0, high=3.0, b_range=None, tol=Non
             c.inputs = [c.inputs[0], (*c.inputs[1], *b_range)]
     register(name, reference=reference, shape=_binary_shape(out), wgsl=dict(exprs),
              lower=_lower_binary(exprs), dtypes=dtypes, tol=tol, cases=cases + list(extra_cases),
-             grad=_binary_grad(grad))
+             grad=_binary_grad(grad), rows=per_element)
 
 
 def _floordiv(a, b):
@@ -412,9 +413,9 @@ def _select_grad(attrs, ins, outs, dys):
 
 
 register("SelectV2", reference=_select_ref, shape=_select_shape, lower=_select_lower,
-         dtypes=(F, I, B), cases=_sel_cases, grad=_select_grad)
+         dtypes=(F, I, B), cases=_sel_cases, grad=_select_grad, rows=per_element)
 register("Select", reference=_select_ref, shape=_select_shape, lower=_select_lower,
-         dtypes=(F, I, B), grad=_select_grad, cases=[Case([((3,), B), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
+         dtypes=(F, I, B), grad=_select_grad, rows=per_element, cases=[Case([((3,), B), ((3, 4), F), ((3, 4), F)], note="v1 row select"),
                                      Case([((3, 4), B), ((3, 4), F), ((3, 4), F)])])
 
 
@@ -436,7 +437,7 @@ def _addn_lower(ctx):
 
 
 register("AddN", reference=lambda attrs, *xs: np.sum(xs, axis=0).astype(xs[0].dtype),
-         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_addn_lower, dtypes=(F, I),
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_addn_lower, dtypes=(F, I), rows=per_element,
          grad=lambda attrs, ins, outs, dys: [dys[0] if x.dtype.kind == "f" else None for x in ins],
          cases=[Case([((3, 5), F)] * 3, tf_inputs=[[0, 1, 2]]), Case([((7,), I)] * 2, tf_inputs=[[0, 1]])])
 
@@ -475,7 +476,7 @@ for _name, _fn, _expr in (
         ("IsFinite", np.isfinite, "u32((bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u)")):
     # on the bits: WGSL compilers may assume no NaN/inf in float comparisons
     register(_name, reference=lambda attrs, x, fn=_fn: fn(x),
-             shape=lambda attrs, ins: [(ins[0].shape, B)], lower=_lower_unary({F: _expr}), dtypes=(F,),
+             shape=lambda attrs, ins: [(ins[0].shape, B)], lower=_lower_unary({F: _expr}), dtypes=(F,), rows=per_element,
              cases=[Case([_SPECIAL]), Case([((3, 4), F)]), Case([((0,), F)], note="empty")])
 
 binary("Mod", np.fmod, {F: "a - b * trunc(a / b)",
@@ -496,7 +497,7 @@ def _clip_lower(ctx):
 
 
 register("ClipByValue", reference=lambda attrs, t, lo, hi: np.minimum(np.maximum(t, lo), hi).astype(t.dtype),
-         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_clip_lower, dtypes=(F, I),
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_clip_lower, dtypes=(F, I), rows=per_element,
          cases=[Case([((4, 5), F), np.array(-0.5, np.float32), np.array(0.7, np.float32)], note="scalar bounds"),
                 Case([((3, 4), F), ((3, 4), F, -1, 0), ((3, 4), F, 0, 1)], note="element-wise bounds"),
                 Case([((6,), I, -9, 9), np.array(-2, np.int32), np.array(3, np.int32)], note="int32"),
@@ -529,7 +530,7 @@ def _fake_quant_lower(ctx):
 
 
 register("FakeQuantWithMinMaxVars", reference=_fake_quant_ref,
-         shape=lambda attrs, ins: [(ins[0].shape, F)], lower=_fake_quant_lower, host_inputs=(1, 2),
+         shape=lambda attrs, ins: [(ins[0].shape, F)], lower=_fake_quant_lower, host_inputs=(1, 2), rows=per_element,
          tol=(1e-6, "one rounding of a quantization step; values on a step edge may round either way"),
          cases=[Case([quarters((4, 9), 1) + np.float32(0.01), np.array(-1.0, np.float32), np.array(1.5, np.float32)]),
                 Case([quarters((20,), 2) + np.float32(0.03), np.array(-0.3, np.float32), np.array(2.0, np.float32)],

@@ -21,6 +21,7 @@ from .common import F
 from .elementwise import _broadcast_dims, _index_mode
 from .launch import grid_1d
 from .registry import REGISTRY, Case, Tensor, register
+from .rows import per_element
 from .shapes import broadcast
 
 OP = "_FusedElementwise"
@@ -140,5 +141,5 @@ _CASES = [
     _case([["Exp", {}, ["i0"]], ["Neg", {}, ["s0"]]], ((0, 3), F), note="empty"),
 ]
 
-register(OP, reference=_reference, shape=_shape, lower=_lower, cases=_CASES,
+register(OP, reference=_reference, shape=_shape, lower=_lower, cases=_CASES, rows=per_element,
          tol=(1e-5, "each step is its registry kernel's expression in float32 (exp, tanh, rsqrt: a few ULP)"))

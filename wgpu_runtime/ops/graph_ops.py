@@ -8,13 +8,14 @@ import numpy as np
 
 from .common import B, F, I, alias_all
 from .registry import Case, register
+from .rows import row_wise
 
 
 register("IdentityN", reference=lambda attrs, *xs: tuple(xs),
-         shape=lambda attrs, ins: [(t.shape, t.dtype) for t in ins], lower=alias_all, dtypes=(F, I, B),
+         shape=lambda attrs, ins: [(t.shape, t.dtype) for t in ins], lower=alias_all, dtypes=(F, I, B), rows=row_wise,
          cases=[Case([((2, 3), F), ((4,), I)], tf_inputs=[[0, 1]])])
 register("PlaceholderWithDefault", reference=lambda attrs, x: x,
-         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=alias_all, dtypes=(F, I, B),
+         shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=alias_all, dtypes=(F, I, B), rows=row_wise,
          cases=[Case([((2, 3), F)], attrs={"shape": [2, 3]})])
 register("Print", reference=lambda attrs, x, *data: x,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=lambda ctx: ctx.alias(), dtypes=(F, I, B))

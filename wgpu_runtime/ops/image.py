@@ -9,6 +9,7 @@ import numpy as np
 from .common import B, F, I, host_value, normal
 from .launch import grid_1d
 from .registry import Case, register
+from .rows import DATA
 from .strided_copy import run_length, view
 from .transform import moved_grad
 
@@ -139,10 +140,10 @@ def _resize_cases():
 
 
 register("ResizeBilinear", reference=_bilinear_ref, shape=_resize_shape(F), lower=_resize_lower,
-         host_inputs=(1,), dtypes=(F, I), cases=_resize_cases(), grad=_bilinear_grad,
+         host_inputs=(1,), dtypes=(F, I), cases=_resize_cases(), grad=_bilinear_grad, rows=DATA,
          tol=(2e-6, "three lerps in float32 as TF does them; the GPU may fuse a multiply-add (FMA)"))
 register("ResizeNearestNeighbor", reference=_nearest_ref, shape=_resize_shape(), lower=_resize_lower,
-         host_inputs=(1,), dtypes=(F, I), tol=(0.0, "a copy: exact"), grad=moved_grad("ResizeNearestNeighbor"),
+         host_inputs=(1,), dtypes=(F, I), tol=(0.0, "a copy: exact"), grad=moved_grad("ResizeNearestNeighbor"), rows=DATA,
          cases=_resize_cases() + [
              Case([((1, 3, 3, 1), F), np.array([5, 4], np.int32)], attrs={"align_corners": True},
                   note="align_corners at exact .5: roundf rounds up"),
@@ -213,13 +214,13 @@ def _inverse_grad(inverse):   # DepthToSpace and SpaceToDepth undo each other (s
 
 
 register("DepthToSpace", reference=_d2s_ref, shape=_d2s_shape, lower=_d2s_lower, dtypes=(F, I, B),
-         grad=_inverse_grad(_s2d_ref),
+         grad=_inverse_grad(_s2d_ref), rows=DATA,
          cases=[Case([((2, 3, 5, 8), F)], attrs={"block_size": 2}),
                 Case([((1, 2, 3, 9), I)], attrs={"block_size": 3}, note="block 3"),
                 Case([((1, 1, 1, 4), B)], attrs={"block_size": 2}),
                 Case([((1, 2, 2, 12), F)], attrs={"block_size": 2, "data_format": "NHWC"})])
 register("SpaceToDepth", reference=_s2d_ref, shape=_s2d_shape, lower=_s2d_lower, dtypes=(F, I, B),
-         grad=_inverse_grad(_d2s_ref),
+         grad=_inverse_grad(_d2s_ref), rows=DATA,
          cases=[Case([((2, 4, 6, 3), F)], attrs={"block_size": 2}),
                 Case([((1, 6, 3, 2), I)], attrs={"block_size": 3}, note="block 3"),
                 Case([((1, 2, 2, 1), B)], attrs={"block_size": 2})])

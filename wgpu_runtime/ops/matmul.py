@@ -27,6 +27,7 @@ from .common import F, I, cdiv, prod, quarters
 from .launch import WORKGROUP, grid_1d
 from .reduce import reduce_passes
 from .registry import Case, Tensor, register
+from .rows import DATA, from_rank, rank, same_rank
 from .shapes import broadcast, broadcast_strides, strides, vec8
 from .strided_copy import PAD, copy
 
@@ -255,6 +256,16 @@ def _residual(ctx, ep, cols: int):
     return buf
 
 
+def _mm_rows(name, attrs, ins, outs):
+    return "transposes the batch" if attrs.get("transpose_a") else DATA(name, attrs, ins, outs)
+
+
+def _bmm_rows(name, attrs, ins, outs):
+    if rank(outs) >= 3 and same_rank(ins, outs):      # the batch is a batch dim of both operands
+        return None
+    return "transposes the batch" if attrs.get("adj_x") else DATA(name, attrs, ins, outs)
+
+
 # --------------------------------------------------------------------------------------- cases
 def _ints(shape, seed):
     return np.random.default_rng(seed).integers(-9, 10, size=shape).astype(np.int32)
@@ -282,7 +293,7 @@ _matmul_cases = [
          note="130x67x259, both transposed"),
 ]
 register("MatMul", reference=_reference(_MM), shape=_shape(_MM, "none"),
-         lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM))
+         lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM), rows=_mm_rows)
 
 _bmm_cases = [
     Case([quarters((2, 3, 4, 5), 1), quarters((2, 3, 5, 6), 2)]),
@@ -293,9 +304,9 @@ _bmm_cases = [
     Case([_ints((2, 3, 4), 11), _ints((2, 4, 5), 12)], note="int32"),
 ]
 register("BatchMatMul", reference=_reference(_BMM), shape=_shape(_BMM, "same"),
-         lower=_lower(_BMM, "same"), dtypes=(F, I), cases=_bmm_cases, grad=_grad(_BMM))
+         lower=_lower(_BMM, "same"), dtypes=(F, I), cases=_bmm_cases, grad=_grad(_BMM), rows=_bmm_rows)
 register("BatchMatMulV2", reference=_reference(_BMM), shape=_shape(_BMM, "broadcast"),
-         lower=_lower(_BMM, "broadcast"), dtypes=(F, I), grad=_grad(_BMM), cases=_bmm_cases + [
+         lower=_lower(_BMM, "broadcast"), dtypes=(F, I), grad=_grad(_BMM), rows=_bmm_rows, cases=_bmm_cases + [
              Case([quarters((2, 1, 3, 5), 13), quarters((4, 5, 2), 14)], note="broadcast batch dims"),
              Case([quarters((3, 5), 15), quarters((2, 2, 5, 4), 16)], note="rank-2 x rank-4"),
              Case([quarters((2, 3, 4, 5), 17), quarters((1, 3, 6, 5), 18)], attrs={"adj_y": True}, note="broadcast + adj_y"),
@@ -339,7 +350,7 @@ def _fused_cases():
 
 
 register("_FusedMatMul", reference=_reference(_MM, with_epilogue=True),
-         shape=_shape(_MM, "none"), lower=_lower(_MM, "none"), host_inputs=(2,), cases=_fused_cases(),
+         shape=_shape(_MM, "none"), lower=_lower(_MM, "none"), host_inputs=(2,), cases=_fused_cases(), rows=_mm_rows,
          tol=(1e-5, "K <= 10 float32 products summed in another order than the float64 reference, "
                     "then exp/tanh in the epilogue (a few ULP)"))
 
@@ -524,6 +535,7 @@ def _band_ref(attrs, x, lo, up):
 
 register("MatrixBandPart", reference=_band_ref,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_band_lower, host_inputs=(1, 2),
+         rows=from_rank(3, "works across rows"),
          dtypes=(F, I), cases=[Case([((2, 4, 5), F), np.array(1, np.int32), np.array(2, np.int32)]),
                                Case([((5, 3), I), np.array(-1, np.int32), np.array(0, np.int32)], note="lower triangle"),
                                Case([((3, 3), F), np.array(0, np.int32), np.array(-1, np.int32)], note="upper")])

@@ -19,6 +19,7 @@ from .elementwise import lower_binary
 from .launch import grid_1d
 from .reduce import reduce_passes
 from .registry import Case, Tensor, register
+from .rows import DATA
 
 
 def _channel_axis(attrs, rank: int, formats) -> int:
@@ -69,7 +70,7 @@ def _bias_grad(attrs, ins, outs, dys):
 
 
 register("BiasAdd", reference=_bias_reference, shape=_bias_shape, lower=_bias_lower,
-         dtypes=(F, I), grad=_bias_grad, cases=[
+         dtypes=(F, I), grad=_bias_grad, rows=DATA, cases=[
              Case([((2, 3, 4, 5), F), ((5,), F)], note="NHWC"),
              Case([((2, 5, 3, 4), F), ((5,), F)], attrs={"data_format": "NCHW"}, note="NCHW"),
              Case([((3, 7), F), ((7,), F)], note="rank 2"),
@@ -203,8 +204,14 @@ def _bn_cases(v3):
     return cases
 
 
+def _bn_rows(name, attrs, ins, outs):
+    if attrs.get("is_training") is not False:     # TF's default: training
+        return "normalizes over the batch (training mode)"
+    return DATA(name, attrs, ins, outs)
+
+
 for _name, _n in [("FusedBatchNorm", 5), ("FusedBatchNormV2", 5), ("FusedBatchNormV3", 6)]:
-    register(_name, reference=_bn_reference(_n), shape=_bn_shape(_n), lower=_bn_lower,
+    register(_name, reference=_bn_reference(_n), shape=_bn_shape(_n), lower=_bn_lower, rows=_bn_rows,
              cases=_bn_cases(_name == "FusedBatchNormV3"), tf_outputs=3,
              tol=(1e-5, "float32 statistics summed in chunks vs float64; (x - m) * s + o with s folded"))
 
@@ -237,6 +244,6 @@ def _lrn_lower(ctx):
 
 
 register("LRN", reference=_lrn_ref, shape=lambda attrs, ins: [(ins[0].shape, F)],
-         lower=_lrn_lower, tol=(4e-6, "pow() and a short sum in float32"),
+         lower=_lrn_lower, rows=DATA, tol=(4e-6, "pow() and a short sum in float32"),
          cases=[Case([((2, 3, 3, 8), F)], attrs={"depth_radius": 2, "bias": 1.0, "alpha": 0.5, "beta": 0.75}),
                 Case([((1, 2, 2, 12), F)], note="TF defaults (radius 5)")])

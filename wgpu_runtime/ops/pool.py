@@ -15,6 +15,7 @@ from .conv import (IntegerValued, data_format, finish_output, from_nhwc, geometr
                    window_geometry, windows)
 from .launch import grid_1d
 from .registry import Case, register
+from .rows import DATA
 
 _LOWEST_BITS = {"f32": 0xFF7FFFFF, "i32": 0x80000000}     # the lowest float32 (TF's start), the lowest int32
 _MAX, _AVG = 0, 1
@@ -181,9 +182,9 @@ EXTRA_CASES = {
 }
 
 register("MaxPool", reference=nhwc_reference(_max_nhwc), shape=_shape(_MAX), lower=_lower(_MAX),
-         cases=_MAX_CASES, dtypes=(F, I), grad=_pool_grad(_MAX))
+         cases=_MAX_CASES, dtypes=(F, I), grad=_pool_grad(_MAX), rows=DATA)
 register("AvgPool", reference=nhwc_reference(_avg_nhwc), shape=_shape(_AVG), lower=_lower(_AVG),
-         cases=_AVG_CASES, grad=_pool_grad(_AVG), tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))
+         cases=_AVG_CASES, grad=_pool_grad(_AVG), rows=DATA, tol=(2e-6, "a float32 sum of the window (order differs from float64) and one division"))
 
 
 # ------------------------------------------------- MaxPool3D, AvgPool3D, MaxPoolWithArgmax (host)
@@ -203,7 +204,7 @@ def _pool_nd(kind):
 
 
 for _name, _kind in (("MaxPool3D", "max"), ("AvgPool3D", "avg")):
-    register(_name, reference=_pool_nd(_kind), shape=reference_shape(_pool_nd(_kind)),
+    register(_name, reference=_pool_nd(_kind), shape=reference_shape(_pool_nd(_kind)), rows=DATA,
              cases=[Case([normal((1, 4, 5, 6, 2), 5)], attrs={"ksize": [1, 2, 2, 3, 1], "strides": [1, 2, 2, 2, 1],
                                                              "padding": "SAME"}),
                     Case([normal((2, 3, 3, 4, 1), 6)], attrs={"ksize": [1, 2, 2, 2, 1], "strides": [1, 1, 1, 1, 1],
@@ -230,7 +231,11 @@ def _argmax_pool_ref(attrs, x):
     return best.astype(x.dtype), arg.astype(np.int32)
 
 
-register("MaxPoolWithArgmax", reference=_argmax_pool_ref,
+def _argmax_pool_rows(name, attrs, ins, outs):
+    return "indexes across the batch" if attrs.get("include_batch_in_index") else DATA(name, attrs, ins, outs)
+
+
+register("MaxPoolWithArgmax", reference=_argmax_pool_ref, rows=_argmax_pool_rows,
          shape=lambda attrs, ins: [(s, d) for s, d in zip(
              [_argmax_pool_ref(attrs, np.zeros(ins[0].shape, np.float32))[0].shape] * 2, (F, I))],
          cases=[Case([normal((2, 5, 6, 3), 13)], attrs={"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1],

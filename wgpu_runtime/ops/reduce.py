@@ -22,6 +22,7 @@ import numpy as np
 from .common import B, F, I, cdiv, host_value, prod, quarters
 from .launch import LOOP_CAP, grid_1d
 from .registry import Case, register
+from .rows import DATA, from_rank, never
 from .shapes import normalize_axis
 
 CHUNK = 1024    # elements one invocation reduces in one pass
@@ -224,15 +225,23 @@ def _reduce_grad(name):
     return grad
 
 
+def _axis_rows(name, attrs, ins, outs):
+    """Row-wise rule of an op along the axes of input 1 (a reduction, a scan, ArgMax): row-wise
+    unless dim 0 is among them (or unknown)."""
+    in_rank = len(ins[0].shape)
+    axes = [int(a) % max(1, in_rank) for a in np.reshape(ins[1].value, -1)] if ins[1].value is not None else [0]
+    return "reduces over the batch" if 0 in axes or in_rank < 2 else DATA(name, attrs, ins, outs)
+
+
 for _name, _op, _dtypes in [("Sum", "sum", (F, I)), ("Mean", "sum", (F, I)), ("Prod", "prod", (F, I)),
                             ("Max", "max", (F, I)), ("Min", "min", (F, I))]:
     register(_name, reference=_reduce_reference(_name), shape=_reduce_shape,
              lower=_reduce_lower(_op, mean=_name == "Mean"), host_inputs=(1,), dtypes=_dtypes,
-             cases=_reduce_cases(_name, _dtypes), grad=_reduce_grad(_name))
+             cases=_reduce_cases(_name, _dtypes), grad=_reduce_grad(_name), rows=_axis_rows)
 
 for _name, _op in [("All", "min"), ("Any", "max")]:
     register(_name, reference=_reduce_reference(_name), shape=_reduce_shape,
-             lower=_reduce_lower(_op), host_inputs=(1,), dtypes=(B,),
+             lower=_reduce_lower(_op), host_inputs=(1,), dtypes=(B,), rows=_axis_rows,
              cases=[Case([((3, 4, 5), B), np.array([1], np.int32)]),
                     Case([((2, 3, 4), B), np.array([0, 2], np.int32)], attrs={"keep_dims": True}),
                     Case([np.ones((2, 3000), bool), np.array([1], np.int32)], note="3000 long: 2 passes"),
@@ -300,9 +309,9 @@ def _arg_cases():
 
 
 register("ArgMax", reference=_arg_reference(np.argmax), shape=_arg_shape,
-         lower=_arg_lower(False), host_inputs=(1,), dtypes=(F, I), cases=_arg_cases())
+         lower=_arg_lower(False), host_inputs=(1,), dtypes=(F, I), cases=_arg_cases(), rows=_axis_rows)
 register("ArgMin", reference=_arg_reference(np.argmin), shape=_arg_shape,
-         lower=_arg_lower(True), host_inputs=(1,), dtypes=(F, I), cases=_arg_cases())
+         lower=_arg_lower(True), host_inputs=(1,), dtypes=(F, I), cases=_arg_cases(), rows=_axis_rows)
 
 
 # ------------------------------------------------------------------------ Softmax, LogSoftmax
@@ -367,11 +376,12 @@ def _log_softmax_grad(attrs, ins, outs, dys):
     return [(dy - np.exp(y) * np.sum(dy, axis=-1, keepdims=True)).astype(np.float32)]
 
 
+_SOFTMAX_ROWS = from_rank(2, "normalizes across rows")   # along the last axis
 register("Softmax", reference=_softmax_reference(False), shape=_softmax_shape,
-         lower=_softmax_lower(False), cases=_softmax_cases(), grad=_softmax_grad,
+         lower=_softmax_lower(False), cases=_softmax_cases(), grad=_softmax_grad, rows=_SOFTMAX_ROWS,
          tol=(1e-5, "exp within a few ULP, sums of up to 2500 terms in chunks (~sqrt(n) eps)"))
 register("LogSoftmax", reference=_softmax_reference(True), shape=_softmax_shape,
-         lower=_softmax_lower(True), cases=_softmax_cases(), grad=_log_softmax_grad,
+         lower=_softmax_lower(True), cases=_softmax_cases(), grad=_log_softmax_grad, rows=_SOFTMAX_ROWS,
          tol=(2e-5, "log(sum of exp): a few ULP of exp/log on values up to ~60"))
 
 
@@ -423,7 +433,7 @@ def _scan_cases(product):
 for _name, _prod_op in (("Cumsum", False), ("Cumprod", True)):
     register(_name, reference=_scan_ref(_prod_op),
              shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_scan_lower(_prod_op),
-             host_inputs=(1,), dtypes=(F, I), cases=_scan_cases(_prod_op),
+             host_inputs=(1,), dtypes=(F, I), cases=_scan_cases(_prod_op), rows=_axis_rows,
              tol=(1e-6, "sequential float32 accumulation as TF's; products of a few factors"))
 
 
@@ -446,7 +456,7 @@ def _euclid_ref(attrs, x, axis):
 
 
 register("EuclideanNorm", reference=_euclid_ref, shape=_reduce_shape,
-         lower=_euclid_lower, host_inputs=(1,),
+         lower=_euclid_lower, host_inputs=(1,), rows=_axis_rows,
          cases=[Case([quarters((4, 6), 3), np.array(1, np.int32)]),
                 Case([quarters((2, 3, 4), 4), np.array([0, 2], np.int32)], attrs={"keep_dims": True}, note="keep dims")])
 
@@ -477,13 +487,14 @@ def _dense_bincount_ref(attrs, x, size, weights):
     return out.reshape(size if x.ndim == 1 else (rows.shape[0], size)).astype(dtype)
 
 
-register("Bincount", reference=_bincount_ref,
+_COUNTS = never("counts across rows")
+register("Bincount", reference=_bincount_ref, rows=_COUNTS,
          shape=lambda attrs, ins: [((int(np.reshape(host_value(ins[1], "size"), -1)[0]),), ins[2].dtype if ins[2].size else I)],
          host_inputs=(1,), dtypes=(F, I),
          cases=[Case([((20,), I, 0, 6), np.array(5, np.int32), np.zeros(0, np.float32)],
                      note="counts; values >= size dropped"),
                 Case([((12,), I, 0, 4), np.array(4, np.int32), quarters((12,), 3)], note="weights")])
-register("DenseBincount", reference=_dense_bincount_ref,
+register("DenseBincount", reference=_dense_bincount_ref, rows=_COUNTS,
          shape=lambda attrs, ins: [((*ins[0].shape[:-1], int(np.reshape(host_value(ins[1], "size"), -1)[0])),
                                     ins[2].dtype if ins[2].size else ins[0].dtype)],
          host_inputs=(1,), dtypes=(F, I),

@@ -14,6 +14,12 @@ An :class:`OpDef` holds, for one op (or a family of TF op names that share seman
                    implementation against the runtime interface (ops/runtime.py), run by the
                    dynamic executor with access to functions and resources;
 * ``grad``      -- the gradient rule for the autograd (layers models; may be ``None``);
+* ``rows``      -- ``rows(name, attrs, ins, outs) -> str | None``: None when the op computes each
+                   output row from the same input row alone (``ins`` / ``outs`` planned
+                   :class:`Tensor`s whose device tensors, ``value`` None, all have the batch as
+                   dim 0), else a short reason ("reduces over the batch"); unset: not known to
+                   be row-wise. Decides batch-separable graphs (graph/chunking.py); helpers in
+                   ``ops/rows.py``;
 * ``cases``     -- op cases (shapes, dtypes, attributes, edge cases) shared by unit tests and
                    the conformance suite.
 
@@ -107,6 +113,8 @@ class OpDef:
     # Outputs compared with TF's raw op (None: all); later ones are implementation-defined in TF
     # (e.g. FusedBatchNorm's reserve spaces: uninitialized under oneDNN in inference).
     tf_outputs: int | None = None
+    # rows(name, attrs, ins, outs) -> None when row-wise, else why not (see the module docstring)
+    rows: Callable[[str, dict, list[Tensor], list[Tensor]], str | None] | None = None
 
     @property
     def runs_on(self) -> str:
@@ -117,10 +125,17 @@ class OpDef:
             return False
         return pos in self.host_inputs or pos - n_inputs in self.host_inputs
 
+    def row_wise(self, name: str, attrs: dict, ins: list[Tensor], outs: list[Tensor]) -> str | None:
+        """None when op ``name`` computes each output row from the same input row alone, else
+        why not (:data:`NOT_ROW_WISE` when the op has no ``rows`` rule)."""
+        return NOT_ROW_WISE if self.rows is None else self.rows(name, attrs, ins, outs)
+
     def run_reference(self, attrs: dict, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         out = self.reference(attrs, *arrays)
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
+
+NOT_ROW_WISE = "is not known to be row-wise"   # an op without a ``rows`` rule
 
 REGISTRY: dict[str, OpDef] = {}
 
@@ -142,7 +157,7 @@ def _defining_family() -> str | None:
 
 def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None, host_inputs=(), shape_only=False,
              grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None, family=None,
-             device_inputs=None) -> OpDef:
+             device_inputs=None, rows=None) -> OpDef:
     """Add an op under each of ``names``. Its family is the ops/ module registering it;
     ``family`` is only for ops registered from outside wgpu_runtime/ops."""
     defining = _defining_family()
@@ -153,7 +168,8 @@ def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None,
         raise ValueError(f"op {names[0]}: registered outside wgpu_runtime/ops without a family")
     op = OpDef(names=tuple(names), family=family, reference=reference, shape=shape, lower=lower,
                runtime=runtime, wgsl=wgsl, host_inputs=tuple(host_inputs), shape_only=shape_only, grad=grad,
-               cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs, device_inputs=device_inputs)
+               cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs, device_inputs=device_inputs,
+               rows=rows)
     if tol is not None:
         op.tol = tol
     for n in names:

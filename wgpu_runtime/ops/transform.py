@@ -20,6 +20,7 @@ import numpy as np
 from .common import ALL, B, F, I, alias_all, host_value, prod, quarters, same_shape
 from .launch import grid_1d
 from .registry import REGISTRY, Case, Tensor, register
+from .rows import BROADCASTS, axis, dev, first, rank, row_wise, same_rank
 from .shapes import broadcast, broadcast_strides, normalize_axis, strides, vec8
 from .strided_copy import AFFINE, PAD, REFLECT, SYMMETRIC, TILE, bits, copy, run_length, view
 
@@ -31,6 +32,17 @@ def _ints(t, what: str) -> list[int]:
 
 def _cases(shapes_dtypes, **kw):
     return [Case([(s, d)], **kw) for s, d in shapes_dtypes]
+
+
+def _along(axis_of, ranks_agree=False):
+    """Row-wise rule of an op joining or splitting tensors along the axis ``axis_of(attrs, ins,
+    outs)``: not when that axis is the batch (nor, with ``ranks_agree``, when its device inputs'
+    ranks differ from the output's)."""
+    def rule(name, attrs, ins, outs):
+        if ranks_agree and not same_rank(ins, outs):
+            return "mixes tensors of other ranks"
+        return "works along the batch" if axis_of(attrs, ins, outs) == 0 else None
+    return rule
 
 
 # ------------------------------------------------------------------------- gradient rules
@@ -105,7 +117,7 @@ def _splitv_grad(attrs, ins, outs, dys):       # SplitV (value, size_splits, axi
 _VIEW_CASES = _cases([((3, 5), F), ((2, 1, 7), I), ((), F), ((4,), B)])
 for _name in ("Identity", "Snapshot", "StopGradient"):
     register(_name, reference=lambda attrs, x: x, shape=same_shape, lower=alias_all,
-             dtypes=ALL, cases=_VIEW_CASES,
+             dtypes=ALL, cases=_VIEW_CASES, rows=row_wise,
              grad=(lambda attrs, ins, outs, dys: [None]) if _name == "StopGradient" else _reshaped_grad)
 
 # NoOp has no outputs (it only orders control edges); tests/test_ops_transform.py plans one.
@@ -128,7 +140,7 @@ def _reshape_dims(ins) -> tuple[int, ...]:
 
 register("Reshape", reference=lambda attrs, x, s: np.reshape(x, [int(d) for d in s]),
          shape=lambda attrs, ins: [(_reshape_dims(ins), ins[0].dtype)], lower=alias_all, host_inputs=(1,),
-         dtypes=ALL, grad=_reshaped_grad,
+         dtypes=ALL, grad=_reshaped_grad, rows=row_wise,
          cases=[Case([((2, 3, 4), F), np.array([4, -1], np.int32)], note="-1"),
                 Case([((6,), I), np.array([1, 2, 3], np.int32)]),
                 Case([((1,), B), np.array([], np.int32)], note="to a scalar"),
@@ -154,7 +166,7 @@ def _squeeze_shape(attrs, ins):
 # TF's attr is squeeze_dims; tf.raw_ops spells it axis (the cases use that so TF checks them).
 register("Squeeze", reference=lambda attrs, x: np.squeeze(x, axis=tuple(attrs.get("squeeze_dims") or attrs.get("axis") or [])
                                                     or None),
-         shape=_squeeze_shape, lower=alias_all, dtypes=ALL, grad=_reshaped_grad,
+         shape=_squeeze_shape, lower=alias_all, dtypes=ALL, grad=_reshaped_grad, rows=row_wise,
          cases=[Case([((1, 3, 1, 5), F)], note="all size-1 dims"),
                 Case([((1, 3, 1, 5), I)], attrs={"axis": [-2]}),
                 Case([((1, 1), B)], attrs={"axis": [0, 1]})])
@@ -171,6 +183,7 @@ def _expand_shape(attrs, ins):
 
 register("ExpandDims", reference=lambda attrs, x, a: np.expand_dims(x, int(np.reshape(a, -1)[0])),
          shape=_expand_shape, lower=alias_all, host_inputs=(1,), dtypes=ALL, grad=_reshaped_grad,
+         rows=row_wise,
          cases=[Case([((3, 5), F), np.array(0, np.int32)]),
                 Case([((3, 5), I), np.array([-1], np.int32)], note="last"),
                 Case([((), B), np.array(0, np.int32)], note="scalar")])
@@ -242,9 +255,9 @@ def _fill_like(value):
 
 
 register("ZerosLike", reference=lambda attrs, x: np.zeros_like(x), shape=same_shape,
-         lower=_fill_like(0), dtypes=ALL, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
+         lower=_fill_like(0), dtypes=ALL, rows=row_wise, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
 register("OnesLike", reference=lambda attrs, x: np.ones_like(x), shape=same_shape,
-         lower=_fill_like(1), dtypes=ALL, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
+         lower=_fill_like(1), dtypes=ALL, rows=row_wise, cases=_cases([((3, 5), F), ((7,), I), ((2, 2), B), ((), F)]))
 
 
 # ---------------------------------------------------------------------------------- Transpose
@@ -266,6 +279,7 @@ register("Transpose", grad=_transpose_grad,
          reference=lambda attrs, x, p: np.transpose(x, [int(v) for v in p]),
          shape=lambda attrs, ins: [(tuple(ins[0].shape[p] for p in _perm(ins)), ins[0].dtype)],
          lower=_transpose_lower, host_inputs=(1,), dtypes=ALL,
+         rows=lambda name, attrs, ins, outs: None if int(first(ins[1])) % rank(outs) == 0 else "moves the batch",
          cases=[Case([((2, 3, 5), F), np.array([2, 0, 1], np.int32)]),
                 Case([((2, 3, 4, 5), I), np.array([0, 3, 1, 2], np.int32)], note="NHWC->NCHW"),
                 Case([((3, 1, 4), B), np.array([1, 0, 2], np.int32)], note="moves a size-1 dim: alias"),
@@ -320,9 +334,13 @@ def _pad_ref(attrs, x, pads, value=0):
 
 
 _PADS = np.array([[1, 2], [0, 0], [3, 1]], np.int32)
+def _pad_rows(name, attrs, ins, outs):
+    return "pads the batch" if np.reshape(ins[1].value, (-1, 2))[0].any() else None
+
+
 register("Pad", grad=moved_grad("Pad"),
          reference=_pad_ref, shape=_pad_shape, lower=_pad_lower, host_inputs=(1,),
-         dtypes=ALL,
+         dtypes=ALL, rows=_pad_rows,
          cases=[Case([((2, 3, 5), F), _PADS]),
                 Case([((1, 4, 4, 3), I), np.array([[0, 0], [1, 1], [2, 0], [0, 0]], np.int32)], note="NHWC"),
                 Case([((3,), B), np.array([[2, 1]], np.int32)]),
@@ -331,7 +349,7 @@ register("Pad", grad=moved_grad("Pad"),
                 Case([((0, 2), F), np.array([[1, 1], [0, 1]], np.int32)], note="empty input")])
 register("PadV2", grad=moved_grad("PadV2"),
          reference=_pad_ref, shape=_pad_shape, lower=_pad_lower,
-         host_inputs=(1, 2), dtypes=ALL,
+         host_inputs=(1, 2), dtypes=ALL, rows=_pad_rows,
          cases=[Case([((2, 3, 5), F), _PADS, np.array(-1.5, np.float32)]),
                 Case([((4, 3), I), np.array([[1, 0], [2, 2]], np.int32), np.array(7, np.int32)]),
                 Case([((2, 2), B), np.array([[1, 1], [0, 1]], np.int32), np.array(True)])])
@@ -343,7 +361,7 @@ def _mirror_ref(attrs, x, pads):
 
 register("MirrorPad", grad=moved_grad("MirrorPad"),
          reference=_mirror_ref, shape=_pad_shape, lower=_pad_lower,
-         host_inputs=(1,), dtypes=ALL,
+         host_inputs=(1,), dtypes=ALL, rows=_pad_rows,
          cases=[Case([((3, 4, 5), F), np.array([[2, 2], [0, 0], [1, 4]], np.int32)], attrs={"mode": "REFLECT"},
                      note="largest REFLECT paddings"),
                 Case([((3, 4, 5), F), np.array([[3, 3], [1, 0], [0, 5]], np.int32)], attrs={"mode": "SYMMETRIC"},
@@ -375,6 +393,7 @@ register("Tile", grad=moved_grad("Tile"),
          reference=lambda attrs, x, m: np.tile(x, [int(v) for v in m]),
          shape=lambda attrs, ins: [(tuple(d * m for d, m in zip(ins[0].shape, _multiples(ins))), ins[0].dtype)],
          lower=_tile_lower, host_inputs=(1,), dtypes=ALL,
+         rows=lambda name, attrs, ins, outs: None if int(first(ins[1])) == 1 else "tiles the batch",
          cases=[Case([((2, 3), F), np.array([3, 2], np.int32)]),
                 Case([((2, 1, 3), I), np.array([1, 4, 1], np.int32)], note="broadcast a size-1 dim"),
                 Case([((3,), B), np.array([5], np.int32)]),
@@ -593,6 +612,7 @@ def _concat_lower(ctx):
 register("ConcatV2", grad=_concat_grad,
          reference=lambda attrs, *xs: np.concatenate(xs[:-1], axis=int(np.reshape(xs[-1], -1)[0])),
          shape=_concat_shape, lower=_concat_lower, host_inputs=(-1,), dtypes=ALL,
+         rows=_along(lambda attrs, ins, outs: axis(first(ins[-1]), rank(outs)), ranks_agree=True),
          cases=[Case([((2, 3), F), ((2, 4), F), ((2, 1), F), np.array(1, np.int32)], tf_inputs=[[0, 1, 2], 3]),
                 Case([((2, 3, 4), I), ((1, 3, 4), I), np.array(-3, np.int32)], tf_inputs=[[0, 1], 2],
                      note="axis 0, negative"),
@@ -624,6 +644,7 @@ def _pack_lower(ctx):
 register("Pack", grad=_pack_grad,
          reference=lambda attrs, *xs: np.stack(xs, axis=int(attrs.get("axis") or 0)),
          shape=_pack_shape, lower=_pack_lower, dtypes=ALL,
+         rows=_along(lambda attrs, ins, outs: axis(attrs.get("axis"), rank(outs))),
          cases=[Case([((2, 3), F)] * 3, tf_inputs=[[0, 1, 2]]),
                 Case([((2, 3), I)] * 2, attrs={"axis": 1}, tf_inputs=[[0, 1]]),
                 Case([((4,), B)] * 3, attrs={"axis": -1}, tf_inputs=[[0, 1, 2]]),
@@ -654,6 +675,7 @@ def _unpack_lower(ctx):
 register("Unpack", grad=_unpack_grad,
          reference=lambda attrs, x: tuple(np.moveaxis(x, int(attrs.get("axis") or 0), 0)),
          shape=_unpack_shape, lower=_unpack_lower, dtypes=ALL,
+         rows=_along(lambda attrs, ins, outs: axis(attrs.get("axis"), len(ins[0].shape))),
          cases=[Case([((3, 4), F)], attrs={"num": 3}),
                 Case([((2, 3, 5), I)], attrs={"num": 3, "axis": 1}),
                 Case([((2, 4), B)], attrs={"num": 4, "axis": -1}),
@@ -710,14 +732,14 @@ def _splitv_ref(attrs, x, sizes, axis):
 
 register("Split", grad=_split_grad,
          reference=_split_ref, shape=_split_shape, lower=_split_lower,
-         host_inputs=(0,), dtypes=ALL,
+         host_inputs=(0,), dtypes=ALL, rows=_along(lambda attrs, ins, outs: axis(first(ins[0]), rank(outs))),
          cases=[Case([np.array(1, np.int32), ((2, 6, 3), F)], attrs={"num_split": 3}),
                 Case([np.array(-1, np.int32), ((4, 4), I)], attrs={"num_split": 2}),
                 Case([np.array(0, np.int32), ((3, 2), B)], attrs={"num_split": 3}),
                 Case([np.array(0, np.int32), ((3, 2), F)], attrs={"num_split": 1}, note="alias")])
 register("SplitV", grad=_splitv_grad,
          reference=_splitv_ref, shape=_split_shape, lower=_split_lower,
-         host_inputs=(1, 2), dtypes=ALL,
+         host_inputs=(1, 2), dtypes=ALL, rows=_along(lambda attrs, ins, outs: axis(first(ins[2]), rank(outs))),
          cases=[Case([((2, 7, 3), F), np.array([2, -1, 1], np.int32), np.array(1, np.int32)],
                      attrs={"num_split": 3}, note="-1"),
                 Case([((5, 2), I), np.array([1, 0, 4], np.int32), np.array(0, np.int32)], attrs={"num_split": 3},
@@ -752,6 +774,7 @@ register("Slice", grad=moved_grad("Slice"),
          reference=_slice_ref,
          shape=lambda attrs, ins: [(tuple(_slice_spec(ins)[1]), ins[0].dtype)], lower=_slice_lower,
          host_inputs=(1, 2), dtypes=ALL,
+         rows=lambda name, attrs, ins, outs: None if int(first(ins[1])) == 0 else "slices the batch",
          cases=[Case([((4, 5, 6), F), np.array([1, 0, 2], np.int32), np.array([2, -1, 3], np.int32)]),
                 Case([((7,), I), np.array([3], np.int32), np.array([4], np.int32)]),
                 Case([((3, 3), B), np.array([1, 1], np.int32), np.array([2, 1], np.int32)]),
@@ -840,7 +863,18 @@ def _ss_case(shape, dtype, begin, end, step, note="", **masks):
     return Case([(shape, dtype), *(np.array(v, np.int32) for v in (begin, end, step))], attrs=masks, note=note)
 
 
-register("StridedSlice", grad=moved_grad("StridedSlice"),
+def _strided_slice_rows(name, attrs, ins, outs):
+    def bit(mask):
+        return int(attrs.get(mask) or 0) & 1
+    if bit("ellipsis_mask"):
+        return None
+    begin, strides = np.reshape(ins[1].value, -1), np.reshape(ins[3].value, -1) if len(ins) > 3 else [1]
+    if bit("new_axis_mask") or bit("shrink_axis_mask") or int(strides[0]) != 1:
+        return "slices the batch"
+    return None if bit("begin_mask") or int(begin[0]) == 0 else "slices the batch"
+
+
+register("StridedSlice", grad=moved_grad("StridedSlice"), rows=_strided_slice_rows,
          reference=_strided_slice_ref,
          shape=lambda attrs, ins: [(_strided_slice_spec(attrs, ins[0].shape, *_ss_args(ins))[1], ins[0].dtype)],
          lower=_strided_slice_lower, host_inputs=(1, 2, 3), dtypes=ALL,
@@ -928,7 +962,17 @@ def _gather_ref(attrs, params, indices, axis):
     return np.stack(pieces).reshape(out_shape) if pieces else np.zeros(out_shape, params.dtype)
 
 
-register("GatherV2", grad=moved_grad("GatherV2"),
+def _gather_rows(name, attrs, ins, outs):
+    batch = dev(ins)
+    ax = axis(first(ins[2]), len(ins[0].shape)) if name == "GatherV2" and len(ins) > 2 else 0
+    if ax >= 1 and ins[1].value is not None and 0 in batch:
+        return None                       # a gather inside each row
+    if ax == 0 and int(attrs.get("batch_dims") or 0) == 0 and batch == [1]:
+        return None                       # a lookup in a constant table (embeddings)
+    return "gathers across rows"
+
+
+register("GatherV2", grad=moved_grad("GatherV2"), rows=_gather_rows,
          reference=_gather_ref, shape=_gather_shape, lower=_gather_lower,
          host_inputs=(2,), dtypes=ALL,
          cases=[Case([((5, 3), F), ((4,), I, 0, 4), np.array(0, np.int32)], note="rows"),
@@ -998,6 +1042,7 @@ def _broadcast_lower(ctx):
 
 register("BroadcastTo", reference=lambda attrs, x, s: np.broadcast_to(x, [int(d) for d in np.reshape(s, -1)]).copy(),
          shape=_broadcast_shape, lower=_broadcast_lower, host_inputs=(1,), dtypes=(F, I, B),
+         rows=lambda name, attrs, ins, outs: None if len(ins[0].shape) == rank(outs) else BROADCASTS,
          cases=[Case([((3, 1), F), np.array([2, 3, 4], np.int32)]),
                 Case([((1, 4), I), np.array([3, 4], np.int32)]),
                 Case([((), B), np.array([2, 2], np.int32)], note="scalar"),
@@ -1013,7 +1058,7 @@ def _ensure_shape(attrs, ins):
 
 
 register("EnsureShape", reference=lambda attrs, x: x, shape=_ensure_shape,
-         lower=lambda ctx: ctx.alias(), dtypes=(F, I, B),
+         lower=lambda ctx: ctx.alias(), dtypes=(F, I, B), rows=row_wise,
          cases=[Case([((2, 3), F)], attrs={"shape": [-1, 3]})])
 register("BroadcastArgs", reference=lambda attrs, a, b: np.array(broadcast(tuple(a), tuple(b)), a.dtype),
          shape=lambda attrs, ins: [((max(ins[0].size, ins[1].size),), I)], dtypes=(I,),
@@ -1028,6 +1073,7 @@ def _concat_v1_shape(attrs, ins):
 register("Concat", reference=lambda attrs, axis, *xs: np.concatenate(xs, axis=int(np.reshape(axis, -1)[0])),
          shape=_concat_v1_shape, lower=lambda ctx: ctx.lower_op("ConcatV2", [*ctx.inputs[1:], ctx.inputs[0]]),
          host_inputs=(0,), dtypes=(F, I, B),
+         rows=_along(lambda attrs, ins, outs: axis(first(ins[0]), rank(outs)), ranks_agree=True),
          cases=[Case([np.array(1, np.int32), ((2, 3), F), ((2, 2), F)], tf_inputs=[0, [1, 2]])])
 
 
@@ -1035,7 +1081,7 @@ def _axis0():
     return Tensor((), I, value=np.array(0, np.int32))
 
 
-register("Gather", reference=lambda attrs, p, i: np.take(p, i, axis=0),
+register("Gather", reference=lambda attrs, p, i: np.take(p, i, axis=0), rows=_gather_rows,
          shape=lambda attrs, ins: _gather_shape({}, [*ins, _axis0()]),
          lower=lambda ctx: ctx.lower_op("GatherV2", [*ctx.inputs, _axis0()]), dtypes=(F, I, B),
          cases=[Case([((5, 3), F), ((2, 2), I, 0, 4)])])
@@ -1069,12 +1115,18 @@ def _reverse_ref(attrs, x, axes):
     return np.flip(x, ax).copy() if ax else x
 
 
-register("ReverseV2", reference=_reverse_ref,
+def _reverse_rows(name, attrs, ins, outs):
+    v = np.reshape(ins[1].value, -1)
+    hit = bool(v[0]) if name == "Reverse" else any(int(a) % rank(outs) == 0 for a in v)
+    return "reverses the batch" if hit else None
+
+
+register("ReverseV2", reference=_reverse_ref, rows=_reverse_rows,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_reverse_lower, host_inputs=(1,),
          dtypes=(F, I, B),
          cases=[Case([((3, 4, 5), F), np.array([0, 2], np.int32)]), Case([((6,), I), np.array([-1], np.int32)]),
                 Case([((2, 3), B), np.array([], np.int32)], note="no axes: alias")])
-register("Reverse", reference=_reverse_ref,
+register("Reverse", reference=_reverse_ref, rows=_reverse_rows,
          shape=lambda attrs, ins: [(ins[0].shape, ins[0].dtype)], lower=_reverse_lower, host_inputs=(1,),
          dtypes=(F, I, B), cases=[Case([((3, 4), F), np.array([True, False])]),
                                   Case([((2, 3, 2), I), np.array([False, True, True])])])
