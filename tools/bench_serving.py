@@ -169,17 +169,24 @@ def part_inflight(args, tmp: Path) -> None:
                           ("embedded MobileNetV2", default_model_path(),
                            np.random.default_rng(3).random((1, 128, 128, 3), dtype=np.float32))):
         model = wr.load_graph_model(path, adapter=args.adapter)
-        one, four, threads = [], [], []
+        one, four, threads, batched, batched_threads = [], [], [], [], []
         for _ in range(args.repeat):          # interleaved, so that drift hits all alike
             one.append(_rate(model, x, 1, args.runs))
             four.append(_rate(model, x, 4, args.runs))
             threads.append(_thread_rate(model, x, 4, args.runs))
+            model.enable_dynamic_batching(max_batch_size=4)       # graph/batching.py, default delay
+            batched.append(_rate(model, x, 4, args.runs))
+            batched_threads.append(_thread_rate(model, x, 4, args.runs))
+            model.disable_dynamic_batching()
         report(f"{name}: 1 call in flight (predict_async)", one, "inferences/s")
         report(f"{name}: 4 calls in flight (predict_async)", four, "inferences/s")
         report(f"{name}: 4 threads calling predict", threads, "inferences/s")
-        print(f"{'':58s} 4 in flight / 1: {statistics.median(f / o for f, o in zip(four, one)):.2f}x "
-              f"(median of the repeats' ratios); 4 threads / 1: "
-              f"{statistics.median(t / o for t, o in zip(threads, one)):.2f}x")
+        report(f"{name}: 4 in flight, dynamic batching <= 4", batched, "inferences/s")
+        report(f"{name}: 4 threads, dynamic batching <= 4", batched_threads, "inferences/s")
+        for what, values in (("4 in flight", four), ("4 threads", threads), ("4 in flight, batched", batched),
+                             ("4 threads, batched", batched_threads)):
+            print(f"{'':58s} {what} / 1 in flight: {statistics.median(v / o for v, o in zip(values, one)):.2f}x "
+                  "(median of the repeats' ratios)")
 
 
 def _rate(model, x, n: int, runs: int) -> float:
@@ -192,7 +199,7 @@ def _rate(model, x, n: int, runs: int) -> float:
                 await model.predict_async(x)
         await asyncio.gather(*(worker() for _ in range(n)))
 
-    asyncio.run(drive(max(3, n)))
+    asyncio.run(drive(3 * n))            # warm: the plans of every batch size are built and run
     t0 = time.perf_counter()
     asyncio.run(drive(runs))
     return runs / (time.perf_counter() - t0)

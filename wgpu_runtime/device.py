@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from .buffer_pool import BufferPool
 from .errors import AdapterError
 
 if TYPE_CHECKING:                  # wgpu is imported at run time only after _quiet_mesa
@@ -81,13 +82,18 @@ class Device:
     ``lock`` serialises the runtime's work on the device: an inference holds it while it plans,
     writes its inputs, encodes and submits, not while it waits for the GPU or reads its outputs
     (its staging buffer is its own until then), so models on one device may be called from many
-    threads and coroutines at once. ``stats["readbacks"]`` counts the buffers mapped to read data back to the host."""
+    threads and coroutines at once. ``stats["readbacks"]`` counts the buffers mapped to read data back to the host.
+    ``pool``: idle buffers of freed device tensors and read-backs, reused by size (buffer_pool.py)."""
 
     adapter: wgpu.GPUAdapter
     device: wgpu.GPUDevice
     features: frozenset[str] = field(default_factory=frozenset)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     stats: dict[str, int] = field(default_factory=lambda: {"readbacks": 0}, repr=False, compare=False)
+    pool: BufferPool = field(init=False, repr=False, compare=False)    # recycled tensor / read-back buffers
+
+    def __post_init__(self):
+        self.pool = BufferPool(self.device)
 
     @classmethod
     def wrap(cls, device: wgpu.GPUDevice) -> Device:

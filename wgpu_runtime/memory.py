@@ -51,10 +51,14 @@ def _usage():
     return wgpu.BufferUsage
 
 
-def create_buffer(device, nbytes: int, label: str = "", extra=0):
+def create_buffer(device, nbytes: int, label: str = "", extra=0, pooled: bool = False):
+    """A storage buffer of at least ``nbytes`` (4-byte multiple); ``pooled``: taken from the
+    device's pool of recycled buffers when one of that size is idle (buffer_pool.py)."""
     u = _usage()
-    return device.device.create_buffer(size=max(4, (nbytes + 3) // 4 * 4), label=label,
-                                       usage=u.STORAGE | u.COPY_DST | u.COPY_SRC | extra)
+    size, usage = max(4, (nbytes + 3) // 4 * 4), u.STORAGE | u.COPY_DST | u.COPY_SRC | extra
+    if pooled:
+        return device.pool.acquire(size, usage, label)
+    return device.device.create_buffer(size=size, label=label, usage=usage)
 
 
 def upload(device, array: np.ndarray, label: str = ""):

@@ -2,7 +2,8 @@
 without a trip through host memory (``wr.tensor(a)``, ``model.predict(x, on_device=True)``).
 
 A Tensor made by the runtime owns its buffer: ``dispose()`` frees it at once, and dropping the
-last reference releases it. A Tensor wrapping a caller's ``wgpu.GPUBuffer`` never frees it.
+last reference frees it too; freed buffers go to the device's pool for reuse by later tensors of
+that size (buffer_pool.py). A Tensor wrapping a caller's ``wgpu.GPUBuffer`` never frees it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from .buffer_pool import DESTROYED as _DESTROYED
 from .device import Device, get_device
 from .dtypes import DEVICE_DTYPES, device_dtype, dtype_of, from_device_bytes, to_device_array
 from .errors import DisposedError, TensorError
@@ -45,7 +47,7 @@ class Tensor:
                               f"({'dtype argument' if dtype else f'an array of {a.dtype}'})")
         dev = get_device(device)
         arr = to_device_array(a, want)
-        buf = create_buffer(dev, arr.nbytes, label="tensor")
+        buf = create_buffer(dev, arr.nbytes, label="tensor", pooled=True)
         if arr.nbytes:
             with dev.lock:
                 dev.queue.write_buffer(buf, 0, memoryview(arr).cast("B"))
@@ -106,8 +108,8 @@ class Tensor:
         src, dev, n = self.buffer, self.device, self.nbytes
         if n == 0:
             return from_device_bytes(b"", self.dtype, self.shape)
-        staging = dev.device.create_buffer(size=n, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
-                                           label="tensor read-back")
+        staging = dev.pool.acquire((n + 3) // 4 * 4, wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
+                                   label="tensor read-back")
         with dev.lock:
             enc = dev.device.create_command_encoder()
             enc.copy_buffer_to_buffer(src, 0, staging, 0, n)
@@ -119,24 +121,26 @@ class Tensor:
             return from_device_bytes(staging.read_mapped(copy=False), self.dtype, self.shape)
         finally:
             staging.unmap()
-            staging.destroy()
+            dev.pool.release(staging)
 
     # -- lifetime ----------------------------------------------------------------------------
     def dispose(self) -> None:
-        """Free the buffer now (a wrapped caller's buffer is only let go). Idempotent."""
+        """Free the buffer now: back to the device's pool (a wrapped caller's buffer is only let
+        go). Idempotent."""
         buf, self._buffer = self._buffer, None
         if buf is not None and self.owned:
-            buf.destroy()
+            self.device.pool.release(buf)
 
     def __del__(self):
-        self._buffer = None          # wgpu-py releases the buffer with its last reference
+        try:
+            self.dispose()
+        except Exception:        # interpreter shutdown: wgpu-py releases the buffer itself
+            self._buffer = None
 
     def __repr__(self) -> str:
         state = "disposed" if self.disposed else f"{self.nbytes} bytes"
         return f"Tensor(shape={list(self.shape)}, dtype={self.dtype}, {state}, device={self.device.name!r})"
 
-
-_DESTROYED = "_wgpu_runtime_destroyed"
 
 
 def _watch_destroy(buffer) -> None:

@@ -212,7 +212,7 @@ def _copy_to_tensors(device, enc, plan: Plan) -> list[Tensor]:
         if t.value is not None:       # folded on the host at plan time
             out.append(Tensor.from_numpy(t.value, device, t.dtype))
             continue
-        buf = create_buffer(device, t.buf.nbytes, label="output tensor")
+        buf = create_buffer(device, t.buf.nbytes, label="output tensor", pooled=True)
         if t.buf.nbytes:
             enc.copy_buffer_to_buffer(t.buf.gpu, 0, buf, 0, t.buf.nbytes)
         out.append(Tensor(buf, t.shape, t.dtype, device))

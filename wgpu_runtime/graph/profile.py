@@ -207,8 +207,9 @@ def memory_info(model) -> dict:
     """Device memory a model holds, in bytes: ``weights``; per cached plan (``plans``: its input
     shapes, ``activation_bytes`` (peak: the liveness-pooled temp buffers), ``pooled_buffers``,
     ``input_bytes``, ``const_bytes``, ``staging_bytes``); ``peak_activation_bytes`` (the largest
-    plan's), totals over plans, the plan cache size, and the chunk sizes chosen for batches over
-    the binding limit."""
+    plan's), totals over plans, the plan cache size, the chunk sizes chosen for batches over
+    the binding limit, and ``device_pool_idle_bytes``: freed tensor buffers the model's device
+    keeps for reuse (buffer_pool.py, shared by the device's models)."""
     plans = []
     for key, plan in model._plans.items():
         temps = {id(b.root.gpu): b.root.gpu.size for st in plan.steps for b in st.bindings
@@ -228,4 +229,5 @@ def memory_info(model) -> dict:
             "activation_bytes": total("activation_bytes"), "pooled_buffers": total("pooled_buffers"),
             "input_bytes": total("input_bytes"), "const_bytes": total("const_bytes"),
             "staging_bytes": total("staging_bytes"), "plan_cache_size": model.plan_cache_size,
-            "chunked": chunked, "max_binding_bytes": model.device.max_binding_bytes}
+            "chunked": chunked, "max_binding_bytes": model.device.max_binding_bytes,
+            "device_pool_idle_bytes": model.device.pool.idle_bytes}
