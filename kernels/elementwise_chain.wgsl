@@ -6,13 +6,13 @@
 //             output's layout), `0u` (a scalar), `i % p.inner` (varies along the last dim only),
 //             `strided(k, i)` (the per-dim strides of input k, 0 along broadcast dims)
 //   BODY      `let s0 = step0(i0, i1);` per step; the last one is the result
-//   NS        2 * the number of inputs (vec4s of strides)
+//   NS        2 * ops/elementwise_chain.py's MAX_INPUTS (vec4s of strides, one layout for every chain)
 #include <common.wgsl>
 
 struct Params {
     n: u32, rank: u32, inner: u32,                  // elements; dims (<= 8); the last dim's extent
     @align(16) sizes: array<vec4<u32>, 2>,          // the output's dims (merged), outermost first
-    strides: array<vec4<u32>, 14>,                  // input k's stride along dim d: [2k + d / 4][d % 4] (7 inputs at most)
+    strides: array<vec4<u32>, {{NS}}>,              // input k's stride along dim d: [2k + d / 4][d % 4]
 }
 
 {{BINDINGS}}

@@ -123,7 +123,10 @@ def _kernels_with_params():
 def test_every_kernel_params_struct_parses_without_padding_fields(kernel):
     folder = resources.files("wgpu_runtime.kernels")
     every = "".join(f.read_text() for f in folder.iterdir() if f.name.endswith(".wgsl"))   # includes too
-    template = {name: "f32" for name in re.findall(r"\{\{(\w+)\}\}", every) if name != "WORKGROUP"}
+    # placeholders that size an array (``array<T, {{N}}>``) get a count, the others a type
+    counts = set(re.findall(r"array<[^>]*>?\s*,\s*\{\{(\w+)\}\}>", every))
+    template = {name: "2" if name in counts else "f32"
+                for name in re.findall(r"\{\{(\w+)\}\}", every) if name != "WORKGROUP"}
     layout = uniform_layout(kernel, template)
     assert layout.fields, kernel
 

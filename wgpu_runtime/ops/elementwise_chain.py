@@ -97,7 +97,7 @@ def _lower(ctx):
     if len(rows) > 8:
         raise ValueError(f"broadcasting over {len(rows)} dims: at most 8 are supported")
     sizes = [r[0] for r in rows] + [0] * (8 - len(rows))
-    strides = []
+    strides = []            # 2 vec4s per input, zero-padded to MAX_INPUTS inputs (the kernel's NS)
     loads = []
     for k in range(len(ins)):
         st = [r[k + 1] for r in rows] + [0] * (8 - len(rows))
@@ -105,6 +105,7 @@ def _lower(ctx):
         mode = _index_mode(rows, k)
         index = {0: "i", 1: "0u", 3: "i % p.inner"}.get(mode, f"strided({k}u, i)")
         loads.append(f"    let i{k} = in{k}[{index}];")
+    strides += [[0] * 4] * (2 * (MAX_INPUTS - len(ins)))
     bindings = [f"@group(0) @binding({k}) var<storage, read> in{k}: array<f32>;" for k in range(len(ins))]
     bindings.append(f"@group(0) @binding({len(ins)}) var<storage, read_write> dst: array<f32>;")
     bindings.append(f"@group(0) @binding({len(ins) + 1}) var<uniform> p: Params;")
@@ -112,7 +113,7 @@ def _lower(ctx):
     body.append(f"    dst[i] = s{len(steps) - 1};")
     template = {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads),
                 "STEPS": "\n\n".join(_step_wgsl(j, op, a) for j, (op, a, _) in enumerate(steps)),
-                "BODY": "\n".join(body)}
+                "BODY": "\n".join(body), "NS": str(2 * MAX_INPUTS)}
     ctx.dispatch("elementwise_chain.wgsl", [*ins, ctx.device_output()], grid_1d(out.size),
                  params={"n": out.size, "rank": len(rows), "inner": rows[-1][0],
                          "sizes": [sizes[:4], sizes[4:]], "strides": strides},
