@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""What one vec4 load costs a compute shader, by where the data lives: a storage buffer (runtime
+sized and fixed size), a uniform buffer, a sampled texture (textureLoad). Every lane reads its own
+address (the pattern of a matmul's per-lane operand loads). Prints billions of vec4 loads per
+second, median of --runs; rounds interleave the kinds so that drift hits all alike.
+
+    .venv/bin/python tools/bench_loads.py [--adapter vulkan] [--rounds 3] [--runs 5]
+
+On Mesa 22.3 lavapipe a storage-buffer load with a per-lane address is a loop over the lanes;
+textures and uniform buffers are not (docs/lavapipe.md).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+W, H = 1024, 64            # 64K vec4s = 1 MiB of data
+INVOCATIONS = 16384
+LOADS = 4096               # per invocation
+DECL = {
+    "storage": "@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;\n"
+               "fn ld(i: u32) -> vec4<f32> { return src[i]; }",
+    "storage, fixed size": "@group(0) @binding(0) var<storage, read> src: array<vec4<f32>, 65536>;\n"
+                           "fn ld(i: u32) -> vec4<f32> { return src[i & 65535u]; }",
+    "uniform": "@group(0) @binding(0) var<uniform> src: array<vec4<f32>, 4096>;\n"
+               "fn ld(i: u32) -> vec4<f32> { return src[i & 4095u]; }",
+    "texture": "@group(0) @binding(0) var src: texture_2d<f32>;\n"
+               "fn ld(i: u32) -> vec4<f32> { return textureLoad(src, vec2<u32>(i & 1023u, (i >> 10u) & 63u), 0); }",
+}
+BODY = """
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  var acc = vec4<f32>(0.0);
+  var i = g.x * 17u;
+  for (var k = 0u; k < 1024u; k++) {
+    acc += ld(i); acc += ld(i + 64u); acc += ld(i + 128u); acc += ld(i + 192u);
+    i = (i + 256u) & 65535u;
+  }
+  out[g.x] = acc;
+}"""
+
+
+def kernel(dev, kind: str):
+    import wgpu
+
+    usage = wgpu.BufferUsage
+    data = np.ones((H * W, 4), np.float32)
+    out = dev.create_buffer(size=INVOCATIONS * 16, usage=usage.STORAGE | usage.COPY_SRC)
+    if kind.startswith("storage"):
+        resource = {"buffer": dev.create_buffer_with_data(data=data, usage=usage.STORAGE)}
+    elif kind == "uniform":
+        resource = {"buffer": dev.create_buffer_with_data(data=data[:4096], usage=usage.UNIFORM)}
+    else:
+        tex = dev.create_texture(size=(W, H, 1), format="rgba32float",
+                                 usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+        dev.queue.write_texture({"texture": tex}, data, {"bytes_per_row": W * 16, "rows_per_image": H}, (W, H, 1))
+        resource = tex.create_view()
+    module = dev.create_shader_module(code=DECL[kind] + BODY)
+    pipe = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
+    group = dev.create_bind_group(layout=pipe.get_bind_group_layout(0),
+                                  entries=[{"binding": 0, "resource": resource}, {"binding": 1, "resource": {"buffer": out}}])
+
+    def run() -> np.ndarray:
+        enc = dev.create_command_encoder()
+        cpass = enc.begin_compute_pass()
+        cpass.set_pipeline(pipe)
+        cpass.set_bind_group(0, group)
+        cpass.dispatch_workgroups(INVOCATIONS // 64)
+        cpass.end()
+        dev.queue.submit([enc.finish()])
+        return np.frombuffer(dev.queue.read_buffer(out), np.float32)
+    return run
+
+
+def main(argv=None) -> int:
+    from wgpu_runtime import get_device
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--adapter", default="vulkan")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    dev = get_device(args.adapter)
+    print(f"# {dev.name}")
+    runs = {kind: kernel(dev.device, kind) for kind in DECL}
+    rates: dict[str, list[float]] = {kind: [] for kind in DECL}
+    for kind, run in runs.items():
+        assert np.all(run()[:4] == LOADS), kind          # every load read a 1.0: the sum is the count
+    for _ in range(args.rounds):
+        for kind, run in runs.items():
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - t0)
+            rates[kind].append(INVOCATIONS * LOADS / statistics.median(times) / 1e9)
+    for kind, r in rates.items():
+        print(f"{kind:22s} {statistics.median(r):6.3f} G vec4 loads/s  (rounds: {', '.join(f'{x:.3f}' for x in r)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
