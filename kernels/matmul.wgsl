@@ -1,106 +1,13 @@
-// C[z] = A[z] x B[z] (+ fused epilogue), register-blocked: each invocation computes TM rows x
-// 4 vec4 columns, reading A as vec4 along K and B as vec4 along N (no shared memory: llvmpipe
-// is fastest this way). Operands are pre-packed: A [.., M, K4] and B [.., 4*K4, N4] vec4s, zero
-// padded; C is [.., M, N4] vec4s (the caller crops columns past N). Template: T (f32 | i32), TM.
-// Written the way llvmpipe compiles well: the 4 column blocks spelled out with one short loop
-// over r each (a nested column loop measured 2x slower: the accumulators leave registers), and
-// vec4 stores (scalar stores measured 1.6x slower).
-// Split-K: invocation z' = z * splits + s sums k4 in [s * k4_chunk, (s + 1) * k4_chunk) and
-// writes partials [z', M, N4] (epilogue off; matmul_splitk.wgsl adds them up). This keeps each
-// invocation's loop below llvmpipe's 65535-iteration cap.
-#include <common.wgsl>
-#include <epilogue.wgsl>
-#include <matmul_finish.wgsl>
-#include <matmul_operands.wgsl>
-
-const TM: u32 = {{TM}}u;
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
-
-struct Params {
-    M: u32, N: u32, K4: u32, N4: u32,
-    tiles_m: u32, tiles_n: u32, groups_m: u32, groups_n: u32,
-    nz: u32, splits: u32, k4_chunk: u32, alpha: f32,
-    rank: u32, a_mat: u32, b_mat: u32,                // merged batch rank; vec4s per A / B matrix
-    shape_lo: vec4<u32>, shape_hi: vec4<u32>,          // merged batch shape of the output
-    a_lo: vec4<u32>, a_hi: vec4<u32>,                  // A's batch strides in matrices (0: broadcast)
-    b_lo: vec4<u32>, b_hi: vec4<u32>,
-}
+// C[z] = A[z] x B[z] (+ fused epilogue), register-blocked (matmul_blocked.wgsl: the contract,
+// split-K, the layout): each invocation loads the B columns it multiplies itself.
+const ROWS_X: bool = false;
 
 fn load_b4(i: u32) -> array<vec4<{{T}}>, 4> {    // rows k..k+3 of one vec4 column of B
     return array<vec4<{{T}}>, 4>(mat_b[i], mat_b[i + p.N4], mat_b[i + 2u * p.N4], mat_b[i + 3u * p.N4]);
 }
 
-fn mac(acc: vec4<{{T}}>, a: vec4<{{T}}>, b: array<vec4<{{T}}>, 4>) -> vec4<{{T}}> {
-    return acc + a.x * b[0] + a.y * b[1] + a.z * b[2] + a.w * b[3];
+fn b_block(kb: u32, cols: vec4<u32>, lane: u32) -> BBlock {
+    return BBlock(load_b4(kb + cols.x), load_b4(kb + cols.y), load_b4(kb + cols.z), load_b4(kb + cols.w));
 }
 
-fn store(row: u32, col: u32, v: vec4<{{T}}>) {
-    if (col < p.N4) {
-        let n = channels(col);
-        let r = residual4(row + col);          // the output's layout (padded to N4 vec4s)
-        dst[row + col] = vec4<{{T}}>(finish_r(v.x, n.x, p.alpha, r.x), finish_r(v.y, n.y, p.alpha, r.y),
-                                    finish_r(v.z, n.z, p.alpha, r.z), finish_r(v.w, n.w, p.alpha, r.w));
-    }
-}
-
-@compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.y * nwg.x + wid.x;               // workgroups folded into 2-D (grid_1d)
-    let zz = g / (p.groups_m * p.groups_n);
-    let tile_m = (g / p.groups_n) % p.groups_m * WG_Y + lid.y;
-    let tile_n = g % p.groups_n * WG_X + lid.x;
-    // invocations past the edges run with clamped addresses and store nothing
-    let valid = zz < p.nz && tile_m < p.tiles_m && tile_n < p.tiles_n;
-    let z = min(zz, p.nz - 1u) / p.splits;
-    let k_begin = zz % p.splits * p.k4_chunk;
-    let k_end = min(p.K4, k_begin + p.k4_chunk);
-
-    let offsets = batch_offsets(z);
-    let a_off = offsets.x;
-    let b_off = offsets.y;
-    // rows / columns past the edge read the last valid one; their results are not stored
-    let row0 = tile_m * TM;
-    let col0 = tile_n * 4u;
-    let c0 = b_off + min(col0, p.N4 - 1u);
-    let c1 = b_off + min(col0 + 1u, p.N4 - 1u);
-    let c2 = b_off + min(col0 + 2u, p.N4 - 1u);
-    let c3 = b_off + min(col0 + 3u, p.N4 - 1u);
-
-    var acc0: array<vec4<{{T}}>, TM>;
-    var acc1: array<vec4<{{T}}>, TM>;
-    var acc2: array<vec4<{{T}}>, TM>;
-    var acc3: array<vec4<{{T}}>, TM>;
-    if (HAS_BIAS && !HAS_SCALE) {
-        for (var r = 0u; r < TM; r++) { acc0[r] = bias4(col0); }
-        for (var r = 0u; r < TM; r++) { acc1[r] = bias4(col0 + 1u); }
-        for (var r = 0u; r < TM; r++) { acc2[r] = bias4(col0 + 2u); }
-        for (var r = 0u; r < TM; r++) { acc3[r] = bias4(col0 + 3u); }
-    }
-    for (var k = k_begin; k < k_end; k++) {
-        var a: array<vec4<{{T}}>, TM>;
-        for (var r = 0u; r < TM; r++) { a[r] = mat_a[a_off + min(row0 + r, p.M - 1u) * p.K4 + k]; }
-        let kb = 4u * k * p.N4;
-        let b0 = load_b4(kb + c0);
-        let b1 = load_b4(kb + c1);
-        let b2 = load_b4(kb + c2);
-        let b3 = load_b4(kb + c3);
-        for (var r = 0u; r < TM; r++) { acc0[r] = mac(acc0[r], a[r], b0); }
-        for (var r = 0u; r < TM; r++) { acc1[r] = mac(acc1[r], a[r], b1); }
-        for (var r = 0u; r < TM; r++) { acc2[r] = mac(acc2[r], a[r], b2); }
-        for (var r = 0u; r < TM; r++) { acc3[r] = mac(acc3[r], a[r], b3); }
-    }
-
-    if (!valid) { return; }
-    for (var r = 0u; r < TM; r++) {
-        let m = row0 + r;
-        if (m < p.M) {
-            let row = (zz * p.M + m) * p.N4;
-            store(row, col0, acc0[r]);
-            store(row, col0 + 1u, acc1[r]);
-            store(row, col0 + 2u, acc2[r]);
-            store(row, col0 + 3u, acc3[r]);
-        }
-    }
-}
+#include <matmul_blocked.wgsl>

@@ -2,7 +2,8 @@
 """What one vec4 load costs a compute shader, by where the data lives: a storage buffer (runtime
 sized and fixed size), a uniform buffer, a sampled texture (textureLoad). Every lane reads its own
 address (the pattern of a matmul's per-lane operand loads). Prints billions of vec4 loads per
-second, median of --runs; rounds interleave the kinds so that drift hits all alike.
+second, median of --runs; rounds interleave the kinds so that drift hits all alike. Last, the
+arithmetic ceiling: GFLOP/s of a kernel of vec4 FMAs with no loads.
 
     .venv/bin/python tools/bench_loads.py [--adapter vulkan] [--rounds 3] [--runs 5]
 
@@ -80,6 +81,43 @@ def kernel(dev, kind: str):
     return run
 
 
+FMA = """
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  var a = vec4<f32>(f32(g.x) * 1e-6); var a2 = a + 1.0; var a3 = a + 2.0; var a4 = a + 3.0;
+  let b = vec4<f32>(0.999); let c = vec4<f32>(1e-3);
+  for (var i = 0u; i < 4096u; i++) {
+    a = fma(a, b, c); a2 = fma(a2, b, c); a3 = fma(a3, b, c); a4 = fma(a4, b, c);
+  }
+  out[g.x] = a + a2 + a3 + a4;
+}"""
+
+
+def fma_gflops(dev, runs: int) -> float:
+    """The arithmetic ceiling: four independent vec4 FMA chains per lane, no loads."""
+    import wgpu
+
+    out = dev.create_buffer(size=INVOCATIONS * 4 * 16, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)
+    module = dev.create_shader_module(code=FMA.replace("@group(0) @binding(1)", "@group(0) @binding(0)"))
+    pipe = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
+    group = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[{"binding": 0, "resource": {"buffer": out}}])
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        enc = dev.create_command_encoder()
+        cpass = enc.begin_compute_pass()
+        cpass.set_pipeline(pipe)
+        cpass.set_bind_group(0, group)
+        cpass.dispatch_workgroups(INVOCATIONS * 4 // 64)
+        cpass.end()
+        dev.queue.submit([enc.finish()])
+        dev.queue.read_buffer(out, 0, 16)
+        if i:
+            times.append(time.perf_counter() - t0)
+    return INVOCATIONS * 4 * 4096 * 4 * 4 * 2 / statistics.median(times) / 1e9
+
+
 def main(argv=None) -> int:
     from wgpu_runtime import get_device
 
@@ -104,6 +142,7 @@ def main(argv=None) -> int:
             rates[kind].append(INVOCATIONS * LOADS / statistics.median(times) / 1e9)
     for kind, r in rates.items():
         print(f"{kind:22s} {statistics.median(r):6.3f} G vec4 loads/s  (rounds: {', '.join(f'{x:.3f}' for x in r)})")
+    print(f"{'FMA only (no loads)':22s} {fma_gflops(dev.device, args.runs):6.1f} GFLOP/s")
     return 0
 
 

@@ -3,7 +3,9 @@
 Two kinds of kernels serve each family ("matmul", "conv2d", "depthwise"): the register-blocked
 ones without workgroup memory (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl: what llvmpipe runs
 fastest, variant "regblock") and workgroup-memory tiled ones for GPUs with fast shared memory
-(matmul_tiled.wgsl, conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape. This module lists the variants that fit a device and a problem (workgroup
+(matmul_tiled.wgsl, conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape; matmuls
+also have "subgroup" (matmul_subgroup.wgsl: the register-blocked kernel with B handed between the 8
+lanes of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups). This module lists the variants that fit a device and a problem (workgroup
 storage, invocations per workgroup, llvmpipe's loop cap), orders them (software adapters: the
 register-blocked kernel first; hardware: the tile that suits the problem's size first), asks
 :func:`wgpu_runtime.tuning.choose`, and launches the tiled kernels. ``LAUNCHED`` counts the
@@ -22,6 +24,8 @@ from .launch import LOOP_CAP, grid_1d
 
 LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with a margin
 REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
+SUBGROUP = Variant("subgroup")    # matmul_subgroup.wgsl (llvmpipe with subgroups of 8)
+SUBGROUP_MIN_M = 8                # rows from which it is the default (fewer leave its lanes idle)
 LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
 
 
@@ -124,10 +128,15 @@ def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) 
 
 
 # --------------------------------------------------------------------------------- matmul
-def matmul_variant(device, m: int, n: int, k: int, nbatch: int) -> Variant:
-    """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``."""
+def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool = False) -> Variant:
+    """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``;
+    ``subgroup``: whether matmul_subgroup.wgsl may run (the device and the dtype allow it), then
+    first from SUBGROUP_MIN_M rows, else right after the register-blocked kernel."""
     shape_class = (_bucket(m), _bucket(n), _bucket(k), _bucket(nbatch))
-    return _choose(device, "matmul", shape_class, _order(device, m, n, nbatch))
+    candidates = _order(device, m, n, nbatch)
+    if subgroup:
+        candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
+    return _choose(device, "matmul", shape_class, candidates)
 
 
 def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: int, nz: int, splits: int,
@@ -227,7 +236,9 @@ def depthwise_launch(v: Variant, g, c4: int):
 def variant_names(family: str) -> list[str]:
     """Every variant name the lowerings of ``family`` ("matmul", "conv2d", "depthwise") may
     offer, on some device for some problem."""
-    if family in ("matmul", "conv2d"):
+    if family == "matmul":
+        return [REGBLOCK.name, SUBGROUP.name] + [t.name for t in TILES]
+    if family == "conv2d":
         return [REGBLOCK.name] + [t.name for t in TILES]
     if family == "depthwise":
         return [REGBLOCK.name] + [t.name for t in PATCH_TILES]
