@@ -5,7 +5,9 @@ The kernel (kernels/matmul.wgsl) is register-blocked, TM rows x 4*TN4 columns pe
 reading A as vec4 along K and B as vec4 along N. Operands that are transposed or whose K / N are
 not multiples of 4 are repacked first (on the host for weights, once per model; on the GPU
 otherwise). K longer than K4_CHUNK vec4 steps is split into partial sums added by a second pass,
-so no invocation loops more than llvmpipe's 65535 iterations. Where workgroup memory is fast (real
+so no invocation loops more than llvmpipe's 65535 iterations. Where llvmpipe runs subgroups of 8,
+kernels/matmul_subgroup.wgsl (the same product, the 8 lanes of a subgroup sharing B's columns
+through broadcasts) is a variant too. Where workgroup memory is fast (real
 GPUs), the tiled variants of ops/tiled.py (kernels/matmul_tiled.wgsl) read the same operands instead,
 chosen per adapter and shape (wgpu_runtime.tuning).
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fused, tiled
+from .conv import use_subgroups
 from .common import F, I, cdiv, prod, quarters
 from .launch import WORKGROUP, grid_1d
 from .reduce import reduce_passes
@@ -172,6 +175,18 @@ def _tiles(M: int, N4: int, nz: int) -> tuple[int, int, int]:
     return tm, wg_x, wg_y
 
 
+def _subgroup_tiles(M: int, N4: int, nz: int) -> tuple[int, int, int]:
+    """(TM, WG_X, WG_Y) of matmul_subgroup.wgsl: the 8 lanes of a subgroup along M (WG_X = 8),
+    up to TM = 8 rows each, and up to WORKGROUP / 8 subgroups along N -- fewer when that leaves
+    fewer than 8 workgroups (to spread over llvmpipe's threads)."""
+    tm = min(8, _pow2(cdiv(M, 8)))
+    tiles_m, tiles_n = cdiv(M, tm), cdiv(N4, 4)
+    wg_y = min(WORKGROUP // 8, _pow2(tiles_n))
+    while wg_y > 1 and nz * cdiv(tiles_m, 8) * cdiv(tiles_n, wg_y) < 8:
+        wg_y //= 2
+    return tm, 8, wg_y
+
+
 def _crop(ctx, src, dst, nbatch: int, M: int, N: int, Np: int) -> None:
     """dst [.., M, N] = the first N columns of src [.., M, Np]."""
     n = nbatch * M * N
@@ -200,12 +215,15 @@ def _lower(flags, batch_rule):
             mat_a = mat_b = ctx.constant(np.zeros(4, np.float32), a.dtype, "empty-operand")
         shape, sa, sb = _batch_layout(d.batch, a.shape[:-2], b.shape[:-2])
         nbatch = prod(d.batch)
-        variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch)
-        chunk = K4_CHUNK if variant.name == tiled.REGBLOCK.name else variant.get("tile").k4_chunk()
+        variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch, subgroup=use_subgroups(ctx.device))
+        sub = variant.name == tiled.SUBGROUP.name
+        blocked = sub or variant.name == tiled.REGBLOCK.name      # matmul.wgsl / matmul_subgroup.wgsl
+        chunk = K4_CHUNK if blocked else variant.get("tile").k4_chunk()
         splits = max(1, cdiv(K4, chunk))
-        tm, wg_x, wg_y = _tiles(M, N4, nbatch * splits)
+        tm, wg_x, wg_y = (_subgroup_tiles if sub else _tiles)(M, N4, nbatch * splits)
         tiles_m, tiles_n = cdiv(M, tm), cdiv(N4, 4)
-        groups_m, groups_n = cdiv(tiles_m, wg_y), cdiv(tiles_n, wg_x)
+        wg_m, wg_n = (wg_x, wg_y) if sub else (wg_y, wg_x)     # the subgroup kernel's rows run along x
+        groups_m, groups_n = cdiv(tiles_m, wg_m), cdiv(tiles_n, wg_n)
         T = ctx.wgsl_type(a.dtype)
         # the kernel writes vec4 rows of 4 * N4 columns: straight into the output when that is N
         direct = splits == 1 and N == 4 * N4
@@ -219,11 +237,11 @@ def _lower(flags, batch_rule):
         batch = {"rank": len(shape), "a_mat": M * K4, "b_mat": 4 * K4 * N4, "shape_lo": shape8[:4],
                  "shape_hi": shape8[4:], "a_lo": sa8[:4], "a_hi": sa8[4:], "b_lo": sb8[:4], "b_hi": sb8[4:]}
         template = {"T": T, **(ep.template if splits == 1 else fused.template(None))}
-        if variant.name != tiled.REGBLOCK.name:
+        if not blocked:
             tiled.launch_matmul(ctx, variant, [mat_a, mat_b, dst, *ep_bufs], M, N, K4, N4, nbatch * splits,
                                 splits, batch, ep.leaky_alpha, template, epilogue if splits == 1 else {})
         else:
-            ctx.dispatch("matmul.wgsl", [mat_a, mat_b, dst, *ep_bufs],
+            ctx.dispatch("matmul_subgroup.wgsl" if sub else "matmul.wgsl", [mat_a, mat_b, dst, *ep_bufs],
                          grid_1d(groups_m * groups_n * nbatch * splits, 1),
                          params={"M": M, "N": N, "K4": K4, "N4": N4, "tiles_m": tiles_m, "tiles_n": tiles_n,
                                  "groups_m": groups_m, "groups_n": groups_n, "nz": nbatch * splits,
