@@ -10,6 +10,7 @@ import pytest
 from wgpu_runtime import get_device, tuning
 from wgpu_runtime.conformance.op_cases import run_case
 from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.ops.conv import use_subgroups
 
 from conftest import ADAPTERS
 
@@ -47,3 +48,25 @@ def test_variant_names_cover_the_candidates_lowerings_build():
     offered = {v.name for v in tiled._order(device, 4096, 4096, 1)}
     assert offered <= set(tiled.variant_names("matmul"))
     assert tiled.REGBLOCK.name in offered and len(offered) > 1
+    with tuning.recording() as points:
+        tiled.matmul_variant(device, 4096, 4096, 4096, 1, subgroup=True)
+    assert set(points[0].candidates) <= set(tiled.variant_names("matmul"))
+    assert tiled.SUBGROUP.name in points[0].candidates
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_subgroup_matmul_is_offered_only_where_subgroups_run(adapter):
+    """matmul_subgroup.wgsl is a candidate only where llvmpipe runs subgroups of 8 (Vulkan here,
+    never GL), the default from SUBGROUP_MIN_M rows, after the register-blocked kernel below."""
+    device = get_device(adapter)
+    sub = use_subgroups(device)
+    with tuning.recording() as points:
+        for m in (1, tiled.SUBGROUP_MIN_M - 1, tiled.SUBGROUP_MIN_M, 512):
+            tiled.matmul_variant(device, m, 512, 512, 1, subgroup=sub)
+    names = [p.candidates for p in points]
+    if device.backend == "OpenGL":
+        assert not sub, "the GL adapter must never run the subgroup kernel"
+    if not sub:
+        assert all(tiled.SUBGROUP.name not in c for c in names), names
+        return
+    assert [c.index(tiled.SUBGROUP.name) for c in names] == [1, 1, 0, 0], names

@@ -4,9 +4,11 @@ GPU against float64 numpy, weights repacked on the host, split-K with real-value
 import numpy as np
 import pytest
 
+from wgpu_runtime import tuning
 from wgpu_runtime.errors import GraphError
 from wgpu_runtime.graph.single_op import op_model, run_op
-from wgpu_runtime.ops import REGISTRY
+from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.ops.conv import use_subgroups
 
 EPS = np.finfo(np.float32).eps
 
@@ -103,6 +105,35 @@ def test_split_k_with_real_values(device):
     model = op_model("MatMul", {}, [a, b], device)
     assert "matmul_splitk.wgsl" in _kernels(model, {"in0": a, "in1": b})
     _close_to_float64(model.execute({"in0": a, "in1": b}, ["op:0"])[0], a, b)
+
+
+def test_subgroup_kernel_is_the_default_from_subgroup_min_m_rows_where_subgroups_run(device):
+    """Vulkan (llvmpipe, subgroups of 8): matmul_subgroup.wgsl from SUBGROUP_MIN_M rows, matmul.wgsl
+    below; GL: matmul.wgsl always."""
+    for m, sub in ((tiled.SUBGROUP_MIN_M, True), (tiled.SUBGROUP_MIN_M - 1, False)):
+        a, b = np.ones((m, 16), np.float32), np.ones((16, 12), np.float32)
+        kernel = "matmul_subgroup.wgsl" if sub and use_subgroups(device) else "matmul.wgsl"
+        assert _kernels(op_model("MatMul", {}, [a, b], device), {"in0": a, "in1": b}) == [kernel]
+
+
+@pytest.mark.parametrize("variant", [tiled.REGBLOCK.name, tiled.SUBGROUP.name])
+def test_batched_split_k_with_real_values_under_each_register_blocked_variant(device, variant):
+    """Broadcast batch (2, 1) x (3,), 20x9 outputs (ragged: 3 row tiles of 8, 9 columns), K = 33001
+    (2 split-K passes), real values: each product within the float32 bound of float64."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((2, 1, 20, 33001)).astype(np.float32)
+    b = rng.standard_normal((3, 33001, 9)).astype(np.float32)
+    key = ("matmul", variant, device.name)
+    before = tiled.LAUNCHED[key]
+    with tuning.forcing({"matmul": variant}):
+        model = op_model("BatchMatMulV2", {}, [a, b], device)
+        assert "matmul_splitk.wgsl" in _kernels(model, {"in0": a, "in1": b})
+        got = model.execute({"in0": a, "in1": b}, ["op:0"])[0]
+    offered = variant == tiled.REGBLOCK.name or use_subgroups(device)
+    assert (tiled.LAUNCHED[key] > before) == offered
+    for i in range(2):
+        for j in range(3):
+            _close_to_float64(got[i, j], a[i, 0], b[j])
 
 
 def test_fused_matmul_with_constant_prelu_alpha(device):

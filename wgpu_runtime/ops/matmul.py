@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fused, tiled
-from .conv import use_subgroups
 from .common import F, I, cdiv, prod, quarters
+from .conv import use_subgroups
 from .launch import WORKGROUP, grid_1d
 from .reduce import reduce_passes
 from .registry import Case, Tensor, register

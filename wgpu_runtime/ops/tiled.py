@@ -5,9 +5,10 @@ ones without workgroup memory (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl: what l
 fastest, variant "regblock") and workgroup-memory tiled ones for GPUs with fast shared memory
 (matmul_tiled.wgsl, conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape; matmuls
 also have "subgroup" (matmul_subgroup.wgsl: the register-blocked kernel with B handed between the 8
-lanes of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups). This module lists the variants that fit a device and a problem (workgroup
-storage, invocations per workgroup, llvmpipe's loop cap), orders them (software adapters: the
-register-blocked kernel first; hardware: the tile that suits the problem's size first), asks
+lanes of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups).
+This module lists the variants that fit a device and a problem (workgroup storage, invocations
+per workgroup, llvmpipe's loop cap), orders them (software adapters: the register-blocked kernel
+first; hardware: the tile that suits the problem's size first), asks
 :func:`wgpu_runtime.tuning.choose`, and launches the tiled kernels. ``LAUNCHED`` counts the
 variants lowered, per (family, variant, device name): what tests and benchmarks read to know
 which ran.
@@ -25,7 +26,7 @@ from .launch import LOOP_CAP, grid_1d
 LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with a margin
 REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
 SUBGROUP = Variant("subgroup")    # matmul_subgroup.wgsl (llvmpipe with subgroups of 8)
-SUBGROUP_MIN_M = 8                # rows from which it is the default (fewer leave its lanes idle)
+SUBGROUP_MIN_M = 9                # rows from which it is the default (at <= 8 it measured no faster)
 LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
 
 
