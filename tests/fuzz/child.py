@@ -2,7 +2,8 @@
 records every file or folder opened inside the canary folder), the action, and a result.json.
 
 Actions: "load" (load_model + predict, outputs saved), "cli" (wgpu_runtime.__main__.main(argv)),
-"threads" (two threads sharing one model), "loop" (many predicts on one model).
+"threads" (threads sharing one model; with "batching", its dynamic batching on), "loop" (many
+predicts on one model).
 """
 from __future__ import annotations
 
@@ -83,8 +84,8 @@ def _save(folder: Path, outs) -> dict:
     return {"outputs": len(outs)}
 
 
-def _predict(model, case: dict, folder: Path):
-    feeds = _feeds(case, folder)
+def _predict(model, case: dict, folder: Path, feeds: dict | None = None):
+    feeds = _feeds(case, folder) if feeds is None else feeds
     kwargs = case.get("predict_kwargs") or {}
     if hasattr(model, "execute"):
         return model.predict(feeds if len(feeds) != 1 or case.get("feed_by_name") else next(iter(feeds.values())))
@@ -103,24 +104,50 @@ def _threads(case: dict, folder: Path) -> dict:
     import wgpu_runtime as wr
 
     model = wr.load_model(case["model"], case.get("adapter"))
-    results, errors = [], []
+    batching = bool(case.get("batching")) and hasattr(model, "enable_dynamic_batching")
+    if batching:     # a graph that mixes rows is refused with GraphError: a clean error, not a pass
+        model.enable_dynamic_batching(max_batch_size=4, max_delay_ms=5)
+    base = _feeds(case, folder)
+    n = int(case.get("threads", 2))
+    # batching: thread t > 0 feeds its own input (the case's, channels rolled by t), so that rows
+    # handed to the wrong caller cannot go unnoticed; thread 0's is the case's, for the oracle
+    inputs = [base if not batching or t == 0 else {k: np.roll(v, t, axis=-1) for k, v in base.items()}
+              for t in range(n)]
+    results, errors = [[] for _ in range(n)], []
 
-    def work():
+    def work(t):
         try:
             for _ in range(int(case.get("repeats", 8))):
-                results.append(np.asarray(_predict(model, case, folder)))
+                results[t].append(np.asarray(_predict(model, case, folder, inputs[t])))
         except BaseException as e:  # noqa: BLE001 -- re-raised in the main thread
             errors.append(e)
-    threads = [threading.Thread(target=work) for _ in range(int(case.get("threads", 2)))]
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
-    if any(not np.array_equal(r, results[0], equal_nan=True) for r in results):
-        return {"status": "wrong", "message": "threads sharing one model got different results"}
-    return _save(folder, results[0])
+    if not batching:
+        flat = [r for rs in results for r in rs]
+        if any(not np.array_equal(r, flat[0], equal_nan=True) for r in flat):
+            return {"status": "wrong", "message": "threads sharing one model got different results"}
+        return _save(folder, flat[0])
+    # batched calls run the plan of another batch size, whose kernels may sum in another order:
+    # each result against the numpy reference of its own input, with the runner's tolerance
+    # (float32 sums of conv, mean and matmul in another order: rtol 1e-4, atol 1e-6)
+    from wgpu_runtime.conformance.reference import evaluate
+    from wgpu_runtime.graph.graph import Graph
+
+    graph, weights = Graph(model.artifacts.nodes), model.artifacts.weights
+    for t, rs in enumerate(results):
+        with np.errstate(all="ignore"):
+            want = evaluate(graph, weights, inputs[t], [("Identity", 0)])[("Identity", 0)]
+        if any(not np.allclose(r, want, rtol=1e-4, atol=1e-6, equal_nan=True) for r in rs):
+            return {"status": "wrong", "message": f"thread {t}: a batched call's result is not its own input's"}
+    if not model.dynamic_batching["batched_calls"]:
+        return {"status": "wrong", "message": "dynamic batching batched none of the calls"}
+    return _save(folder, results[0][0])
 
 
 def _loop(case: dict, folder: Path) -> dict:

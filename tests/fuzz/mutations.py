@@ -186,6 +186,17 @@ def same_threads(rng, m):
     return Spec(action="threads", extra={"threads": 2, "repeats": rng.randint(3, 8)})
 
 
+def same_batched_threads(rng, m):
+    """Four threads on one model with its dynamic batching on, the graph seed's batch dimension
+    made free (layers models run the plain threads case): each gets the oracle's answer."""
+    if m.kind == "graph":
+        for dims in (m.node("x")["attr"]["shape"]["shape"]["dim"],
+                     m.doc["signature"]["inputs"]["x"]["tensorShape"]["dim"]):
+            dims[0]["size"] = "-1"
+        m.save()
+    return Spec(action="threads", extra={"threads": 4, "repeats": rng.randint(3, 8), "batching": True})
+
+
 def same_loop(rng, m):
     return Spec(action="loop", extra={"repeats": 30})
 
@@ -514,7 +525,8 @@ def cli_case(rng, m):
 
 
 SAME = [same_extra_keys, same_shuffled_nodes, same_int_encodings, same_no_signature, same_reshard,
-        same_unused_weight, same_feed_names, same_nonfinite_input, same_threads, same_loop, same_layers_extra_config]
+        same_unused_weight, same_feed_names, same_nonfinite_input, same_threads, same_batched_threads, same_loop,
+        same_layers_extra_config]
 REJECT = [reject_shard_extra_bytes, reject_shard_missing_bytes, reject_shard_order, reject_bad_dtype,
           reject_node_dtype, reject_quantization, reject_extra_inputs, reject_cycle, reject_dilation,
           reject_duplicate_node, reject_missing_weight, reject_layer_units, reject_layer_string,

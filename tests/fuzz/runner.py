@@ -53,6 +53,7 @@ class Case:
     exit: tuple = (0,)
     threads: int = 2
     repeats: int = 8
+    batching: bool = False          # threads: with the model's dynamic batching on
 
 
 @dataclass
