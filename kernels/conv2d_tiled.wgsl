@@ -98,16 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             Bs[e] = v;
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < 4u * BK4; kk++) {
-            var a: array<vec4<f32>, TM / 4u>;
-            for (var i = 0u; i < TM / 4u; i++) { a[i] = As[kk * AP + row0 + i]; }
-            var b: array<vec4<f32>, TN4>;
-            for (var j = 0u; j < TN4; j++) { b[j] = Bs[kk * BN4 + lid.x + j * WGX]; }
-            for (var r = 0u; r < TM; r++) {
-                let ar = a[r / 4u][r % 4u];
-                for (var j = 0u; j < TN4; j++) { acc[r * TN4 + j] += ar * b[j]; }
-            }
-        }
+#include <tile_multiply.wgsl>
         workgroupBarrier();
     }
 

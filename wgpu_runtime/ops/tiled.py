@@ -170,7 +170,7 @@ def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
     pointwise = (g.kh == g.kw == g.sh == g.sw == 1 and g.pt == g.pl == 0 and g.h == g.oh and g.w == g.ow)
     total, chunk = g.kh * g.kw * k4, t.k4_chunk()
     passes = [{"q0": q, "q1": min(total, q + chunk), "groups_n": groups_n} for q in range(0, total, chunk)]
-    template = {"TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk}
+    template = {"T": "f32", "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk}
     return "conv2d_tiled.wgsl", grid, template, {"POINTWISE": pointwise}, passes
 
 
