@@ -250,9 +250,8 @@ def _attach_profile(result: BenchResult, model, feeds) -> None:
 
 
 def _time_batching(result: BenchResult, model, feeds, max_batch: int, warmup: int, runs: int) -> None:
-    """The in-flight timing again with the model's dynamic batching on (graph/batching.py)."""
-    if not hasattr(model, "enable_dynamic_batching"):
-        raise ValueError("dynamic batching is for graph models; this is a layers model")
+    """The in-flight timing again with the model's dynamic batching on (graph/batching.py; a
+    layers model is timed through its traced graph model, so it has one too)."""
     model.enable_dynamic_batching(max_batch)
     try:
         wall, lat = _in_flight(model, feeds, result.concurrency, warmup, runs)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dtypes import STRING, device_dtype
-from ..errors import BindingLimitError, DisposedError, GraphError
+from ..errors import DisposedError, GraphError
 from ..tensor import Tensor
 from . import chunking, executor
 from .plan import DataDependentError
@@ -77,9 +77,7 @@ class Batcher:
         model = self.model
         if any(isinstance(v, Tensor) for v in feeds.values()):
             return None
-        resolved = model._check_feeds(feeds)
-        names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in model.outputs])
-        targets = [model._resolve_output(n) for n in names]
+        resolved, targets = model._check_feeds(feeds), model._targets(outputs)
         rows = _rows_of(resolved)
         if rows is None or rows > self.max_batch_size or model._dynamic is not None:
             return None
@@ -228,7 +226,7 @@ class Batcher:
                 return                  # decided per call, from the real shapes
             dtype = model.graph.nodes[node].attrs.get("dtype") or "float32"
             resolved[node] = (np.zeros([1, *shape[1:]], np.float32), device_dtype(dtype))
-        targets = [model._resolve_output(s.name) for s in model.outputs]
+        targets = model._targets(None)
         key = (tuple(targets), tuple(sorted((k, v.shape[1:], d) for k, (v, d) in resolved.items())))
         why = self._decide(key, resolved, targets)
         if isinstance(why, str):
@@ -236,18 +234,15 @@ class Batcher:
 
 
 def _execute(model, resolved, targets) -> list[np.ndarray]:
-    """One run of checked inputs, as ``execute`` runs them (chunked over the binding limit)."""
+    """One run of checked inputs, as ``execute`` runs them (chunked over the binding limit), or
+    RUN_ALONE when the graph needs the dynamic executor."""
     with model.device.lock:
         model._check_alive()
         try:
-            plan = model._plan(resolved, targets)
-        except BindingLimitError as e:
-            e.request = (resolved, targets)
-            return chunking.run(model, None, None, e)
+            sub, outs = model._submit_checked(resolved, targets)
         except DataDependentError:      # the caller runs it alone, on the dynamic executor
             return RUN_ALONE
-        sub = executor.submit(model.device, plan, {k: v for k, (v, _) in resolved.items()}, False)
-    return executor.wait(model.device, sub)
+    return outs if sub is None else executor.wait(model.device, sub)
 
 
 def _settle(call: _Call, run) -> None:

@@ -71,8 +71,7 @@ def resolve(model, feeds, outputs, error: BindingLimitError):
     if checked is not None:
         resolved, targets = checked
     else:
-        names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in model.outputs])
-        resolved, targets = model._check_feeds(feeds), [model._resolve_output(n) for n in names]
+        resolved, targets = model._check_feeds(feeds), model._targets(outputs)
     if any(isinstance(v, Tensor) for v, _ in resolved.values()):
         raise _explained(error, "its inputs are device tensors (pass numpy arrays to run it in chunks)")
     return resolved, targets

@@ -174,24 +174,31 @@ class GraphModel:
 
     def _submit(self, feeds: Feeds, outputs: OutputNames, on_device: bool, request_map: bool = True):
         """Under Device.lock: (submitted static-plan inference, None) or (None, the outputs of
-        the dynamic executor)."""
+        the dynamic executor or of a chunked run)."""
         self._check_alive()
+        resolved, targets = self._check_feeds(feeds), self._targets(outputs)
         if self._dynamic is None:
             try:
-                plan, arrays = self.prepare(feeds, outputs)
+                return self._submit_checked(resolved, targets, on_device, request_map)
             except DataDependentError:      # a host op on data / a data-dependent shape
                 self._dynamic = DynamicExecutor(self)
-            except BindingLimitError as e:  # a tensor over the binding limit: the batch in chunks
-                return None, chunking.run(self, feeds, outputs, e, on_device)
-            else:
-                return executor.submit(self.device, plan, arrays, on_device, request_map=request_map), None
-        names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
         resolved = {k: (to_device_array(v.numpy(), d) if isinstance(v, Tensor) else v, d)
-                    for k, (v, d) in self._check_feeds(feeds).items()}
-        result = self._dynamic.run(resolved, [self._resolve_output(n) for n in names])
+                    for k, (v, d) in resolved.items()}
+        result = self._dynamic.run(resolved, targets)
         if on_device:
             result = [Tensor.from_numpy(r, self.device) for r in result]
         return None, result
+
+    def _submit_checked(self, resolved, targets, on_device: bool = False, request_map: bool = True):
+        """Under Device.lock, checked inputs (``_check_feeds``) and output refs: (submitted
+        inference, None), or (None, the outputs) of a batch over the binding limit run in chunks.
+        DataDependentError when the graph needs the dynamic executor."""
+        try:
+            plan = self._plan_checked(resolved, targets)
+        except BindingLimitError as e:      # a tensor over the binding limit: the batch in chunks
+            return None, chunking.run(self, None, None, e, on_device)
+        arrays = {k: v for k, (v, _) in resolved.items()}
+        return executor.submit(self.device, plan, arrays, on_device, request_map=request_map), None
 
     def dispose(self) -> None:
         """Free the weights, plans (their buffers and bind groups) and pipelines' references now;
@@ -241,15 +248,20 @@ class GraphModel:
             raise GraphError("this model has control flow or data-dependent shapes: it runs on the "
                              "dynamic executor, node by node, not as one prepared plan")
         self._check_alive()
+        resolved, targets = self._check_feeds(feeds), self._targets(outputs)
+        return self._plan_checked(resolved, targets), {k: v for k, (v, _) in resolved.items()}
+
+    def _targets(self, outputs: OutputNames) -> list[tuple[str, int]]:
+        """The (node, output index) refs of an ``execute`` call's output names (default: all)."""
         names = [outputs] if isinstance(outputs, str) else list(outputs or [s.name for s in self.outputs])
-        resolved = self._check_feeds(feeds)
-        targets = [self._resolve_output(n) for n in names]
+        return [self._resolve_output(n) for n in names]
+
+    def _plan_checked(self, resolved, targets) -> Plan:
         try:
-            plan = self._plan(resolved, targets)
+            return self._plan(resolved, targets)
         except BindingLimitError as e:
             e.request = (resolved, targets)     # checked once: graph/chunking.py runs them in chunks
             raise
-        return plan, {k: v for k, (v, _) in resolved.items()}
 
     def _plan(self, resolved, targets) -> Plan:
         key = (tuple(sorted((k, v.shape, d) for k, (v, d) in resolved.items())), tuple(targets))
