@@ -15,14 +15,7 @@
 #include <common.wgsl>
 #include <conv_epilogue.wgsl>
 
-struct Params {
-    m: u32, n4: u32, k4: u32, alpha: f32,        // output pixels, output / input channel vec4s, activation slope
-    h: u32, w: u32, oh: u32, ow: u32,            // spatial sizes of x and y
-    kh: u32, kw: u32, stride_h: u32, stride_w: u32,
-    dil_h: u32, dil_w: u32, pad_t: i32, pad_l: i32,
-    ky0: u32, ky1: u32, c0: u32, c1: u32,        // this pass's filter rows and input channel blocks
-    hi: f32,                                     // activation cap (PWL)
-}
+#include <conv_params.wgsl>
 
 override TRANSPOSED: bool = false;
 override ACCUMULATE: bool = false;
@@ -30,6 +23,7 @@ override WG: u32 = 64u;
 
 #include <conv_bindings.wgsl>
 #include <conv_tap.wgsl>
+#include <conv_store.wgsl>
 
 fn load_x(pixel: i32, c: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), x[u32(max(pixel, 0)) * p.k4 + c], pixel >= 0);
@@ -39,14 +33,7 @@ fn load_x(pixel: i32, c: u32) -> vec4<f32> {
 fn store(m0: u32, c: u32, acc: mat4x4<f32>) {
     if (c >= p.n4) { return; }
     let e = epilogue4_params(4u * c, p.alpha);
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + i;
-        if (m < p.m) {
-            var v = acc[i];
-            if (ACCUMULATE) { v += y[m * p.n4 + c]; }
-            y[m * p.n4 + c] = activate_at(v, e, m * p.n4 + c);
-        }
-    }
+    for (var i = 0u; i < 4u; i++) { store_at(m0 + i, c, acc[i], e); }
 }
 
 @compute @workgroup_size(WG)

@@ -4,6 +4,7 @@
 // A window taller than llvmpipe's loop cap allows runs as passes over rows [ky0, ky1): passes
 // after the first ACCUMULATE into y, and AvgPool divides in the FINAL one.
 #include <common.wgsl>
+#include <row_block.wgsl>
 
 override MODE: u32 = 0u;            // 0 max, 1 average
 override ACCUMULATE: bool = false;
@@ -58,36 +59,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
-    let c = i % p.c4;
-    let rest = i / p.c4;
-    let ox0 = (rest % p.owb) * 8u;
-    let row = rest / p.owb;                      // b * oh + oy
-    let b = row / p.oh;
-    let oy = row % p.oh;
+    let blk = row_block(i);
     let sw = i32(p.stride_w);
     var start = vec4<{{T}}>(0);
     if (MODE == 0u) { start = vec4<{{T}}>(bitcast<{{T}}>(LOWEST_BITS)); }
     var a0 = start; var a1 = start; var a2 = start; var a3 = start;
     var a4 = start; var a5 = start; var a6 = start; var a7 = start;
-    let y0 = i32(oy * p.stride_h) - p.pad_t;
+    let y0 = i32(blk.oy * p.stride_h) - p.pad_t;
     for (var ky = p.ky0; ky < p.ky1; ky++) {
         let iy = y0 + i32(ky);
         if (iy < 0 || iy >= i32(p.h)) { continue; }
-        let in_row = (b * p.h + u32(iy)) * p.w;
+        let in_row = (blk.b * p.h + u32(iy)) * p.w;
         for (var kx = 0u; kx < p.kw; kx++) {
-            let ix = i32(ox0 * p.stride_w + kx) - p.pad_l;
-            a0 = pool(a0, in_row, ix, c);
-            a1 = pool(a1, in_row, ix + sw, c);
-            a2 = pool(a2, in_row, ix + 2 * sw, c);
-            a3 = pool(a3, in_row, ix + 3 * sw, c);
-            a4 = pool(a4, in_row, ix + 4 * sw, c);
-            a5 = pool(a5, in_row, ix + 5 * sw, c);
-            a6 = pool(a6, in_row, ix + 6 * sw, c);
-            a7 = pool(a7, in_row, ix + 7 * sw, c);
+            let ix = i32(blk.ox0 * p.stride_w + kx) - p.pad_l;
+            a0 = pool(a0, in_row, ix, blk.c);
+            a1 = pool(a1, in_row, ix + sw, blk.c);
+            a2 = pool(a2, in_row, ix + 2 * sw, blk.c);
+            a3 = pool(a3, in_row, ix + 3 * sw, blk.c);
+            a4 = pool(a4, in_row, ix + 4 * sw, blk.c);
+            a5 = pool(a5, in_row, ix + 5 * sw, blk.c);
+            a6 = pool(a6, in_row, ix + 6 * sw, blk.c);
+            a7 = pool(a7, in_row, ix + 7 * sw, blk.c);
         }
     }
     let rows_in = inside(y0, p.kh, p.h);
-    store(row, ox0, c, a0, rows_in); store(row, ox0 + 1u, c, a1, rows_in); store(row, ox0 + 2u, c, a2, rows_in);
-    store(row, ox0 + 3u, c, a3, rows_in); store(row, ox0 + 4u, c, a4, rows_in); store(row, ox0 + 5u, c, a5, rows_in);
-    store(row, ox0 + 6u, c, a6, rows_in); store(row, ox0 + 7u, c, a7, rows_in);
+    store(blk.row, blk.ox0, blk.c, a0, rows_in); store(blk.row, blk.ox0 + 1u, blk.c, a1, rows_in); store(blk.row, blk.ox0 + 2u, blk.c, a2, rows_in);
+    store(blk.row, blk.ox0 + 3u, blk.c, a3, rows_in); store(blk.row, blk.ox0 + 4u, blk.c, a4, rows_in); store(blk.row, blk.ox0 + 5u, blk.c, a5, rows_in);
+    store(blk.row, blk.ox0 + 6u, blk.c, a6, rows_in); store(blk.row, blk.ox0 + 7u, blk.c, a7, rows_in);
 }

@@ -1,7 +1,8 @@
 """Every kernel variant a lowering can offer (wgpu_runtime/ops/tiled.py: the register-blocked
 kernels and each workgroup-memory tile) runs every registry case of the ops it serves, forced
 with tuning.forcing, on each adapter, against the numpy reference with the registry's tolerance
-(the conformance machinery: conformance/op_cases.run_case). A variant a device or a problem
+(the conformance machinery: conformance/op_cases.run_case; matmuls also with B as a model
+weight, as the texture variant needs). A variant a device or a problem
 cannot take (workgroup limits, a tile far bigger than the output) is not among that lowering's
 candidates and the case runs the first candidate instead; each variant must still have run on
 some case on some adapter (no variant passes by never running)."""
@@ -21,6 +22,9 @@ FAMILIES = {
     "depthwise": ["DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"],
 }
 VARIANTS = [(family, name) for family in FAMILIES for name in tiled.variant_names(family)]
+# input positions that models hold as weights: the matmul family runs every case a second time
+# with these as constants (the texture variant takes a weight as B only)
+WEIGHTS = {"MatMul": (1,), "_FusedMatMul": (1,)}
 
 
 @pytest.mark.parametrize("family,variant", VARIANTS, ids=[f"{f}-{v}" for f, v in VARIANTS])
@@ -33,9 +37,11 @@ def test_variant_passes_every_registry_case_on_every_adapter(family, variant):
         with tuning.forcing({family: variant}):
             for op in FAMILIES[family]:
                 for i in range(len(REGISTRY[op].cases)):
-                    r = run_case(op, i, device)
-                    if not r.passed:
-                        failures.append(f"{op} case {i} ({r.note}) on {device.backend}: {r.message}")
+                    for weights in {(), WEIGHTS.get(op, ())}:
+                        r = run_case(op, i, device, weights)
+                        if not r.passed:
+                            failures.append(f"{op} case {i} ({r.note}; weights {weights}) on {device.backend}: "
+                                            f"{r.message}")
         ran[device.backend] = tiled.LAUNCHED[key] - before
     assert not failures, f"{family} variant {variant}:\n" + "\n".join(failures)
     assert sum(ran.values()) > 0, f"{family} variant {variant} was never a candidate on {list(ran)}"

@@ -88,8 +88,8 @@ def _check(device, nodes, weights, feeds, outputs, tol, outputs_sig=None):
     got = opt.execute(feeds, outputs)
     for o, g, w in zip(outputs, got, want):
         assert_close(g, w, tol, f"{o} on {device.backend}", per="tensor")
-    n0 = len(base.prepare(feeds, outputs)[0].steps)
-    n1 = len(opt.prepare(feeds, outputs)[0].steps)
+    n0 = base.prepare(feeds, outputs)[0].dispatches
+    n1 = opt.prepare(feeds, outputs)[0].dispatches
     return n0, n1, opt
 
 
@@ -326,8 +326,8 @@ def test_mobilenet_v2_conversions(device, which):
     y0, y1 = base.execute(feeds, [key])[0], opt.execute(feeds, [key])[0]
     np.testing.assert_allclose(y1, want[key], atol=MOBILENET_ATOL, rtol=0, err_msg=f"{which} vs TF")
     assert_close(y1, y0, FP32_DEEP, f"{which}: optimized vs as converted", per="tensor")
-    n0 = len(base.prepare(feeds, [key])[0].steps)
-    n1 = len(opt.prepare(feeds, [key])[0].steps)
+    n0 = base.prepare(feeds, [key])[0].dispatches
+    n1 = opt.prepare(feeds, [key])[0].dispatches
     ops = {s.op for s in opt.prepare(feeds, [key])[0].steps}
     print(f"{which}: {n0} dispatches as converted, {n1} optimized")
     assert n1 <= 67 and n1 < n0, (n0, n1)

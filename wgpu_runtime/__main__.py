@@ -138,7 +138,7 @@ def _dispatch_counts(art, adapter=None) -> dict:
         out[key] = None
         if not model.is_dynamic:
             try:
-                out[key] = len(model.prepare(random_inputs(model.inputs, 1))[0].steps)
+                out[key] = model.prepare(random_inputs(model.inputs, 1))[0].dispatches
             except (WgpuRuntimeError, ValueError, TypeError):   # e.g. data-dependent shapes, found while planning
                 out[key] = None
     return out

@@ -223,8 +223,8 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
         if progress:
             progress()
 
-    result = BenchResult(**common, **timing_stats(times, ran), dispatches=len(plan.steps),
-                         encode_us_per_dispatch=statistics.median(encode) * 1e6 / max(1, len(plan.steps)),
+    result = BenchResult(**common, **timing_stats(times, ran), dispatches=plan.dispatches,
+                         encode_us_per_dispatch=statistics.median(encode) * 1e6 / max(1, plan.dispatches),
                          peak_activation_bytes=plan.temp_bytes)
     if concurrency:
         result.concurrency = concurrency

@@ -190,7 +190,8 @@ def _open(a, key: str) -> Device:
     wanted = [f for f in ("timestamp-query", "subgroup") if f in a.features]
     limits = {k: a.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
                                        "max-compute-workgroup-storage-size",
-                                       "max-storage-buffers-per-shader-stage") if k in a.limits}
+                                       "max-storage-buffers-per-shader-stage", "max-texture-dimension-2d",
+                                       "max-texture-array-layers") if k in a.limits}
     dev = a.request_device_sync(required_features=wanted, required_limits=limits)
     _DEVICES[key] = Device(a, dev, frozenset(wanted))
     setattr(dev, _WRAPPED_ATTR, _DEVICES[key])

@@ -27,7 +27,9 @@ def case_list(ops: list[str]) -> list[tuple[str, int]]:
     return [(name, i) for name in ops for i in range(len(REGISTRY[name].cases))]
 
 
-def run_case(name: str, index: int, device) -> CaseResult:
+def run_case(name: str, index: int, device, weights: tuple[int, ...] = ()) -> CaseResult:
+    """Registry case ``index`` of op ``name`` on ``device`` against the numpy reference. Inputs
+    at the op's host-input positions and at ``weights`` are model constants, the others fed."""
     op = REGISTRY[name]
     case = op.cases[index]
     inputs = case.materialize(seed=index)
@@ -37,7 +39,9 @@ def run_case(name: str, index: int, device) -> CaseResult:
         return CaseResult(name, index, case.note, False, math.inf, 0.0, f"reference raised {type(e).__name__}: {e}")
     tol = case_tolerance(op, case, inputs, want)
     try:
-        got = run_op(name, case.attrs, inputs, device, n_outputs=len(want))
+        consts = None if not weights else {i for i in range(len(inputs))
+                                           if i in weights or op.is_host_input(i, len(inputs))}
+        got = run_op(name, case.attrs, inputs, device, n_outputs=len(want), const_inputs=consts)
     except Exception as e:  # noqa: BLE001 -- any failure of the runtime on a case is a finding
         return CaseResult(name, index, case.note, False, math.inf, tol.ulps, f"{type(e).__name__}: {e}")
     worst = CaseResult(name, index, case.note, True, 0.0, tol.ulps)

@@ -1,16 +1,20 @@
 """The collector the static planner and the dynamic executor's per-node programs share: what an
 op's :class:`~wgpu_runtime.ops.launch.Lowering` calls back into. It collects launch steps and puts
 host values on the device (a model weight once per model, anything else as a per-collector
-constant)."""
+constant), and hands out texture operands (wgpu_runtime/textures.py): weight textures (once per
+model where the model keeps them, else per collector) and one scratch texture that every packed
+activation of the collector's steps shares, created by :meth:`finish_textures`."""
 from __future__ import annotations
 
 import numpy as np
 
+from .. import textures
 from ..dtypes import to_device_array
 from ..errors import GraphError
 from ..memory import Buf, nbytes_of
 from ..ops.launch import Step
 from ..ops.registry import Tensor
+from ..textures import Tex
 
 
 class StepCollector:
@@ -19,6 +23,8 @@ class StepCollector:
         self.device = device
         self.steps: list[Step] = []
         self.consts: list[Buf] = []
+        self.textures: list[Tex] = []       # weight textures this collector made
+        self.scratch: Tex | None = None
 
     def add_step(self, step: Step) -> None:
         self.steps.append(step)
@@ -36,3 +42,30 @@ class StepCollector:
 
     def model_constant(self, key: str, array: np.ndarray, dtype: str) -> Buf:
         return self.model.weight_buffer(key, array, dtype)
+
+    def weight_texture(self, key: str, matrix: np.ndarray) -> Tex:
+        """A float32 [rows, cols] matrix as a texture (textures.texels_of): the model's
+        (uploaded once) when it keeps weight textures, else this collector's."""
+        keep = getattr(self.model, "weight_texture", None)
+        if keep is not None:
+            return keep(key, matrix)
+        texels = textures.texels_of(self.device, np.asarray(matrix, np.float32))
+        tex = Tex(texels.shape[1], texels.shape[0], "weight", key=key, label=key)
+        tex.gpu = textures.create(self.device, tex.width, tex.height, key)
+        textures.upload(self.device, tex.gpu, texels)
+        self.textures.append(tex)
+        return tex
+
+    def scratch_texture(self, width: int, height: int) -> Tex:
+        """A binding of this collector's scratch texture, at least width x height."""
+        if self.scratch is None:
+            self.scratch = Tex(width, height, "scratch", label="scratch-texture")
+        s = self.scratch
+        s.width, s.height = max(s.width, width), max(s.height, height)
+        return Tex(width, height, "scratch", label="scratch-texture", scratch=s)
+
+    def finish_textures(self) -> None:
+        """Create the scratch texture, at its final size."""
+        if self.scratch is not None and self.scratch.gpu is None:
+            s = self.scratch
+            s.gpu = textures.create(self.device, s.width, s.height, s.label)

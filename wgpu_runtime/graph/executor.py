@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import wgpu
 
+from .. import textures
 from ..dtypes import from_device_bytes
 from ..errors import TensorError, WgpuRuntimeError
 from ..memory import create_buffer
@@ -62,10 +63,7 @@ def submit(device, plan: Plan, feeds: dict, on_device: bool = False, stats: dict
     t0 = time.perf_counter()
     enc = device.device.create_command_encoder()
     _copy_inputs(enc, plan, feeds)
-    if plan.steps:
-        cpass = enc.begin_compute_pass()
-        _encode(cpass, plan.steps)
-        cpass.end()
+    _encode(enc, plan.steps)
     sub = Submitted(plan)
     if on_device:
         sub.tensors = _copy_to_tensors(device, enc, plan)
@@ -81,14 +79,38 @@ def submit(device, plan: Plan, feeds: dict, on_device: bool = False, stats: dict
     return sub
 
 
-def _encode(cpass, steps) -> None:
-    """set_pipeline (when it changes), set_bind_group, dispatch_workgroups for every step, as
-    wgpu-native C calls on the objects' handles: wgpu-py's wrappers add an error-capture proxy
-    and a cffi array per call (1.4-2.4 µs per dispatch instead of 5.5-9.9 on lavapipe / llvmpipe,
-    docs/benchmarks.md 2026-12-04). Errors are not lost: wgpu-native records a pass's errors and
-    wgpu-py raises them at ``end()`` / ``finish()``."""
+def _encode(enc, steps) -> None:
+    """The steps into encoder ``enc``: compute passes of dispatches, split where a step copies
+    a buffer into a texture operand (a copy cannot run inside a pass)."""
+    begin = 0
+    for i, st in enumerate(steps):
+        if st.pipeline is None:
+            _encode_pass(enc, steps[begin:i])
+            encode_texture_copy(enc, st)
+            begin = i + 1
+    _encode_pass(enc, steps[begin:])
+
+
+def encode_texture_copy(enc, st) -> None:
+    """A COPY_TO_TEXTURE step (ops/launch.py) into encoder ``enc``."""
+    if st.copies is not None:
+        textures.encode_prepared(enc, st.copies)
+        return
+    src, tex = st.bindings
+    textures.encode_copy(enc, src.root.gpu, src.offset, tex.texture, st.texels)
+
+
+def _encode_pass(enc, steps) -> None:
+    """One compute pass: set_pipeline (when it changes), set_bind_group, dispatch_workgroups for
+    every step, as wgpu-native C calls on the objects' handles: wgpu-py's wrappers add an
+    error-capture proxy and a cffi array per call (1.4-2.4 µs per dispatch instead of 5.5-9.9 on
+    lavapipe / llvmpipe, docs/benchmarks.md 2026-12-04). Errors are not lost: wgpu-native records
+    a pass's errors and wgpu-py raises them at ``end()`` / ``finish()``."""
+    if not steps:
+        return
     from wgpu.backends.wgpu_native import ffi, lib
 
+    cpass = enc.begin_compute_pass()
     h, null, prev = cpass._internal, ffi.NULL, None
     set_pipeline, set_bind_group = lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup
     dispatch = lib.wgpuComputePassEncoderDispatchWorkgroups
@@ -98,6 +120,7 @@ def _encode(cpass, steps) -> None:
             prev = st.pipeline
         set_bind_group(h, 0, st.bind_group._internal, 0, null)
         dispatch(h, *st.grid)
+    cpass.end()
 
 
 def wait(device, sub: Submitted) -> list:
@@ -149,6 +172,13 @@ def run_profiled(device, plan: Plan, feeds: dict, trace: dict | None = None) -> 
         enc = device.device.create_command_encoder()
         _copy_inputs(enc, plan, feeds)
         for i, st in enumerate(plan.steps):
+            if st.pipeline is None:     # a copy, between two empty passes taking its timestamps
+                enc.begin_compute_pass(timestamp_writes={"query_set": qs, "beginning_of_pass_write_index": 2 * i}
+                                       if n else None).end()
+                encode_texture_copy(enc, st)
+                enc.begin_compute_pass(timestamp_writes={"query_set": qs, "end_of_pass_write_index": 2 * i + 1}
+                                       if n else None).end()
+                continue
             cpass = enc.begin_compute_pass(timestamp_writes={"query_set": qs, "beginning_of_pass_write_index": 2 * i,
                                                              "end_of_pass_write_index": 2 * i + 1} if n else None)
             cpass.set_pipeline(st.pipeline)

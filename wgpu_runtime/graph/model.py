@@ -14,9 +14,11 @@ from ..device import Device, get_device
 from ..dtypes import STRING, device_dtype, dtype_of, feedable, to_device_array
 from ..errors import BindingLimitError, DisposedError, GraphError, InputError, ModelFormatError, TensorError, UnsupportedOpError
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
+from .. import textures
 from ..memory import Buf, Uploader
 from ..ops import registry
 from ..tensor import Tensor
+from ..textures import Tex
 from . import batching, chunking, executor, optimize as graph_optimize
 from . import profile as profiling
 from .graph import Graph, parse_ref
@@ -59,6 +61,7 @@ class GraphModel:
         if missing:
             raise UnsupportedOpError(missing)
         self._buffers: dict[str, Buf] = {}
+        self._textures: dict[str, Tex] = {}     # weight textures (textures.py), by key
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self.plan_cache_size = _plan_cache_size(plan_cache_size)
         self._too_big: OrderedDict[tuple, BindingLimitError] = OrderedDict()   # plan keys over the binding limit
@@ -211,10 +214,12 @@ class GraphModel:
                 return
             self._disposed = True
             self.device.wait_idle()
-            gone = {id(b.gpu): b.gpu for b in self._buffers.values() if b.gpu is not None}
+            gone = {id(b.gpu): b.gpu for b in [*self._buffers.values(), *self._textures.values()] if b.gpu is not None}
             for plan in self._plans.values():
                 for step in plan.steps:
                     gone.update((id(b.gpu), b.gpu) for b in step.bindings if b.gpu is not None)
+                    gone.update((id(b.scratch.gpu), b.scratch.gpu) for b in step.bindings
+                                if isinstance(b, Tex) and b.scratch is not None and b.scratch.gpu is not None)
                     if step.uniform is not None:
                         gone[id(step.uniform)] = step.uniform
                     step.bind_group = step.pipeline = None
@@ -225,6 +230,7 @@ class GraphModel:
                 buf.destroy()
             self._plans.clear()
             self._buffers.clear()
+            self._textures.clear()
             self._dynamic = None
 
     @property
@@ -300,8 +306,8 @@ class GraphModel:
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of the weights uploaded to the device."""
-        return sum(b.nbytes for b in self._buffers.values())
+        """Bytes of the weights uploaded to the device (buffers and textures)."""
+        return sum(b.nbytes for b in [*self._buffers.values(), *self._textures.values()])
 
     # -- weights ----------------------------------------------------------------------------
     def weight_buffer(self, key: str, value: np.ndarray, dtype: str) -> Buf:
@@ -312,6 +318,18 @@ class GraphModel:
             buf = self._upload(key, value, dtype, up)
             up.flush()
         return buf
+
+    def weight_texture(self, key: str, matrix: np.ndarray) -> Tex:
+        """The texture of float32 [rows, cols] matrix ``key`` (a repacked weight), uploaded on
+        first use (textures.texels_of)."""
+        tex = self._textures.get(key)
+        if tex is None:
+            texels = textures.texels_of(self.device, np.asarray(matrix, np.float32))
+            tex = Tex(texels.shape[1], texels.shape[0], "weight", key=key, label=key)
+            tex.gpu = textures.create(self.device, tex.width, tex.height, key)
+            textures.upload(self.device, tex.gpu, texels)
+            self._textures[key] = tex
+        return tex
 
     def _upload(self, key, value, dtype, up) -> Buf:
         arr = to_device_array(value, dtype)

@@ -20,6 +20,8 @@ from ..errors import GraphError, UnsupportedOpError
 from ..memory import Buf, Uploader, assign_temps, create_buffer, nbytes_of
 from ..ops import registry
 from ..ops.registry import Tensor
+from .. import textures
+from ..textures import Tex
 from .graph import Graph
 from ..ops.launch import Step, lower_node
 from .collector import StepCollector
@@ -41,6 +43,11 @@ class Plan:
     staging_offsets: list = field(default_factory=list)
     staging_ring: list = field(default_factory=list, repr=False)   # idle staging buffers (executor: one per call in flight)
     tensors: dict = field(default_factory=dict, repr=False)   # (node, output) -> Tensor, every planned one
+
+    @property
+    def dispatches(self) -> int:
+        """Compute dispatches (the steps but the copies into texture operands)."""
+        return sum(st.pipeline is not None for st in self.steps)
 
 
 class Planner(StepCollector):
@@ -149,8 +156,14 @@ class Planner(StepCollector):
         for b in self.consts:
             b.gpu = up(b.data, b.label)
         up.flush()
+        self.finish_textures()
         for step in self.steps:
-            entries = [{"binding": i, "resource": {"buffer": b.gpu, "offset": 0, "size": b.gpu.size} if b.base is None
+            if step.pipeline is None:       # a copy into a texture: nothing to bind
+                src, tex = step.bindings
+                step.copies = textures.prepare_copy(src.root.gpu, src.offset, tex.texture, step.texels)
+                continue
+            entries = [{"binding": i, "resource": b.resource() if isinstance(b, Tex)
+                        else {"buffer": b.gpu, "offset": 0, "size": b.gpu.size} if b.base is None
                         else {"buffer": b.base.gpu, "offset": b.offset, "size": (b.nbytes + 3) // 4 * 4}}
                        for i, b in enumerate(step.bindings)]
             if step.params:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import BindingLimitError
+from ..ops.launch import COPY_TO_TEXTURE
+from ..textures import Tex
 from . import chunking, executor
 
 __all__ = ["Profile", "memory_info", "node_times", "op_times", "profile"]
@@ -26,11 +28,12 @@ NO_TIMESTAMPS = "this adapter has no timestamp queries: host times only, no GPU 
 
 
 def node_times(steps, step_ms) -> list[dict]:
-    """[{node, op, dispatches, gpu_ms}] in plan order, summing a node's dispatches."""
+    """[{node, op, dispatches, gpu_ms}] in plan order, summing a node's steps: ``dispatches``
+    counts its compute dispatches, ``gpu_ms`` includes its copies into texture operands."""
     by_node: dict[str, dict] = {}
     for st, ms in zip(steps, step_ms):
         row = by_node.setdefault(st.node, {"node": st.node, "op": st.op, "dispatches": 0, "gpu_ms": 0.0})
-        row["dispatches"] += 1
+        row["dispatches"] += st.kernel != COPY_TO_TEXTURE
         row["gpu_ms"] += ms
     return list(by_node.values())
 
@@ -62,7 +65,8 @@ class Profile:
     @property
     def nodes(self) -> list[dict]:
         """GPU time per node ({node, op, dispatches, gpu_ms}, plan order; chunks summed)."""
-        rows = node_times([_Step(d["node"], d["op"]) for d in self.dispatches], [d["gpu_ms"] for d in self.dispatches])
+        rows = node_times([_Step(d["node"], d["op"], d["kernel"]) for d in self.dispatches],
+                          [d["gpu_ms"] for d in self.dispatches])
         if self.chunks > 1:         # the same steps once per chunk: count a node's dispatches per run
             for r in rows:
                 r["dispatches"] //= self.chunks
@@ -112,7 +116,8 @@ class Profile:
                              f"{r['gpu_ms']:>7.3f}  {share:>6.1f}%")
             if top is not None and top < len(nodes):
                 lines.append(f"({len(nodes) - top} more nodes)")
-            lines.append(f"GPU total: {total:.3f} ms over {len(self.dispatches)} dispatches")
+            n = sum(d["kernel"] != COPY_TO_TEXTURE for d in self.dispatches)
+            lines.append(f"GPU total: {total:.3f} ms over {n} dispatches")
         lines.append("host: " + ", ".join(f"{k} {v:.3f} ms" for k, v in self.host_ms.items()))
         return "\n".join(lines)
 
@@ -148,6 +153,7 @@ class Profile:
 class _Step:
     node: str
     op: str
+    kernel: str
 
 
 def profile(model, feeds, outputs=None, warmup: bool = True) -> Profile:
@@ -206,7 +212,8 @@ def _runs(model, feeds, outputs):
 def memory_info(model) -> dict:
     """Device memory a model holds, in bytes: ``weights``; per cached plan (``plans``: its input
     shapes, ``activation_bytes`` (peak: the liveness-pooled temp buffers), ``pooled_buffers``,
-    ``input_bytes``, ``const_bytes``, ``staging_bytes``); ``peak_activation_bytes`` (the largest
+    ``input_bytes``, ``const_bytes``, ``staging_bytes``, ``texture_bytes``: the scratch texture
+    the texture kernel variants copy activations into); ``peak_activation_bytes`` (the largest
     plan's), totals over plans, the plan cache size, the chunk sizes chosen for batches over
     the binding limit, and ``device_pool_idle_bytes``: freed tensor buffers the model's device
     keeps for reuse (buffer_pool.py, shared by the device's models)."""
@@ -215,12 +222,15 @@ def memory_info(model) -> dict:
         temps = {id(b.root.gpu): b.root.gpu.size for st in plan.steps for b in st.bindings
                  if b.kind == "temp" and b.root.gpu is not None}
         staging = [plan.staging, *getattr(plan, "staging_ring", [])] if plan.staging is not None else []
+        scratch = {id(b.scratch): b.scratch.nbytes for st in plan.steps for b in st.bindings
+                   if isinstance(b, Tex) and b.scratch is not None}
         plans.append({"inputs": {name: list(shape) for name, shape, _ in key[0]},
                       "outputs": [f"{n}:{i}" for n, i in key[1]],
                       "activation_bytes": plan.temp_bytes, "pooled_buffers": len(temps),
                       "input_bytes": sum(b.nbytes for b in plan.inputs.values()),
                       "const_bytes": plan.const_bytes,
-                      "staging_bytes": sum(s.size for s in {id(s): s for s in staging}.values())})
+                      "staging_bytes": sum(s.size for s in {id(s): s for s in staging}.values()),
+                      "texture_bytes": sum(scratch.values())})
     total = lambda k: sum(p[k] for p in plans)   # noqa: E731
     chunked = [{"inputs": {name: list(shape) for name, shape, _ in key[0]}, "rows_per_chunk": d[0]}
                for key, d in model._chunk_rows.items() if not isinstance(d, str)]
@@ -228,6 +238,7 @@ def memory_info(model) -> dict:
             "peak_activation_bytes": max((p["activation_bytes"] for p in plans), default=0),
             "activation_bytes": total("activation_bytes"), "pooled_buffers": total("pooled_buffers"),
             "input_bytes": total("input_bytes"), "const_bytes": total("const_bytes"),
-            "staging_bytes": total("staging_bytes"), "plan_cache_size": model.plan_cache_size,
+            "staging_bytes": total("staging_bytes"), "texture_bytes": total("texture_bytes"),
+            "plan_cache_size": model.plan_cache_size,
             "chunked": chunked, "max_binding_bytes": model.device.max_binding_bytes,
             "device_pool_idle_bytes": model.device.pool.idle_bytes}

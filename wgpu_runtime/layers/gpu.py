@@ -78,7 +78,8 @@ class LayersGraphModel(GraphModel):
         super().__init__(artifacts, device, optimize=False)
 
     def refresh(self) -> None:
-        """Rewrite every weight buffer from its host array; replan what was derived from them."""
+        """Rewrite every weight buffer from its host array; replan what was derived from them
+        (derived buffers are rewritten when the new plan asks for them, weight textures made anew)."""
         for key, buf in self._buffers.items():
             value = self.weights.get(key)
             if value is not None and key not in self._stale:
@@ -87,7 +88,9 @@ class LayersGraphModel(GraphModel):
                     self.device.queue.write_buffer(buf.gpu, 0, memoryview(arr).cast("B"))
         derived = [k for k in self._buffers if k not in self.weights]
         self._stale.update(derived)
-        if derived or any(p.const_bytes for p in self._plans.values()):
+        textures = bool(self._textures)      # weight textures are derived (packed filters): made anew
+        self._textures.clear()
+        if derived or textures or any(p.const_bytes for p in self._plans.values()):
             self._plans.clear()
 
     def weight_buffer(self, key, value, dtype):

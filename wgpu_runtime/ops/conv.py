@@ -7,9 +7,12 @@ subgroup broadcasts), depthwise convolutions on kernels/depthwise.wgsl (8 output
 channels per invocation). Kernels see NHWC with channel counts padded to multiples of 4; other
 layouts and counts go through one strided copy (strided_copy.copy) on each side. Filters are
 weights, repacked on the host once per model. A reduction longer than llvmpipe's loop cap is
-split into passes that accumulate into the output. Where workgroup memory is fast (real GPUs), the
-tiled variants of ops/tiled.py (kernels/conv2d_tiled.wgsl, depthwise_tiled.wgsl) run on the same
-packed filters instead, chosen per adapter and shape (wgpu_runtime.tuning).
+split into passes that accumulate into the output. On llvmpipe / lavapipe the "texture" variants
+(kernels/conv2d_texture*.wgsl, depthwise_texture.wgsl: the same products with input and filter
+read as textures, wgpu_runtime/textures.py) run instead; they serve 2-D matmuls with a weight
+operand too (texture_matmul). Where workgroup memory is fast (real GPUs), the tiled variants of
+ops/tiled.py (kernels/conv2d_tiled.wgsl, depthwise_tiled.wgsl) run on the same packed filters
+instead. The variant is chosen per adapter and shape (wgpu_runtime.tuning).
 
 On the host (numpy references over strided window views, any rank): Conv3D, TF.js's Conv1D,
 Dilation2D; DepthwiseConv2d is TF.js's name for DepthwiseConv2dNative. The window helpers here
@@ -522,20 +525,29 @@ def _residual_nhwc(ctx, ep, first_extra: int):
     return buf
 
 
-def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int, transposed: bool):
-    """An implicit matmul over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap: the
-    variant tiled.conv_variant chooses, conv2d_main.wgsl ("regblock") or conv2d_tiled.wgsl."""
-    variant = tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
-    if variant.name == tiled.REGBLOCK.name:
-        sub = use_subgroups(ctx.device)
-        kernel = "conv2d_subgroup.wgsl" if sub else "conv2d.wgsl"
+def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int,
+                 transposed: bool, variant=None):
+    """An implicit matmul over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap, with
+    the ``packed`` filter (_pack_filter; a model constant under ``key``): the variant
+    tiled.conv_variant chooses, conv2d_main.wgsl ("regblock"), conv2d_texture*.wgsl (input and
+    filter as textures) or conv2d_tiled.wgsl; ``variant`` overrides the choice."""
+    variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
+    passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
+    if variant.name == tiled.TEXTURE.name:
+        x = ctx.texture_of(x, g.n * g.h * g.w * k4)
+        w = ctx.texture_constant(packed, key)
+        kernel = "conv2d_texture_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d_texture.wgsl"
+        grid, template, constants = tiled.texture_launch(m, n4)
+    elif variant.name == tiled.REGBLOCK.name:
+        w = ctx.constant(packed, F, key)
+        kernel = "conv2d_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d.wgsl"
         wg = 8 if ctx.device.is_software else WORKGROUP     # llvmpipe: 8 (one SIMD batch, a subgroup)
         groups = cdiv(cdiv(m, 4), wg)
         gz = cdiv(groups, MAX_GROUPS)
         grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
         template, constants = {}, {"WG": wg}
-        passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
     else:
+        w = ctx.constant(packed, F, key)
         kernel, grid, template, constants, passes = tiled.conv_launch(variant, g, m, n4, k4, transposed)
     for i, extra in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
@@ -549,13 +561,24 @@ def _launch_conv(ctx, x, w, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: i
 
 
 def _conv_gemm(ctx, x, f: np.ndarray, ep: Epilogue, g: Geometry, hw: int, k4: int, n4: int,
-               transposed: bool) -> None:
+               transposed: bool, variant=None) -> None:
     """Packs the [kh, kw, k, n] filter ``f`` and runs :func:`_launch_conv` over ``x`` into the
     op's output ([g.n, hw, 4*n4] NHWC, copied out by :func:`finish_output` when padded)."""
-    w = ctx.constant(_pack_filter(f, ep, 4 * k4, 4 * n4), F, "conv-filter-t" if transposed else "conv-filter")
+    packed = _pack_filter(f, ep, 4 * k4, 4 * n4)
     y = output_nhwc(ctx, g.n, hw, 4 * n4)
-    _launch_conv(ctx, x, w, y, ep, g, g.n * hw, n4, k4, transposed=transposed)
+    _launch_conv(ctx, x, packed, "conv-filter-t" if transposed else "conv-filter", y, ep, g, g.n * hw, n4, k4,
+                 transposed=transposed, variant=variant)
     finish_output(ctx, y, g.n, hw, 4 * n4)
+
+
+def texture_matmul(ctx, a, b: np.ndarray, m: int, k4: int) -> None:
+    """The node's [m, k] x [k, n] product (a 2-D MatMul / _FusedMatMul without a residual), with
+    ``a`` the [m, 4*k4] operand (zero padded) and ``b`` the float32 weight [k, n], as a 1x1
+    convolution over m pixels by conv2d_texture*.wgsl (the matmul family's "texture" variant)."""
+    k, n = b.shape
+    g = Geometry(1, m, 1, 4 * k4, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, m, 1)
+    _conv_gemm(ctx, a, b.reshape(1, 1, k, n), epilogue(ctx, 2, n), g, m, k4, cdiv(n, 4), transposed=False,
+               variant=tiled.TEXTURE)
 
 
 def _filter(ctx, i: int, what: str) -> np.ndarray:
@@ -612,21 +635,28 @@ def _lower_depthwise(ctx):
     packed = np.zeros((taps + 1, 4 * c4), np.float32)
     packed[:taps, :cout] = f.reshape(taps, cout) * (1 if ep.scale is None else ep.scale)
     packed[taps, :cout] = ep.bias
-    w = ctx.constant(packed, F, "depthwise-filter")
     y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
     owb = cdiv(g.ow, 8)
     n = g.n * g.oh * owb * c4
     variant = tiled.depthwise_variant(ctx.device, g, c4)
-    if variant.name != tiled.REGBLOCK.name:     # depthwise_tiled.wgsl: one pass
-        kernel, grid, template, params = tiled.depthwise_launch(variant, g, c4)
+    kernel = "depthwise.wgsl"
+    if variant.name == tiled.TEXTURE.name:      # depthwise_main.wgsl's product, reading textures
+        x = ctx.texture_of(x, g.n * g.h * g.w * c4)
+        w = ctx.texture_constant(packed, "depthwise-filter")
+        kernel = "depthwise_texture.wgsl"
+    else:
+        w = ctx.constant(packed, F, "depthwise-filter")
+    blocked = variant.name in (tiled.REGBLOCK.name, tiled.TEXTURE.name)
+    if not blocked:     # depthwise_tiled.wgsl: one pass
+        tiled_kernel, grid, template, params = tiled.depthwise_launch(variant, g, c4)
         act = ep.activation
-        ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid, params={**params, "alpha": act.slope, "hi": act.hi},
+        ctx.dispatch(tiled_kernel, [x, w, *ep.bufs, y], grid, params={**params, "alpha": act.slope, "hi": act.hi},
                      template={**act.template, **template}, constants=act.constants)
-    passes = split_rows(g.kh, g.kw) if variant.name == tiled.REGBLOCK.name else []
+    passes = split_rows(g.kh, g.kw) if blocked else []
     row3 = g.sw if g.kw == 3 and g.dw == 1 and g.sw <= 2 else 0
     for i, (ky0, ky1) in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
-        ctx.dispatch("depthwise.wgsl", [x, w, *ep.bufs, y], grid_1d(n),
+        ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid_1d(n),
                      params={"n": n, "c4": c4, "owb": owb, "alpha": act.slope, "h": g.h, "w": g.w,
                              "oh": g.oh, "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw,
                              "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl, "ky0": ky0,

@@ -9,7 +9,8 @@ whoever collects the steps (the graph planner, the dynamic executor's per-node p
 kernel's compute context sits under the session that runs it: ops never import ``graph``.
 
 The collector interface: ``device`` (pipelines, limits, is_software), ``add_step(step)``,
-``on_device(tensor) -> Buf``, ``model_constant(key, array, dtype) -> Buf``.
+``on_device(tensor) -> Buf``, ``model_constant(key, array, dtype) -> Buf``,
+``weight_texture(key, matrix) -> Tex``, ``scratch_texture(width, height, layers) -> Tex``.
 """
 from __future__ import annotations
 
@@ -18,21 +19,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BindingLimitError, GraphError
-from .. import dtypes
+from .. import dtypes, textures
 from ..memory import Buf, nbytes_of
 from ..pipelines import WORKGROUP
+from ..textures import Tex
 from ..uniforms import UniformError, pack_uniforms
 from .registry import REGISTRY, Tensor
 
-__all__ = ["LOOP_CAP", "MAX_GROUPS", "WORKGROUP", "Lowering", "Step", "grid_1d", "lower_node"]
+__all__ = ["COPY_TO_TEXTURE", "LOOP_CAP", "MAX_GROUPS", "WORKGROUP", "Lowering", "Step", "grid_1d", "lower_node"]
 
 MAX_GROUPS = 65535      # workgroups per dimension (WebGPU default limit)
+COPY_TO_TEXTURE = "copy-to-texture"     # the kernel name of a step that copies a buffer into a texture
 LOOP_CAP = 65535        # llvmpipe: max loop iterations per invocation (docs/lavapipe.md)
 
 
 @dataclass
 class Step:
-    """One kernel launch of a plan."""
+    """One kernel launch of a plan, or a copy of a buffer into a texture operand (kernel
+    COPY_TO_TEXTURE, no pipeline)."""
 
     kernel: str
     pipeline: object
@@ -43,6 +47,8 @@ class Step:
     op: str
     bind_group: object = None
     uniform: object = None
+    texels: int = 0          # a COPY_TO_TEXTURE step: vec4s copied from bindings[0] into bindings[1]
+    copies: list | None = None   # ... and its prepared C structs (textures.prepare_copy), in a plan
 
 
 def grid_1d(n: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:
@@ -103,6 +109,24 @@ class Lowering:
         """A derived constant (e.g. a repacked filter), uploaded once per model under ``key``."""
         return self.collector.model_constant(f"{self.node.name}/{key}", array, dtype)
 
+    def texture_constant(self, matrix: np.ndarray, key: str) -> Tex:
+        """A derived float32 [rows, cols] matrix (e.g. a packed filter) as a texture operand,
+        uploaded once per model under ``key`` (wgpu_runtime/textures.py)."""
+        return self.collector.weight_texture(f"{self.node.name}/{key}", matrix)
+
+    def texture_of(self, src, texels: int) -> Tex:
+        """The first ``texels`` vec4s of buffer (or tensor) ``src``, copied into the collector's
+        scratch texture (textures.py's linear layout) by a copy step; the texture to read."""
+        ext = textures.extent(self.device, texels)
+        if ext is None:
+            raise GraphError(f"{texels} vec4s do not fit a texture on this device", self.node)
+        if isinstance(src, Tensor):
+            src = src.buf if src.buf is not None else self.collector.on_device(src)
+        tex = self.collector.scratch_texture(*ext)
+        self.collector.add_step(Step(COPY_TO_TEXTURE, None, [src, tex], b"", (0, 0, 0), self.node.name,
+                                     self.node.op, texels=texels))
+        return tex
+
     def temp(self, nbytes: int, label: str = "scratch") -> Buf:
         return Buf(nbytes, "temp", label=f"{self.node.name}/{label}")
 
@@ -138,7 +162,7 @@ class Lowering:
             bufs.append(b)
         limit = self.device.max_binding_bytes
         for b in bufs:
-            if b.nbytes > limit:
+            if b.nbytes > limit and not isinstance(b, Tex):
                 raise BindingLimitError(b.nbytes, limit, self.node)
         grid = tuple(int(g) for g in grid) + (1,) * (3 - len(grid))
         if max(grid) > MAX_GROUPS:

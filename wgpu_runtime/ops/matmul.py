@@ -26,7 +26,7 @@ import numpy as np
 
 from . import fused, tiled
 from .common import F, I, cdiv, prod, quarters
-from .conv import use_subgroups
+from .conv import texture_matmul, use_subgroups
 from .launch import WORKGROUP, grid_1d
 from .reduce import reduce_passes
 from .registry import Case, Tensor, register
@@ -208,14 +208,21 @@ def _lower(flags, batch_rule):
         if a.dtype != F and (ep.bias is not None or ep.activation):
             raise TypeError(f"fused epilogues need float32, got {a.dtype}")
         K4, N4 = cdiv(K, 4), cdiv(N, 4)
+        nbatch = prod(d.batch)
+        weight = b.value is not None and len(a.shape) == len(b.shape) == 2
+        texture = weight and K > 0 and a.dtype == F and ep.residual_index is None
+        variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch, subgroup=use_subgroups(ctx.device),
+                                       texture=texture)
+        if variant.name == tiled.TEXTURE.name:
+            w = np.asarray(b.value, np.float32)
+            texture_matmul(ctx, _operand(ctx, 0, M, K, d.ta, M, 4 * K4), w.T if d.tb else w, M, K4)
+            return
         if K:
             mat_a = _operand(ctx, 0, M, K, d.ta, M, 4 * K4)
             mat_b = _operand(ctx, 1, K, N, d.tb, 4 * K4, 4 * N4)
         else:   # nothing to read, but a vec4 binding needs 16 bytes
             mat_a = mat_b = ctx.constant(np.zeros(4, np.float32), a.dtype, "empty-operand")
         shape, sa, sb = _batch_layout(d.batch, a.shape[:-2], b.shape[:-2])
-        nbatch = prod(d.batch)
-        variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch, subgroup=use_subgroups(ctx.device))
         sub = variant.name == tiled.SUBGROUP.name
         blocked = sub or variant.name == tiled.REGBLOCK.name      # matmul.wgsl / matmul_subgroup.wgsl
         chunk = K4_CHUNK if blocked else variant.get("tile").k4_chunk()

@@ -1,14 +1,18 @@
 """Kernel variants of matmuls and convolutions, chosen per adapter through wgpu_runtime.tuning.
 
-Two kinds of kernels serve each family ("matmul", "conv2d", "depthwise"): the register-blocked
-ones without workgroup memory (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl: what llvmpipe runs
-fastest, variant "regblock") and workgroup-memory tiled ones for GPUs with fast shared memory
-(matmul_tiled.wgsl, conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape; matmuls
-also have "subgroup" (matmul_subgroup.wgsl: the register-blocked kernel with B handed between the 8
-lanes of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups).
+Three kinds of kernels serve each family ("matmul", "conv2d", "depthwise"): the register-blocked
+ones without workgroup memory (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl: variant "regblock");
+"texture" (conv2d_texture*.wgsl, depthwise_texture.wgsl, and for 2-D matmuls with a weight as B
+the 1x1 convolution: the operands in textures, what llvmpipe runs fastest, as it fetches texels
+as vector gathers and loads storage buffers lane by lane; wgpu_runtime/textures.py); and
+workgroup-memory tiled ones for GPUs with fast shared memory (matmul_tiled.wgsl,
+conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape. Matmuls also have
+"subgroup" (matmul_subgroup.wgsl: the register-blocked kernel with B handed between the 8 lanes
+of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups).
 This module lists the variants that fit a device and a problem (workgroup storage, invocations
-per workgroup, llvmpipe's loop cap), orders them (software adapters: the register-blocked kernel
-first; hardware: the tile that suits the problem's size first), asks
+per workgroup, llvmpipe's loop cap, texture sizes), orders them (software adapters: the texture
+kernel first from TEXTURE_MIN_MACS, then the register-blocked one; hardware: the tile that suits
+the problem's size first, the texture kernel last), asks
 :func:`wgpu_runtime.tuning.choose`, and launches the tiled kernels. ``LAUNCHED`` counts the
 variants lowered, per (family, variant, device name): what tests and benchmarks read to know
 which ran.
@@ -18,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .. import tuning
+from .. import textures, tuning
 from ..tuning import Variant
 from .common import cdiv
 from .launch import LOOP_CAP, grid_1d
@@ -27,6 +31,10 @@ LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with
 REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
 SUBGROUP = Variant("subgroup")    # matmul_subgroup.wgsl (llvmpipe with subgroups of 8)
 SUBGROUP_MIN_M = 9                # rows from which it is the default (at <= 8 it measured no faster)
+TEXTURE = Variant("texture")      # conv2d_texture*.wgsl, depthwise_texture.wgsl: operands in textures (textures.py)
+TEXTURE_MIN_MACS = 1 << 16        # multiply-adds from which it is the default on software adapters (a
+                                  # copy into a texture costs more than it saves below: 32^3 matmul 0.21
+                                  # ms against 0.17 for the register-blocked kernel, 64^3 0.21 against 0.36)
 LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
 
 
@@ -122,6 +130,15 @@ def _order(device, m: int, n: int, nz: int) -> list[Variant]:
     return [variants[best], *(v for i, v in enumerate(variants) if i != best), REGBLOCK]
 
 
+def _offer_texture(device, candidates: list[Variant], macs: int) -> None:
+    """Add the texture variant to ``candidates``: first on software adapters from
+    TEXTURE_MIN_MACS multiply-adds, else second there, last on hardware."""
+    if not device.is_software:
+        candidates.append(TEXTURE)
+    else:
+        candidates.insert(0 if macs >= TEXTURE_MIN_MACS else 1, TEXTURE)
+
+
 def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
     v = tuning.choose(device, family, shape_class, candidates)
     LAUNCHED[(family, v.name, device.name)] += 1
@@ -129,14 +146,22 @@ def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) 
 
 
 # --------------------------------------------------------------------------------- matmul
-def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool = False) -> Variant:
+def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool = False,
+                   texture: bool = False) -> Variant:
     """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``;
     ``subgroup``: whether matmul_subgroup.wgsl may run (the device and the dtype allow it), then
-    first from SUBGROUP_MIN_M rows, else right after the register-blocked kernel."""
+    first from SUBGROUP_MIN_M rows, else right after the register-blocked kernel; ``texture``:
+    whether the texture convolution may run it (a float32 product with a weight as B, no
+    residual: ops.conv.texture_matmul), then first on software adapters from TEXTURE_MIN_MACS
+    (also at M = 1: MobileNetV2's classifier measured 1.0 against 4.9 ms for the subgroup kernel)."""
     shape_class = (_bucket(m), _bucket(n), _bucket(k), _bucket(nbatch))
     candidates = _order(device, m, n, nbatch)
     if subgroup:
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
+    k4, n4 = cdiv(k, 4), cdiv(n, 4)
+    if (texture and nbatch == 1 and textures.extent(device, m * k4) is not None
+            and textures.extent(device, (4 * k4 + 1) * n4) is not None):
+        _offer_texture(device, candidates, nbatch * m * n * k)
     return _choose(device, "matmul", shape_class, candidates)
 
 
@@ -154,11 +179,36 @@ def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: 
 
 
 # ---------------------------------------------------------------------------- convolution
+def texture_fits(device, g, n4: int, k4: int) -> bool:
+    """Whether conv2d_texture.wgsl can run over geometry ``g``: the input pixels and the packed
+    filter fit textures on ``device``."""
+    return (textures.extent(device, g.n * g.h * g.w * k4) is not None
+            and textures.extent(device, (g.kh * g.kw * 4 * k4 + 1) * n4) is not None)
+
+
 def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Variant:
     """The variant of an implicit-matmul convolution over geometry ``g`` (conv.Geometry): ``m``
-    output pixels, ``4*n4`` output and ``4*k4`` input channels per tap."""
+    output pixels, ``4*n4`` output and ``4*k4`` input channels per tap. Software adapters run
+    the texture kernel first from TEXTURE_MIN_MACS (not for Conv2DBackpropInput), hardware ones
+    offer it last."""
     shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
-    return _choose(device, "conv2d", shape_class, _order(device, m, 4 * n4, 1))
+    candidates = _order(device, m, 4 * n4, 1)
+    if not transposed and texture_fits(device, g, n4, k4):
+        _offer_texture(device, candidates, m * 16 * n4 * k4 * g.kh * g.kw)
+    return _choose(device, "conv2d", shape_class, candidates)
+
+
+def texture_launch(m: int, n4: int):
+    """conv2d_texture*.wgsl's launch for ``m`` output pixels x ``n4`` channel vec4s: (grid,
+    template, constants). Up to 8 pixels x 8 channel vec4s per invocation, workgroups of 8 (one
+    llvmpipe SIMD batch: 64 measured no faster on MobileNetV2's convolutions, and wasted lanes
+    on small ones; a fixed size keeps one pipeline for every shape)."""
+    tm = min(8, _pow2(m))
+    nv = 4 if n4 <= 4 else 8
+    wg = 8
+    groups = cdiv(cdiv(m, tm), wg)
+    gz = cdiv(groups, 65535)
+    return (cdiv(groups, gz), cdiv(n4, nv), gz), {"TM": tm, "NV": nv}, {"WG": wg}
 
 
 def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
@@ -211,12 +261,18 @@ PATCH_TILES = [PatchTile(8, 8, 8, 2), PatchTile(8, 4, 4, 1), PatchTile(16, 4, 8,
 
 
 def depthwise_variant(device, g, c4: int) -> Variant:
-    """The variant of a depthwise convolution over geometry ``g`` with ``c4`` channel vec4s."""
+    """The variant of a depthwise convolution over geometry ``g`` with ``c4`` channel vec4s:
+    software adapters first the texture kernel (depthwise_texture.wgsl, where the operands fit
+    textures, from TEXTURE_MIN_MACS), then the register-blocked one; hardware ones the patch
+    tiles first."""
     tiles = [t for t in PATCH_TILES if t.fits(device, g)]
     variants = [t.variant() for t in tiles]
     if not device.is_software and g.sh > 1:         # a smaller patch per output at stride 2
         variants.sort(key=lambda v: v.get("tile").th)
     ordered = [REGBLOCK, *variants] if device.is_software else [*variants, REGBLOCK]
+    if (textures.extent(device, g.n * g.h * g.w * c4) is not None
+            and textures.extent(device, (g.kh * g.kw + 1) * c4) is not None):
+        _offer_texture(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw)
     shape_class = (_bucket(g.n * g.oh * g.ow), _bucket(4 * c4), g.kh, g.kw, g.sh, g.sw)
     return _choose(device, "depthwise", shape_class, ordered)
 
@@ -238,9 +294,9 @@ def variant_names(family: str) -> list[str]:
     """Every variant name the lowerings of ``family`` ("matmul", "conv2d", "depthwise") may
     offer, on some device for some problem."""
     if family == "matmul":
-        return [REGBLOCK.name, SUBGROUP.name] + [t.name for t in TILES]
+        return [REGBLOCK.name, SUBGROUP.name, TEXTURE.name] + [t.name for t in TILES]
     if family == "conv2d":
-        return [REGBLOCK.name] + [t.name for t in TILES]
+        return [REGBLOCK.name, TEXTURE.name] + [t.name for t in TILES]
     if family == "depthwise":
-        return [REGBLOCK.name] + [t.name for t in PATCH_TILES]
+        return [REGBLOCK.name, TEXTURE.name] + [t.name for t in PATCH_TILES]
     raise ValueError(f"unknown kernel family {family!r}")

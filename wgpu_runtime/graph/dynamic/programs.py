@@ -14,6 +14,7 @@ import wgpu
 from ...errors import GraphError
 from ...memory import Buf, Uploader, nbytes_of
 from ...ops.registry import Tensor
+from ...textures import Tex
 from ...ops.launch import lower_node
 from ..collector import StepCollector
 from .values import DevBuf, Value
@@ -32,7 +33,9 @@ class Program:
         for b in col.consts:
             b.gpu = up(b.data, b.label)
         up.flush()
+        col.finish_textures()
         self.consts = col.consts                       # keeps them alive with the program
+        self.textures = col.textures
         self.inputs = [t.buf if t.buf is not None and t.buf.kind == "input" else None for t in ins]
         # what each output is: ("in", i) an input's buffer, ("fixed", buf) a weight/const,
         # ("host", value), or ("new", Buf) a buffer written by the steps
@@ -77,8 +80,17 @@ class Program:
                     d = gpu[id(x)] = (d[1].gpu, d[1])
                 results.append(Value(shape, dtype, dev=d[1]))
         for st, uniform, cache in self.steps:
+            if st.pipeline is None:         # a copy into a texture operand
+                src = st.bindings[0].root
+                g = gpu.get(id(src))
+                stream.copy_to_texture(g[0] if g is not None else src.gpu, st.bindings[0].offset,
+                                       st.bindings[1].texture, st.texels)
+                continue
             bufs = []
             for v in st.bindings:
+                if isinstance(v, Tex):      # a texture operand: the program's own, fixed
+                    bufs.append((v, 0, 0))
+                    continue
                 b = v.root                  # a view (Buf.view) binds a sub-range of its buffer
                 g = gpu.get(id(b))
                 if g is None:
@@ -91,8 +103,8 @@ class Program:
             key = tuple((id(g), off) for g, _, off in bufs)
             group = cache.get(key)
             if group is None:
-                entries = [{"binding": i, "resource": {"buffer": g, "offset": off,
-                                                       "size": min(g.size - off, max(16, (n + 15) // 16 * 16))}}
+                entries = [{"binding": i, "resource": g.resource() if isinstance(g, Tex) else
+                            {"buffer": g, "offset": off, "size": min(g.size - off, max(16, (n + 15) // 16 * 16))}}
                            for i, (g, n, off) in enumerate(bufs)]
                 if uniform is not None:
                     entries.append({"binding": len(bufs),

@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 import wgpu
 
+from ... import textures
 from ...dtypes import dtype_of, from_device_bytes, host_array, to_device_array
 from ...memory import nbytes_of
 
@@ -148,6 +149,13 @@ class Stream:
             self._pass.end()
             self._pass = None
         self._encoder().copy_buffer_to_buffer(src, src_offset, dst, dst_offset, nbytes)
+
+    def copy_to_texture(self, src, src_offset: int, tex, texels: int) -> None:
+        """Copy ``texels`` vec4s of buffer ``src`` into texture operand ``tex`` (textures.py)."""
+        if self._pass is not None:
+            self._pass.end()
+            self._pass = None
+        textures.encode_copy(self._encoder(), src, src_offset, tex, texels)
 
     def flush(self) -> None:
         """Submit what was recorded."""

@@ -1,0 +1,14 @@
+// The bindings of the texture convolution kernels (conv2d_texture_main.wgsl,
+// depthwise_texture.wgsl): input x and packed filter w as textures in textures.py's linear
+// layout (vec4 i at texel (i % 4096, i / 4096)), then conv_outputs.wgsl's; x_at / w_at read
+// vec4 i of each (as conv_bindings.wgsl's do).
+@group(0) @binding(0) var x: texture_2d<f32>;
+@group(0) @binding(1) var w: texture_2d<f32>;
+#include <conv_outputs.wgsl>
+
+fn texel(i: u32) -> vec2<u32> {
+    return vec2<u32>(i & 4095u, i >> 12u);
+}
+
+fn x_at(i: u32) -> vec4<f32> { return textureLoad(x, texel(i), 0); }
+fn w_at(i: u32) -> vec4<f32> { return textureLoad(w, texel(i), 0); }

@@ -1,0 +1,110 @@
+"""Texture operands (wgpu_runtime/textures.py) and the "texture" kernel variants that read them
+(ops/tiled.py): the copy into the linear layout, the weight layout, where the variant is the
+default, one scratch texture per plan, the dynamic executor's copies, dispose. That each texture
+variant computes every registry case right is tests/test_kernel_variants.py's job."""
+import numpy as np
+import pytest
+import wgpu
+
+import wgpu_runtime as wr
+from wgpu_runtime import textures, tuning
+from wgpu_runtime.graph.dynamic import DynamicExecutor
+from wgpu_runtime.graph.single_op import op_model
+from wgpu_runtime.models import default_model_path
+from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.textures import WIDTH, Tex
+
+
+def _texture_rows(device, tex, rows: int) -> np.ndarray:
+    out = device.device.create_buffer(size=rows * WIDTH * 16, usage=wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC)
+    enc = device.device.create_command_encoder()
+    enc.copy_texture_to_buffer({"texture": tex}, {"buffer": out, "bytes_per_row": WIDTH * 16, "rows_per_image": rows},
+                               (WIDTH, rows, 1))
+    device.queue.submit([enc.finish()])
+    return np.frombuffer(device.queue.read_buffer(out), np.float32).reshape(-1, 4)
+
+
+@pytest.mark.parametrize("prepared", [False, True], ids=["wgpu-py", "prepared"])
+def test_copy_fills_the_linear_layout_whole_rows_then_the_rest(device, prepared):
+    n = 2 * WIDTH + 7                                   # two whole rows and a partial one
+    data = np.random.default_rng(0).standard_normal((n + 5, 4)).astype(np.float32)
+    buf = device.device.create_buffer_with_data(data=data, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)
+    tex = textures.create(device, WIDTH, 3)
+    enc = device.device.create_command_encoder()
+    if prepared:
+        textures.encode_prepared(enc, textures.prepare_copy(buf, 5 * 16, tex, n))
+    else:
+        textures.encode_copy(enc, buf, 5 * 16, tex, n)
+    device.queue.submit([enc.finish()])
+    np.testing.assert_array_equal(_texture_rows(device, tex, 3)[:n], data[5:])
+
+
+def test_weight_layout_pads_rows_to_vec4s_and_the_texture_to_whole_rows(device):
+    m = np.arange(3 * 6, dtype=np.float32).reshape(3, 6) + 1
+    texels = textures.texels_of(device, m)
+    assert texels.shape == (1, WIDTH, 4)
+    flat = texels.reshape(-1)
+    np.testing.assert_array_equal(flat[:24].reshape(3, 8)[:, :6], m)
+    assert not flat[:24].reshape(3, 8)[:, 6:].any() and not flat[24:].any()
+    assert textures.extent(device, WIDTH * 100_000) is None       # past max-texture-dimension-2d
+
+
+@pytest.mark.parametrize("family,sizes", [("matmul", (64, 64, 64)), ("matmul", (16, 16, 16))])
+def test_texture_variant_is_the_software_default_from_min_macs(device, family, sizes):
+    m, n, k = sizes
+    with tuning.disabled(), tuning.recording() as points:
+        tiled.matmul_variant(device, m, n, k, 1, texture=True)
+    order = points[0].candidates
+    big = m * n * k >= tiled.TEXTURE_MIN_MACS
+    assert device.is_software
+    assert order.index(tiled.TEXTURE.name) == (0 if big else 1), order
+
+
+def test_a_plan_shares_one_scratch_texture_and_dispose_frees_it(device):
+    model = wr.load_graph_model(default_model_path(), adapter=device.backend)
+    x = np.random.default_rng(1).random((1, 128, 128, 3), dtype=np.float32)
+    want = model.predict(x)
+    plan = next(iter(model._plans.values()))
+    texs = [b for st in plan.steps for b in st.bindings if isinstance(b, Tex)]
+    scratch = {id(b.scratch): b.scratch for b in texs if b.kind == "scratch"}
+    assert len(scratch) == 1 and any(b.kind == "weight" for b in texs)
+    (shared,) = scratch.values()
+    assert all(b.width <= shared.width and b.height <= shared.height for b in texs if b.kind == "scratch")
+    copies = [st for st in plan.steps if st.pipeline is None]
+    assert copies and plan.dispatches == len(plan.steps) - len(copies)
+    assert model.memory_info()["texture_bytes"] == shared.nbytes
+    assert model.weight_bytes >= sum(b.nbytes for b in texs if b.kind == "weight")
+    model.dispose()
+    again = wr.load_graph_model(default_model_path(), adapter=device.backend)
+    np.testing.assert_array_equal(again.predict(x), want)
+
+
+@pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"])
+def test_dynamic_programs_copy_into_their_own_textures(device, op):
+    """The dynamic executor's per-node programs run the texture variants too (their copies go
+    through the stream): the same result as the planned model and the numpy reference."""
+    rng = np.random.default_rng(2)
+    if op == "_FusedMatMul":
+        inputs = [rng.standard_normal((40, 72)), rng.standard_normal((72, 36)), rng.standard_normal(36)]
+        attrs = {"fused_ops": [b"BiasAdd", b"Relu"]}
+    else:
+        x = rng.standard_normal((2, 20, 20, 16))
+        f = rng.standard_normal((3, 3, 16, 24 if op == "_FusedConv2D" else 1))
+        cout = f.shape[3] if op == "_FusedConv2D" else f.shape[2] * f.shape[3]
+        inputs = [x, f, rng.standard_normal(cout)]
+        attrs = {"fused_ops": [b"BiasAdd", b"Relu6"], "strides": [1, 1, 1, 1], "padding": b"SAME",
+                 "data_format": b"NHWC", "dilations": [1, 1, 1, 1], "T": "float32", "num_args": 1}
+    inputs = [a.astype(np.float32) for a in inputs]
+    want = REGISTRY[op].run_reference(attrs, inputs)[0]
+    results = []
+    for dynamic in (False, True):
+        model = op_model(op, attrs, inputs, device, const_inputs={1, 2})
+        if dynamic:
+            model._dynamic = DynamicExecutor(model)
+        before = sum(v for (fam, name, dev), v in tiled.LAUNCHED.items() if name == "texture" and dev == device.name)
+        with tuning.disabled():
+            results.append(model.execute({"in0": inputs[0]}, ["op:0"])[0])
+        after = sum(v for (fam, name, dev), v in tiled.LAUNCHED.items() if name == "texture" and dev == device.name)
+        assert after > before, "the texture variant did not run"
+    np.testing.assert_allclose(results[0], want, rtol=1e-4, atol=1e-4)     # float32 sums of <= 144 terms
+    np.testing.assert_array_equal(results[1], results[0])
