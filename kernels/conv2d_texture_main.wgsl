@@ -44,8 +44,10 @@ struct WBlock {     // filter rows row..row+3 of the invocation's NV channel vec
     c: array<array<vec4<f32>, 4>, 8>,
 }
 
+// acc + a.x * b[0] + ... + a.w * b[3], as fused multiply-adds (llvmpipe does not contract a
+// multiply and an add written apart: MobileNetV2 224 measured about 2 % faster this way)
 fn mac(acc: vec4<f32>, a: vec4<f32>, b: array<vec4<f32>, 4>) -> vec4<f32> {
-    return acc + a.x * b[0] + a.y * b[1] + a.z * b[2] + a.w * b[3];
+    return fma(vec4<f32>(a.w), b[3], fma(vec4<f32>(a.z), b[2], fma(vec4<f32>(a.y), b[1], fma(vec4<f32>(a.x), b[0], acc))));
 }
 
 // Stores channel vec4 c of the TM pixels from m0.
