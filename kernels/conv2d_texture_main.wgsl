@@ -72,16 +72,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc4: array<vec4<f32>, TM>; var acc5: array<vec4<f32>, TM>;
     var acc6: array<vec4<f32>, TM>; var acc7: array<vec4<f32>, TM>;
     if (!ACCUMULATE) {                           // the first pass adds the bias (the last filter row)
-        let bias = p.kh * p.kw * p.k4 * 4u;
-        for (var r = 0u; r < TM; r++) { acc0[r] = load_w(bias, c0); }
-        for (var r = 0u; r < TM; r++) { acc1[r] = load_w(bias, c0 + 1u); }
-        for (var r = 0u; r < TM; r++) { acc2[r] = load_w(bias, c0 + 2u); }
-        for (var r = 0u; r < TM; r++) { acc3[r] = load_w(bias, c0 + 3u); }
+        let bias = p.kh * p.kw * p.k4 * 4u;      // (one fetch per channel vec4: fetches are what cost)
+        let b0 = load_w(bias, c0); let b1 = load_w(bias, c0 + 1u);
+        let b2 = load_w(bias, c0 + 2u); let b3 = load_w(bias, c0 + 3u);
+        for (var r = 0u; r < TM; r++) { acc0[r] = b0; acc1[r] = b1; acc2[r] = b2; acc3[r] = b3; }
         if (NV > 4u) {
-            for (var r = 0u; r < TM; r++) { acc4[r] = load_w(bias, c0 + 4u); }
-            for (var r = 0u; r < TM; r++) { acc5[r] = load_w(bias, c0 + 5u); }
-            for (var r = 0u; r < TM; r++) { acc6[r] = load_w(bias, c0 + 6u); }
-            for (var r = 0u; r < TM; r++) { acc7[r] = load_w(bias, c0 + 7u); }
+            let b4 = load_w(bias, c0 + 4u); let b5 = load_w(bias, c0 + 5u);
+            let b6 = load_w(bias, c0 + 6u); let b7 = load_w(bias, c0 + 7u);
+            for (var r = 0u; r < TM; r++) { acc4[r] = b4; acc5[r] = b5; acc6[r] = b6; acc7[r] = b7; }
         }
     }
     for (var ky = p.ky0; ky < p.ky1; ky++) {

@@ -38,7 +38,7 @@ def build(out: Path):
     h5 = out / "mlp.h5"
     model.save(h5)
     subprocess.run([sys.executable, "-m", "wgpu_runtime", "convert", "--input_format=keras",
-                    "--output_format=tfjs_graph_model", str(h5), str(out / "graph")], check=True,
+                    "--output_format=tfjs_graph_model", "--overwrite", str(h5), str(out / "graph")], check=True,
                    stdout=subprocess.DEVNULL)
     return model
 
