@@ -27,6 +27,9 @@ const NV: u32 = {{NV}}u;
 override TRANSPOSED: bool = false;
 override ACCUMULATE: bool = false;
 override WG: u32 = 64u;
+// a 1x1 convolution at stride 1 without padding (and the matmuls): output pixel m reads input
+// pixel m, no window arithmetic (its divisions are a loop over the lanes on llvmpipe)
+override POINTWISE: bool = false;
 
 #include <conv_texture_bindings.wgsl>
 #include <conv_tap.wgsl>
@@ -66,7 +69,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let c0 = wid.y * NV;
     let last = p.m - 1u;
     var o: array<vec3<i32>, TM>;
-    for (var r = 0u; r < TM; r++) { o[r] = origin(min(m0 + r, last)); }
+    if (!POINTWISE) {       // the TM pixels' windows: one division, then steps along the rows
+        let first = min(m0, last);
+        var ox = first % p.ow;
+        var oy = (first / p.ow) % p.oh;
+        var b = first / (p.ow * p.oh);
+        for (var r = 0u; r < TM; r++) {
+            o[r] = origin_at(b, oy, ox);         // (past the last pixel: windows nothing stores)
+            ox += 1u;
+            if (ox == p.ow) { ox = 0u; oy += 1u; }
+            if (oy == p.oh) { oy = 0u; b += 1u; }
+        }
+    }
     var acc0: array<vec4<f32>, TM>; var acc1: array<vec4<f32>, TM>;
     var acc2: array<vec4<f32>, TM>; var acc3: array<vec4<f32>, TM>;
     var acc4: array<vec4<f32>, TM>; var acc5: array<vec4<f32>, TM>;
@@ -85,7 +99,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var ky = p.ky0; ky < p.ky1; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
             var t: array<i32, TM>;
-            for (var r = 0u; r < TM; r++) { t[r] = tap(o[r], ky, kx); }
+            for (var r = 0u; r < TM; r++) {
+                if (POINTWISE) { t[r] = i32(min(m0 + r, last)); } else { t[r] = tap(o[r], ky, kx); }
+            }
             var row = ((ky * p.kw + kx) * p.k4 + p.c0) * 4u;
             for (var c = p.c0; c < p.c1; c++) {
                 var a: array<vec4<f32>, TM>;

@@ -6,11 +6,14 @@
 // Output pixel m as (first input row of its image, the window's top row, its left column); for
 // TRANSPOSED the window's position in the stride-dilated input.
 fn origin(m: u32) -> vec3<i32> {
-    let ox = i32(m % p.ow);
-    let oy = i32((m / p.ow) % p.oh);
-    let b = i32(m / (p.ow * p.oh));
-    if (TRANSPOSED) { return vec3<i32>(b * i32(p.h), oy + p.pad_t, ox + p.pad_l); }
-    return vec3<i32>(b * i32(p.h), oy * i32(p.stride_h) - p.pad_t, ox * i32(p.stride_w) - p.pad_l);
+    return origin_at(m / (p.ow * p.oh), (m / p.ow) % p.oh, m % p.ow);
+}
+
+// The same for output pixel (oy, ox) of image b.
+fn origin_at(b: u32, oy: u32, ox: u32) -> vec3<i32> {
+    let bh = i32(b * p.h);
+    if (TRANSPOSED) { return vec3<i32>(bh, i32(oy) + p.pad_t, i32(ox) + p.pad_l); }
+    return vec3<i32>(bh, i32(oy * p.stride_h) - p.pad_t, i32(ox * p.stride_w) - p.pad_l);
 }
 
 // Input pixel index read at filter tap (ky, kx) from origin o, or -1 where that is padding.

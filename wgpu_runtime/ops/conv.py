@@ -537,7 +537,7 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         x = ctx.texture_of(x, g.n * g.h * g.w * k4)
         w = ctx.texture_constant(packed, key)
         kernel = "conv2d_texture_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d_texture.wgsl"
-        grid, template, constants = tiled.texture_launch(m, n4)
+        grid, template, constants = tiled.texture_launch(g, m, n4)
     elif variant.name == tiled.REGBLOCK.name:
         w = ctx.constant(packed, F, key)
         kernel = "conv2d_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d.wgsl"

@@ -198,9 +198,14 @@ def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Varia
     return _choose(device, "conv2d", shape_class, candidates)
 
 
-def texture_launch(m: int, n4: int):
-    """conv2d_texture*.wgsl's launch for ``m`` output pixels x ``n4`` channel vec4s: (grid,
-    template, constants). Up to 8 pixels x 8 channel vec4s per invocation, workgroups of 8 (one
+def is_pointwise(g) -> bool:
+    """A 1x1 convolution at stride 1 without padding: output pixel m reads input pixel m."""
+    return g.kh == g.kw == g.sh == g.sw == 1 and g.pt == g.pl == 0 and g.h == g.oh and g.w == g.ow
+
+
+def texture_launch(g, m: int, n4: int):
+    """conv2d_texture*.wgsl's launch for ``m`` output pixels x ``n4`` channel vec4s over
+    geometry ``g``: (grid, template, constants). Up to 8 pixels x 8 channel vec4s per invocation, workgroups of 8 (one
     llvmpipe SIMD batch: 64 measured no faster on MobileNetV2's convolutions, and wasted lanes
     on small ones; a fixed size keeps one pipeline for every shape)."""
     tm = min(8, _pow2(m))
@@ -208,7 +213,7 @@ def texture_launch(m: int, n4: int):
     wg = 8
     groups = cdiv(cdiv(m, tm), wg)
     gz = cdiv(groups, 65535)
-    return (cdiv(groups, gz), cdiv(n4, nv), gz), {"TM": tm, "NV": nv}, {"WG": wg}
+    return (cdiv(groups, gz), cdiv(n4, nv), gz), {"TM": tm, "NV": nv}, {"WG": wg, "POINTWISE": is_pointwise(g)}
 
 
 def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
@@ -217,7 +222,7 @@ def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
     t: Tile = v.get("tile")
     groups_n = cdiv(n4, t.bn // 4)
     grid = grid_1d(cdiv(m, t.bm) * groups_n, 1)
-    pointwise = (g.kh == g.kw == g.sh == g.sw == 1 and g.pt == g.pl == 0 and g.h == g.oh and g.w == g.ow)
+    pointwise = is_pointwise(g)
     total, chunk = g.kh * g.kw * k4, t.k4_chunk()
     passes = [{"q0": q, "q1": min(total, q + chunk), "groups_n": groups_n} for q in range(0, total, chunk)]
     template = {"T": "f32", "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk}
