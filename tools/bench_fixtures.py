@@ -33,12 +33,16 @@ def models() -> list[str | None]:
     return [None, *found]
 
 
-def bench(tree: Path, model: str | None, adapter: str, runs: int) -> dict | None:
-    # the base tree's package has no kernels/convert links of its own in a plain worktree
+def link_packages(tree: Path) -> None:
+    """Give a plain worktree's package its own kernels/ and convert/ (links to the worktree's
+    folders): else the editable install of this tree would lend it this tree's kernels."""
     for name in ("kernels", "convert"):
         link = tree / "wgpu_runtime" / name
         if not link.exists() and (tree / name).is_dir():
             link.symlink_to(Path("..") / name)
+
+
+def bench(tree: Path, model: str | None, adapter: str, runs: int) -> dict | None:
     cmd = [sys.executable, "-m", "wgpu_runtime", "bench", *([model] if model else []), "--adapter", adapter,
            "--runs", str(runs), "--no-tune", "--json"]
     env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -57,6 +61,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
     trees = {"base": args.base.resolve(), "this": ROOT}
+    if trees["base"] == ROOT:
+        ap.error("--base must be another tree than this one")
+    link_packages(trees["base"])
     for model in models():
         medians: dict[str, list[float]] = {"base": [], "this": []}
         for r in range(args.rounds):
