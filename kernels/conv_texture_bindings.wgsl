@@ -6,8 +6,8 @@
 @group(0) @binding(1) var w: texture_2d<f32>;
 #include <conv_outputs.wgsl>
 
-fn texel(i: u32) -> vec2<u32> {
-    return vec2<u32>(i & 4095u, i >> 12u);
+fn texel(i: u32) -> vec2<u32> {        // TEXEL_ROW_BITS: log2 of textures.py's row width
+    return vec2<u32>(i & ((1u << {{TEXEL_ROW_BITS}}u) - 1u), i >> {{TEXEL_ROW_BITS}}u);
 }
 
 fn x_at(i: u32) -> vec4<f32> { return textureLoad(x, texel(i), 0); }

@@ -15,12 +15,14 @@ from functools import lru_cache
 from importlib import resources
 
 from .errors import GraphError
+from .textures import WIDTH_BITS
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # The size of a 1-D workgroup: every kernel reads it as the template value {{WORKGROUP}} (common.wgsl
 # declares `const WG`), and the launch geometry (ops/launch.py grid_1d) uses the same number.
 WORKGROUP = 64
-_DEFAULTS = {"WORKGROUP": WORKGROUP}
+# ... and texture operands' row width as a power of two, {{TEXEL_ROW_BITS}} (textures.py's layout)
+_DEFAULTS = {"WORKGROUP": WORKGROUP, "TEXEL_ROW_BITS": WIDTH_BITS}
 
 
 @lru_cache(maxsize=None)

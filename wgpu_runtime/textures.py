@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 TEXEL_BYTES = 16          # rgba32float
-WIDTH = 4096              # texels per texture row
-WIDTH_BITS = 12
+WIDTH_BITS = 12           # the kernels' template value {{TEXEL_ROW_BITS}} (pipelines.py)
+WIDTH = 1 << WIDTH_BITS   # texels per texture row
 
 
 def extent(device, texels: int) -> tuple[int, int] | None:
@@ -51,11 +51,8 @@ class Tex:
     label: str = ""
     gpu: object = None
     scratch: "Tex | None" = None
-    first: int = -1
+    first: int = -1               # (set by the planner's liveness pass, as on a Buf)
     last: int = -1
-    pinned: bool = False
-    base: object = None
-    offset: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -96,6 +93,16 @@ def texels_of(device, matrix: np.ndarray) -> np.ndarray:
     flat = np.zeros(height * width * 4, np.float32)
     flat[:rows * cols_p].reshape(rows, cols_p)[:, :cols] = matrix
     return flat.reshape(height, width, 4)
+
+
+def weight_texture(device, key: str, matrix: np.ndarray) -> Tex:
+    """A "weight" Tex holding float32 [rows, cols] ``matrix`` (:func:`texels_of`), created and
+    uploaded now."""
+    texels = texels_of(device, np.asarray(matrix, np.float32))
+    tex = Tex(texels.shape[1], texels.shape[0], "weight", key=key, label=key)
+    tex.gpu = create(device, tex.width, tex.height, key)
+    upload(device, tex.gpu, texels)
+    return tex
 
 
 def upload(device, tex, texels: np.ndarray) -> None:

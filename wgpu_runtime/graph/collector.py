@@ -49,10 +49,7 @@ class StepCollector:
         keep = getattr(self.model, "weight_texture", None)
         if keep is not None:
             return keep(key, matrix)
-        texels = textures.texels_of(self.device, np.asarray(matrix, np.float32))
-        tex = Tex(texels.shape[1], texels.shape[0], "weight", key=key, label=key)
-        tex.gpu = textures.create(self.device, tex.width, tex.height, key)
-        textures.upload(self.device, tex.gpu, texels)
+        tex = textures.weight_texture(self.device, key, matrix)
         self.textures.append(tex)
         return tex
 

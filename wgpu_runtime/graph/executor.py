@@ -63,7 +63,7 @@ def submit(device, plan: Plan, feeds: dict, on_device: bool = False, stats: dict
     t0 = time.perf_counter()
     enc = device.device.create_command_encoder()
     _copy_inputs(enc, plan, feeds)
-    _encode(enc, plan.steps)
+    _encode(enc, plan)
     sub = Submitted(plan)
     if on_device:
         sub.tensors = _copy_to_tensors(device, enc, plan)
@@ -79,25 +79,15 @@ def submit(device, plan: Plan, feeds: dict, on_device: bool = False, stats: dict
     return sub
 
 
-def _encode(enc, steps) -> None:
-    """The steps into encoder ``enc``: compute passes of dispatches, split where a step copies
-    a buffer into a texture operand (a copy cannot run inside a pass)."""
-    begin = 0
-    for i, st in enumerate(steps):
-        if st.pipeline is None:
-            _encode_pass(enc, steps[begin:i])
-            encode_texture_copy(enc, st)
-            begin = i + 1
-    _encode_pass(enc, steps[begin:])
-
-
-def encode_texture_copy(enc, st) -> None:
-    """A COPY_TO_TEXTURE step (ops/launch.py) into encoder ``enc``."""
-    if st.copies is not None:
-        textures.encode_prepared(enc, st.copies)
-        return
-    src, tex = st.bindings
-    textures.encode_copy(enc, src.root.gpu, src.offset, tex.texture, st.texels)
+def _encode(enc, plan: Plan) -> None:
+    """The plan's steps into encoder ``enc``: its compute passes of dispatches and the copies
+    into texture operands between them (Plan.passes; a copy's C structs prepared by the
+    planner)."""
+    for part in plan.passes:
+        if isinstance(part, list):
+            _encode_pass(enc, part)
+        else:
+            textures.encode_prepared(enc, part.copies)
 
 
 def _encode_pass(enc, steps) -> None:
@@ -106,8 +96,6 @@ def _encode_pass(enc, steps) -> None:
     error-capture proxy and a cffi array per call (1.4-2.4 µs per dispatch instead of 5.5-9.9 on
     lavapipe / llvmpipe, docs/benchmarks.md 2026-12-04). Errors are not lost: wgpu-native records
     a pass's errors and wgpu-py raises them at ``end()`` / ``finish()``."""
-    if not steps:
-        return
     from wgpu.backends.wgpu_native import ffi, lib
 
     cpass = enc.begin_compute_pass()
@@ -175,7 +163,7 @@ def run_profiled(device, plan: Plan, feeds: dict, trace: dict | None = None) -> 
             if st.pipeline is None:     # a copy, between two empty passes taking its timestamps
                 enc.begin_compute_pass(timestamp_writes={"query_set": qs, "beginning_of_pass_write_index": 2 * i}
                                        if n else None).end()
-                encode_texture_copy(enc, st)
+                textures.encode_prepared(enc, st.copies)
                 enc.begin_compute_pass(timestamp_writes={"query_set": qs, "end_of_pass_write_index": 2 * i + 1}
                                        if n else None).end()
                 continue

@@ -324,11 +324,7 @@ class GraphModel:
         first use (textures.texels_of)."""
         tex = self._textures.get(key)
         if tex is None:
-            texels = textures.texels_of(self.device, np.asarray(matrix, np.float32))
-            tex = Tex(texels.shape[1], texels.shape[0], "weight", key=key, label=key)
-            tex.gpu = textures.create(self.device, tex.width, tex.height, key)
-            textures.upload(self.device, tex.gpu, texels)
-            self._textures[key] = tex
+            tex = self._textures[key] = textures.weight_texture(self.device, key, matrix)
         return tex
 
     def _upload(self, key, value, dtype, up) -> Buf:

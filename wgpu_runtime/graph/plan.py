@@ -11,6 +11,7 @@ encode the prepared steps, submit once, read the outputs back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import wgpu
@@ -48,6 +49,22 @@ class Plan:
     def dispatches(self) -> int:
         """Compute dispatches (the steps but the copies into texture operands)."""
         return sum(st.pipeline is not None for st in self.steps)
+
+    @cached_property
+    def passes(self) -> list:
+        """The steps as the executor encodes them, worked out once: runs of dispatches (a list
+        of steps, one compute pass each) and, between them, copy steps (a copy cannot run
+        inside a pass)."""
+        out, run = [], []
+        for st in self.steps:
+            if st.pipeline is None:
+                if run:
+                    out.append(run)
+                out.append(st)
+                run = []
+            else:
+                run.append(st)
+        return out + ([run] if run else [])
 
 
 class Planner(StepCollector):

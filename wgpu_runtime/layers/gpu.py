@@ -88,9 +88,9 @@ class LayersGraphModel(GraphModel):
                     self.device.queue.write_buffer(buf.gpu, 0, memoryview(arr).cast("B"))
         derived = [k for k in self._buffers if k not in self.weights]
         self._stale.update(derived)
-        textures = bool(self._textures)      # weight textures are derived (packed filters): made anew
+        had_textures = bool(self._textures)  # weight textures are derived (packed filters): made anew
         self._textures.clear()
-        if derived or textures or any(p.const_bytes for p in self._plans.values()):
+        if derived or had_textures or any(p.const_bytes for p in self._plans.values()):
             self._plans.clear()
 
     def weight_buffer(self, key, value, dtype):

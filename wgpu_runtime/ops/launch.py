@@ -10,7 +10,7 @@ kernel's compute context sits under the session that runs it: ops never import `
 
 The collector interface: ``device`` (pipelines, limits, is_software), ``add_step(step)``,
 ``on_device(tensor) -> Buf``, ``model_constant(key, array, dtype) -> Buf``,
-``weight_texture(key, matrix) -> Tex``, ``scratch_texture(width, height, layers) -> Tex``.
+``weight_texture(key, matrix) -> Tex``, ``scratch_texture(width, height) -> Tex``.
 """
 from __future__ import annotations
 

@@ -130,6 +130,11 @@ def _order(device, m: int, n: int, nz: int) -> list[Variant]:
     return [variants[best], *(v for i, v in enumerate(variants) if i != best), REGBLOCK]
 
 
+def _fit_textures(device, *texels: int) -> bool:
+    """Whether operands of these many vec4s each fit textures on ``device`` (textures.extent)."""
+    return all(textures.extent(device, n) is not None for n in texels)
+
+
 def _offer_texture(device, candidates: list[Variant], macs: int) -> None:
     """Add the texture variant to ``candidates``: first on software adapters from
     TEXTURE_MIN_MACS multiply-adds, else second there, last on hardware."""
@@ -159,8 +164,7 @@ def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool =
     if subgroup:
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
     k4, n4 = cdiv(k, 4), cdiv(n, 4)
-    if (texture and nbatch == 1 and textures.extent(device, m * k4) is not None
-            and textures.extent(device, (4 * k4 + 1) * n4) is not None):
+    if texture and nbatch == 1 and _fit_textures(device, m * k4, (4 * k4 + 1) * n4):
         _offer_texture(device, candidates, nbatch * m * n * k)
     return _choose(device, "matmul", shape_class, candidates)
 
@@ -179,13 +183,6 @@ def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: 
 
 
 # ---------------------------------------------------------------------------- convolution
-def texture_fits(device, g, n4: int, k4: int) -> bool:
-    """Whether conv2d_texture.wgsl can run over geometry ``g``: the input pixels and the packed
-    filter fit textures on ``device``."""
-    return (textures.extent(device, g.n * g.h * g.w * k4) is not None
-            and textures.extent(device, (g.kh * g.kw * 4 * k4 + 1) * n4) is not None)
-
-
 def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Variant:
     """The variant of an implicit-matmul convolution over geometry ``g`` (conv.Geometry): ``m``
     output pixels, ``4*n4`` output and ``4*k4`` input channels per tap. Software adapters run
@@ -193,7 +190,7 @@ def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Varia
     offer it last."""
     shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
     candidates = _order(device, m, 4 * n4, 1)
-    if not transposed and texture_fits(device, g, n4, k4):
+    if not transposed and _fit_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
         _offer_texture(device, candidates, m * 16 * n4 * k4 * g.kh * g.kw)
     return _choose(device, "conv2d", shape_class, candidates)
 
@@ -275,8 +272,7 @@ def depthwise_variant(device, g, c4: int) -> Variant:
     if not device.is_software and g.sh > 1:         # a smaller patch per output at stride 2
         variants.sort(key=lambda v: v.get("tile").th)
     ordered = [REGBLOCK, *variants] if device.is_software else [*variants, REGBLOCK]
-    if (textures.extent(device, g.n * g.h * g.w * c4) is not None
-            and textures.extent(device, (g.kh * g.kw + 1) * c4) is not None):
+    if _fit_textures(device, g.n * g.h * g.w * c4, (g.kh * g.kw + 1) * c4):
         _offer_texture(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw)
     shape_class = (_bucket(g.n * g.oh * g.ow), _bucket(4 * c4), g.kh, g.kw, g.sh, g.sw)
     return _choose(device, "depthwise", shape_class, ordered)
