@@ -1,14 +1,15 @@
 // The bindings of the texture convolution kernels (conv2d_texture_main.wgsl,
 // depthwise_texture.wgsl): input x and packed filter w as textures in textures.py's linear
 // layout (vec4 i at texel (i % 4096, i / 4096)), then conv_outputs.wgsl's; x_at / w_at read
-// vec4 i of each (as conv_bindings.wgsl's do).
-@group(0) @binding(0) var x: texture_2d<f32>;
-@group(0) @binding(1) var w: texture_2d<f32>;
+// vec4 i of each (as conv_bindings.wgsl's do). Read-only storage textures, not sampled ones:
+// llvmpipe fetches their texels 1.5-1.9x faster (docs/lavapipe.md, tools/bench_loads.py).
+@group(0) @binding(0) var x: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(1) var w: texture_storage_2d<rgba32float, read>;
 #include <conv_outputs.wgsl>
 
 fn texel(i: u32) -> vec2<u32> {        // TEXEL_ROW_BITS: log2 of textures.py's row width
     return vec2<u32>(i & ((1u << {{TEXEL_ROW_BITS}}u) - 1u), i >> {{TEXEL_ROW_BITS}}u);
 }
 
-fn x_at(i: u32) -> vec4<f32> { return textureLoad(x, texel(i), 0); }
-fn w_at(i: u32) -> vec4<f32> { return textureLoad(w, texel(i), 0); }
+fn x_at(i: u32) -> vec4<f32> { return textureLoad(x, texel(i)); }
+fn w_at(i: u32) -> vec4<f32> { return textureLoad(w, texel(i)); }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """What one vec4 load costs a compute shader, by where the data lives: a storage buffer (runtime
-sized and fixed size), a uniform buffer, a sampled texture (textureLoad). Every lane reads its own
-address (the pattern of a matmul's per-lane operand loads). Prints billions of vec4 loads per
-second, median of --runs; rounds interleave the kinds so that drift hits all alike. Last, the
+sized and fixed size), a uniform buffer, a sampled texture and a read-only storage texture
+(textureLoad). Every lane reads its own address (the pattern of a matmul's per-lane operand
+loads). Prints billions of vec4 loads per second, median of --runs; rounds interleave the kinds so that drift hits all alike. Last, the
 arithmetic ceiling: GFLOP/s of a kernel of vec4 FMAs with no loads.
 
     .venv/bin/python tools/bench_loads.py [--adapter vulkan] [--rounds 3] [--runs 5]
@@ -34,6 +34,8 @@ DECL = {
                "fn ld(i: u32) -> vec4<f32> { return src[i & 4095u]; }",
     "texture": "@group(0) @binding(0) var src: texture_2d<f32>;\n"
                "fn ld(i: u32) -> vec4<f32> { return textureLoad(src, vec2<u32>(i & 1023u, (i >> 10u) & 63u), 0); }",
+    "storage texture, read": "@group(0) @binding(0) var src: texture_storage_2d<rgba32float, read>;\n"
+                             "fn ld(i: u32) -> vec4<f32> { return textureLoad(src, vec2<u32>(i & 1023u, (i >> 10u) & 63u)); }",
 }
 BODY = """
 @group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
@@ -55,13 +57,13 @@ def kernel(dev, kind: str):
     usage = wgpu.BufferUsage
     data = np.ones((H * W, 4), np.float32)
     out = dev.create_buffer(size=INVOCATIONS * 16, usage=usage.STORAGE | usage.COPY_SRC)
-    if kind.startswith("storage"):
+    if kind in ("storage", "storage, fixed size"):
         resource = {"buffer": dev.create_buffer_with_data(data=data, usage=usage.STORAGE)}
     elif kind == "uniform":
         resource = {"buffer": dev.create_buffer_with_data(data=data[:4096], usage=usage.UNIFORM)}
     else:
-        tex = dev.create_texture(size=(W, H, 1), format="rgba32float",
-                                 usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+        binding = wgpu.TextureUsage.STORAGE_BINDING if kind.startswith("storage texture") else wgpu.TextureUsage.TEXTURE_BINDING
+        tex = dev.create_texture(size=(W, H, 1), format="rgba32float", usage=binding | wgpu.TextureUsage.COPY_DST)
         dev.queue.write_texture({"texture": tex}, data, {"bytes_per_row": W * 16, "rows_per_image": H}, (W, H, 1))
         resource = tex.create_view()
     module = dev.create_shader_module(code=DECL[kind] + BODY)

@@ -3,10 +3,12 @@ storage buffer.
 
 Mesa's llvmpipe (22.x) loads a storage buffer element lane by lane, while a texel fetch is one
 vector gather: 8-10x the load rate (docs/lavapipe.md). Kernels that read an operand many times
-(the convolution "texture" variant, ops/tiled.py) take it as a ``texture_2d<f32>`` of
-rgba32float texels: a weight uploaded once per model, or an activation copied into the texture
-right before the kernel that reads it (``copy_buffer_to_texture``: about 15x faster there than a
-kernel repacking it, which would load every element from its storage buffer).
+(the convolution "texture" variant, ops/tiled.py) take it as a read-only storage texture
+(``texture_storage_2d<rgba32float, read>``: llvmpipe fetches its texels 1.4-2x faster than a
+sampled ``texture_2d``'s, tools/bench_loads.py) of rgba32float texels: a weight uploaded once
+per model, or an activation copied into the texture right before the kernel that reads it
+(``copy_buffer_to_texture``: about 15x faster there than a kernel repacking it, which would load
+every element from its storage buffer).
 
 Layout: linear. Vec4 ``i`` of the operand is texel (i % WIDTH, i / WIDTH), WIDTH = 4096 texels
 (64 KiB rows: a multiple of the 256 bytes a buffer-to-texture copy needs per row), so a copy
@@ -78,7 +80,7 @@ def create(device, width: int, height: int, label: str = ""):
 
     u = wgpu.TextureUsage
     return device.device.create_texture(size=(width, height, 1), format="rgba32float", dimension="2d",
-                                        usage=u.TEXTURE_BINDING | u.COPY_DST | u.COPY_SRC, label=label)
+                                        usage=u.STORAGE_BINDING | u.COPY_DST | u.COPY_SRC, label=label)
 
 
 def texels_of(device, matrix: np.ndarray) -> np.ndarray:
