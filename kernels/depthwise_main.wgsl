@@ -10,7 +10,10 @@
 // filter vec4 is loaded once per 8 outputs (and with ROW3, an input vec4 at most once). A filter
 // taller than llvmpipe's loop cap allows runs as passes over rows [ky0, ky1): the first adds the
 // bias, the others ACCUMULATE into y, and only the last adds the residual (HAS_RESIDUAL) and
-// applies the activation (the host makes it the identity for the others).
+// applies the activation (the host makes it the identity for the others). With PAIRS (3x3 filters
+// with ROW3, one pass) an invocation computes 2 output rows x 8 pixels: the input rows the two
+// share are fetched once (4 / 5 input rows for 16 outputs instead of 3 for 8), for the texture
+// kernel, whose cost is its texel fetches.
 #include <common.wgsl>
 #include <row_block.wgsl>
 #include <conv_epilogue.wgsl>
@@ -21,12 +24,15 @@ struct Params {
     kw: u32, stride_h: u32, stride_w: u32, dil_h: u32,
     dil_w: u32, pad_t: i32, pad_l: i32, ky0: u32,
     ky1: u32, kh: u32, hi: f32,                  // hi: activation cap (PWL)
+    rows: u32,                                   // output rows per image (oh: row blocks per image)
 }
 
 override ACCUMULATE: bool = false;
 // 1 / 2: filters 3 wide without dilation at stride 1 / 2, unrolled so that neighbouring outputs
 // share their input loads (10 / 17 loads per filter row instead of 24); 0: any filter
 override ROW3: u32 = 0u;
+// two output rows per invocation (3x3 filters with ROW3, in one pass)
+override PAIRS: bool = false;
 
 
 // x at column ix of the input row starting at pixel `row`, zero outside the image
@@ -35,6 +41,7 @@ fn tap(row: u32, ix: i32, c: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), x_at((row + u32(max(ix, 0))) * p.c4 + c), inside);
 }
 
+// output row `row` (over the batch: b * rows + oy)
 fn store(row: u32, ox: u32, c: u32, acc: vec4<f32>, e: Epilogue4) {
     if (ox < p.ow) {
         let i = (row * p.ow + ox) * p.c4 + c;
@@ -50,6 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let i = flat_id(wid, nwg, lid);
     if (i >= p.n) { return; }
     let blk = row_block(i);
+    if (PAIRS) { pairs(blk); return; }
     let sw = i32(p.stride_w);
     var bias = vec4<f32>();
     if (!ACCUMULATE) { bias = w_at(p.kh * p.kw * p.c4 + blk.c); }    // the first pass adds the bias
@@ -103,7 +111,67 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
     let e = epilogue4_params(4u * blk.c, p.alpha);
-    store(blk.row, blk.ox0, blk.c, a0, e); store(blk.row, blk.ox0 + 1u, blk.c, a1, e); store(blk.row, blk.ox0 + 2u, blk.c, a2, e);
-    store(blk.row, blk.ox0 + 3u, blk.c, a3, e); store(blk.row, blk.ox0 + 4u, blk.c, a4, e); store(blk.row, blk.ox0 + 5u, blk.c, a5, e);
-    store(blk.row, blk.ox0 + 6u, blk.c, a6, e); store(blk.row, blk.ox0 + 7u, blk.c, a7, e);
+    let row = blk.b * p.rows + blk.oy;
+    store(row, blk.ox0, blk.c, a0, e); store(row, blk.ox0 + 1u, blk.c, a1, e); store(row, blk.ox0 + 2u, blk.c, a2, e);
+    store(row, blk.ox0 + 3u, blk.c, a3, e); store(row, blk.ox0 + 4u, blk.c, a4, e); store(row, blk.ox0 + 5u, blk.c, a5, e);
+    store(row, blk.ox0 + 6u, blk.c, a6, e); store(row, blk.ox0 + 7u, blk.c, a7, e);
+}
+
+// The 10 (ROW3 1) or 17 (ROW3 2) input vec4s from column ix of input row iy of image b, zero
+// outside the image.
+fn input_row(b: u32, iy: i32, ix: i32, c: u32) -> array<vec4<f32>, 17> {
+    var t: array<vec4<f32>, 17>;
+    if (iy < 0 || iy >= i32(p.h)) { return t; }
+    let in_row = (b * p.h + u32(iy)) * p.w;
+    for (var j = 0u; j < 7u * ROW3 + 3u; j++) { t[j] = tap(in_row, ix + i32(j), c); }
+    return t;
+}
+
+// 8 outputs += one input row (t) times one filter row (w0, w1, w2)
+fn mac_row(acc: array<vec4<f32>, 8>, t: array<vec4<f32>, 17>, w0: vec4<f32>, w1: vec4<f32>,
+           w2: vec4<f32>) -> array<vec4<f32>, 8> {
+    var a = acc;
+    for (var j = 0u; j < 8u; j++) {
+        let k = j * ROW3;
+        a[j] = fma(t[k + 2u], w2, fma(t[k + 1u], w1, fma(t[k], w0, a[j])));
+    }
+    return a;
+}
+
+// PAIRS: output rows 2 * blk.oy and the next, 8 pixels from blk.ox0, channel vec4 blk.c. Written
+// out, not as loops over rows: llvmpipe keeps accumulators in registers only where every index is
+// a constant (a loop over rows and an array of row accumulators measured 1.3x slower).
+fn pairs(blk: RowBlock) {
+    let c4 = p.c4;
+    let wi = blk.c;
+    let w00 = w_at(wi); let w01 = w_at(wi + c4); let w02 = w_at(wi + 2u * c4);
+    let w10 = w_at(wi + 3u * c4); let w11 = w_at(wi + 4u * c4); let w12 = w_at(wi + 5u * c4);
+    let w20 = w_at(wi + 6u * c4); let w21 = w_at(wi + 7u * c4); let w22 = w_at(wi + 8u * c4);
+    let bias = w_at(9u * c4 + wi);
+    var a: array<vec4<f32>, 8>; var d: array<vec4<f32>, 8>;        // rows oy and oy + 1
+    for (var j = 0u; j < 8u; j++) { a[j] = bias; d[j] = bias; }
+    let oy = 2u * blk.oy;
+    let iy0 = i32(oy * ROW3) - p.pad_t;
+    let ix = i32(blk.ox0 * ROW3) - p.pad_l;
+    // input row r feeds output row oy through filter row r and row oy + 1 through row r - ROW3
+    let t0 = input_row(blk.b, iy0, ix, wi);
+    a = mac_row(a, t0, w00, w01, w02);
+    let t1 = input_row(blk.b, iy0 + 1, ix, wi);
+    a = mac_row(a, t1, w10, w11, w12);
+    if (ROW3 == 1u) { d = mac_row(d, t1, w00, w01, w02); }
+    let t2 = input_row(blk.b, iy0 + 2, ix, wi);
+    a = mac_row(a, t2, w20, w21, w22);
+    if (ROW3 == 1u) { d = mac_row(d, t2, w10, w11, w12); } else { d = mac_row(d, t2, w00, w01, w02); }
+    let t3 = input_row(blk.b, iy0 + 3, ix, wi);
+    if (ROW3 == 1u) { d = mac_row(d, t3, w20, w21, w22); } else { d = mac_row(d, t3, w10, w11, w12); }
+    if (ROW3 == 2u) {
+        let t4 = input_row(blk.b, iy0 + 4, ix, wi);
+        d = mac_row(d, t4, w20, w21, w22);
+    }
+    let e = epilogue4_params(4u * blk.c, p.alpha);
+    let row = blk.b * p.rows + oy;
+    for (var j = 0u; j < 8u; j++) { store(row, blk.ox0 + j, blk.c, a[j], e); }
+    if (oy + 1u < p.rows) {
+        for (var j = 0u; j < 8u; j++) { store(row + 1u, blk.ox0 + j, blk.c, d[j], e); }
+    }
 }

@@ -636,8 +636,6 @@ def _lower_depthwise(ctx):
     packed[:taps, :cout] = f.reshape(taps, cout) * (1 if ep.scale is None else ep.scale)
     packed[taps, :cout] = ep.bias
     y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
-    owb = cdiv(g.ow, 8)
-    n = g.n * g.oh * owb * c4
     variant = tiled.depthwise_variant(ctx.device, g, c4)
     kernel = "depthwise.wgsl"
     if variant.name == tiled.TEXTURE.name:      # depthwise_main.wgsl's product, reading textures
@@ -654,15 +652,20 @@ def _lower_depthwise(ctx):
                      template={**act.template, **template}, constants=act.constants)
     passes = split_rows(g.kh, g.kw) if blocked else []
     row3 = g.sw if g.kw == 3 and g.dw == 1 and g.sw <= 2 else 0
+    # the texture kernel's cost is its fetches: 3x3 filters in one pass take output rows in pairs
+    pairs = (kernel == "depthwise_texture.wgsl" and row3 and g.kh == 3 and g.dh == 1 and g.sh == g.sw
+             and len(passes) == 1)
+    owb, ohb = cdiv(g.ow, 8), cdiv(g.oh, 2) if pairs else g.oh
+    n = g.n * ohb * owb * c4
     for i, (ky0, ky1) in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
         ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid_1d(n),
                      params={"n": n, "c4": c4, "owb": owb, "alpha": act.slope, "h": g.h, "w": g.w,
-                             "oh": g.oh, "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw,
+                             "oh": ohb, "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw,
                              "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl, "ky0": ky0,
-                             "ky1": ky1, "kh": g.kh, "hi": act.hi},
+                             "ky1": ky1, "kh": g.kh, "hi": act.hi, "rows": g.oh},
                      template=act.template,
-                     constants={"ACCUMULATE": i > 0, "ROW3": row3, **act.constants})
+                     constants={"ACCUMULATE": i > 0, "ROW3": row3, "PAIRS": bool(pairs), **act.constants})
     finish_output(ctx, y, g.n, g.oh * g.ow, 4 * c4)
 
 
