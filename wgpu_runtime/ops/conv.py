@@ -526,18 +526,20 @@ def _residual_nhwc(ctx, ep, first_extra: int):
 
 
 def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geometry, m: int, n4: int, k4: int,
-                 transposed: bool, variant=None):
+                 transposed: bool, variant=None, dense: bool = False):
     """An implicit matmul over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap, with
     the ``packed`` filter (_pack_filter; a model constant under ``key``): the variant
     tiled.conv_variant chooses, conv2d_main.wgsl ("regblock"), conv2d_texture*.wgsl (input and
-    filter as textures) or conv2d_tiled.wgsl; ``variant`` overrides the choice."""
+    filter as textures) or conv2d_tiled.wgsl; ``variant`` overrides the choice. ``dense``: x
+    holds g.c channels per pixel, not padded to 4*k4 (the texture variant only)."""
     variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
     passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
     if variant.name == tiled.TEXTURE.name:
-        x = ctx.texture_of(x, g.n * g.h * g.w * k4)
+        x = ctx.texture_of(x, g.n * g.h * g.w * g.c // 4 if dense else g.n * g.h * g.w * k4)
         w = ctx.texture_constant(packed, key)
         kernel = "conv2d_texture_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d_texture.wgsl"
         grid, template, constants = tiled.texture_launch(g, m, n4)
+        constants = {**constants, "DENSE_C": g.c if dense else 0}
     elif variant.name == tiled.REGBLOCK.name:
         w = ctx.constant(packed, F, key)
         kernel = "conv2d_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d.wgsl"
@@ -561,13 +563,13 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
 
 
 def _conv_gemm(ctx, x, f: np.ndarray, ep: Epilogue, g: Geometry, hw: int, k4: int, n4: int,
-               transposed: bool, variant=None) -> None:
+               transposed: bool, variant=None, dense: bool = False) -> None:
     """Packs the [kh, kw, k, n] filter ``f`` and runs :func:`_launch_conv` over ``x`` into the
     op's output ([g.n, hw, 4*n4] NHWC, copied out by :func:`finish_output` when padded)."""
     packed = _pack_filter(f, ep, 4 * k4, 4 * n4)
     y = output_nhwc(ctx, g.n, hw, 4 * n4)
     _launch_conv(ctx, x, packed, "conv-filter-t" if transposed else "conv-filter", y, ep, g, g.n * hw, n4, k4,
-                 transposed=transposed, variant=variant)
+                 transposed=transposed, variant=variant, dense=dense)
     finish_output(ctx, y, g.n, hw, 4 * n4)
 
 
@@ -605,8 +607,13 @@ def _lower_conv(ctx):
     cout = f.shape[3]
     k4, n4 = cdiv(g.c, 4), cdiv(cout, 4)
     ep = epilogue(ctx, 2, cout)
-    x = nhwc_input(ctx, 0, g, 4 * k4)
-    _conv_gemm(ctx, x, f, ep, g, g.oh * g.ow, k4, n4, transposed=False)
+    variant = tiled.conv_variant(ctx.device, g, g.n * g.oh * g.ow, n4, k4, False)
+    # the texture kernel reads NHWC input whose channels are not a multiple of 4 (an RGB image
+    # into the first convolution) as it is, without a padded copy, when its texels are whole
+    dense = (variant.name == tiled.TEXTURE.name and data_format(ctx.attrs) == "NHWC" and g.c % 4 != 0
+             and g.n * g.h * g.w * g.c % 4 == 0)
+    x = ctx.inputs[0] if dense else nhwc_input(ctx, 0, g, 4 * k4)
+    _conv_gemm(ctx, x, f, ep, g, g.oh * g.ow, k4, n4, transposed=False, variant=variant, dense=dense)
 
 
 def _lower_backprop_input(ctx):
@@ -702,6 +709,9 @@ _CONV_CASES = [
     Case([_x((2, 7, 9, 4)), _x((3, 3, 4, 8))], _a(), note="3x3 SAME, batch 2"),
     Case([_x((1, 9, 11, 3)), _x((3, 3, 3, 5))], _a((2, 2)),
          note="stride 2 SAME, odd sizes, 3 in / 5 out channels (padded copies)"),
+    Case([_x((2, 8, 10, 3)), _x((3, 3, 3, 8))], _a((2, 2)),
+         note="stride 2 SAME, 3 channels in whole texels (the texture kernel reads them unpadded)"),
+    Case([_x((1, 4, 6, 6)), _x((3, 3, 6, 4))], _a(), note="6 channels in whole texels (unpadded: 2 vec4 steps)"),
     Case([_x((1, 10, 11, 4)), _x((2, 3, 4, 6))], _a((2, 3), "VALID"), note="VALID strides 2x3"),
     Case([_x((1, 6, 7, 4)), _x((3, 3, 4, 4))], {**_a(), **_explicit(1, 2, 0, 3)}, note="EXPLICIT"),
     Case([_x((1, 9, 9, 4)), _x((3, 3, 4, 8))], _a(dilations=[1, 2, 2, 1]), note="dilation 2"),
