@@ -92,23 +92,43 @@ def _encode(enc, plan: Plan) -> None:
 
 def _encode_pass(enc, steps) -> None:
     """One compute pass: set_pipeline (when it changes), set_bind_group, dispatch_workgroups for
-    every step, as wgpu-native C calls on the objects' handles: wgpu-py's wrappers add an
-    error-capture proxy and a cffi array per call (1.4-2.4 µs per dispatch instead of 5.5-9.9 on
-    lavapipe / llvmpipe, docs/benchmarks.md 2026-12-04). Errors are not lost: wgpu-native records
-    a pass's errors and wgpu-py raises them at ``end()`` / ``finish()``."""
-    from wgpu.backends.wgpu_native import ffi, lib
+    every step, as wgpu-native C calls on the objects' handles, the pass's begin and end too:
+    wgpu-py's wrappers add an error-capture proxy and a cffi array or struct per call (dispatches
+    1.4-2.4 µs each instead of 5.5-9.9 on lavapipe / llvmpipe, docs/benchmarks.md 2026-12-04; a
+    pass's begin and end about 8 µs instead of 2). Errors are not lost: wgpu-native records a
+    pass's errors and wgpu-py raises them at the encoder's ``finish()``."""
+    from wgpu.backends.wgpu_native import lib
 
-    cpass = enc.begin_compute_pass()
-    h, null, prev = cpass._internal, ffi.NULL, None
-    set_pipeline, set_bind_group = lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup
-    dispatch = lib.wgpuComputePassEncoderDispatchWorkgroups
-    for st in steps:
-        if st.pipeline is not prev:
-            set_pipeline(h, st.pipeline._internal)
-            prev = st.pipeline
-        set_bind_group(h, 0, st.bind_group._internal, 0, null)
-        dispatch(h, *st.grid)
-    cpass.end()
+    h, null, prev = lib.wgpuCommandEncoderBeginComputePass(enc._internal, _pass_descriptor()), _NULL[0], None
+    try:
+        set_pipeline, set_bind_group = lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup
+        dispatch = lib.wgpuComputePassEncoderDispatchWorkgroups
+        for st in steps:
+            if st.pipeline is not prev:
+                set_pipeline(h, st.pipeline._internal)
+                prev = st.pipeline
+            set_bind_group(h, 0, st.bind_group._internal, 0, null)
+            dispatch(h, *st.grid)
+        lib.wgpuComputePassEncoderEnd(h)
+    finally:
+        lib.wgpuComputePassEncoderRelease(h)
+
+
+_NULL: list = []
+_DESCRIPTOR: list = []
+
+
+def _pass_descriptor():
+    """The one WGPUComputePassDescriptor every pass of ours begins with (no label, no timestamp
+    writes), built once."""
+    if not _DESCRIPTOR:
+        from wgpu.backends.wgpu_native import ffi
+        from wgpu.backends.wgpu_native._api import new_struct_p, to_c_string_view
+
+        _NULL.append(ffi.NULL)
+        _DESCRIPTOR.append(new_struct_p("WGPUComputePassDescriptor *", label=to_c_string_view(""),
+                                        timestampWrites=ffi.NULL))
+    return _DESCRIPTOR[0]
 
 
 def wait(device, sub: Submitted) -> list:
