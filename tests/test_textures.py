@@ -79,6 +79,27 @@ def test_a_plan_shares_one_scratch_texture_and_dispose_frees_it(device):
     np.testing.assert_array_equal(again.predict(x), want)
 
 
+def test_a_matmul_weight_the_texture_variant_reads_is_not_also_a_buffer(device):
+    """On a software adapter the texture variant comes first: the model does not preload the
+    classifier's B as a buffer (OpDef.texture_inputs), the texture plan never asks for it, and a
+    plan that picks another variant uploads it on first use."""
+    model = wr.load_graph_model(default_model_path(), adapter=device.backend)
+    (node,) = [n for n in model.graph.nodes.values() if n.op == "_FusedMatMul"]
+    key = model.graph.data_inputs(node)[1][0]
+    assert model.graph.nodes[key].op == "Const" and tiled.texture_first(device)
+    assert key not in model._buffers
+    x = np.random.default_rng(2).random((1, 128, 128, 3), dtype=np.float32)
+    want = model.predict(x)
+    assert key not in model._buffers and model._textures
+    with tuning.forcing({"matmul": "regblock"}):
+        other = wr.load_graph_model(default_model_path(), adapter=device.backend)
+        got = other.predict(x)
+    assert key in other._buffers
+    # the same model, the classifier's 1280-long dot products summed in another order (a few
+    # float32 ULP of the logits), then softmax
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"])
 def test_dynamic_programs_copy_into_their_own_textures(device, op):
     """The dynamic executor's per-node programs run the texture variants too (their copies go

@@ -16,7 +16,7 @@ from ..errors import BindingLimitError, DisposedError, GraphError, InputError, M
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
 from .. import textures
 from ..memory import Buf, Uploader
-from ..ops import registry
+from ..ops import registry, tiled
 from ..tensor import Tensor
 from ..textures import Tex
 from . import batching, chunking, executor, optimize as graph_optimize
@@ -344,14 +344,19 @@ class GraphModel:
     def _preload_weights(self) -> None:
         """Upload, once, every weight a node computing the model's outputs reads as device data
         (not as an axis/shape). Nodes the optimizer left unread (still there to be asked for by
-        name) get theirs on first use (:meth:`weight_buffer`)."""
+        name) get theirs on first use (:meth:`weight_buffer`), as do weights that an op's texture
+        variant reads as its own texture where that variant comes first (OpDef.texture_inputs: a
+        matmul's B on software adapters; a plan that picks another variant uploads the buffer)."""
         device_data = set()
+        textures_first = tiled.texture_first(self.device)
         for node in self._output_nodes():
             op = registry.get(node.op)
             if op is None or op.lower is None:
                 continue
             srcs = self.graph.data_inputs(node)
             for pos, (src, _) in enumerate(srcs):
+                if textures_first and pos in op.texture_inputs:
+                    continue
                 if not op.is_host_input(pos, len(srcs), node.attrs) and self.graph.nodes[src].op == "Const":
                     device_data.add(src)
         up = Uploader(self.device)

@@ -318,7 +318,8 @@ _matmul_cases = [
          note="130x67x259, both transposed"),
 ]
 register("MatMul", reference=_reference(_MM), shape=_shape(_MM, "none"),
-         lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM), rows=_mm_rows)
+         lower=_lower(_MM, "none"), dtypes=(F, I), cases=_matmul_cases, grad=_grad(_MM), rows=_mm_rows,
+         texture_inputs=(1,))
 
 _bmm_cases = [
     Case([quarters((2, 3, 4, 5), 1), quarters((2, 3, 5, 6), 2)]),
@@ -376,6 +377,7 @@ def _fused_cases():
 
 register("_FusedMatMul", reference=_reference(_MM, with_epilogue=True),
          shape=_shape(_MM, "none"), lower=_lower(_MM, "none"), host_inputs=(2,), cases=_fused_cases(), rows=_mm_rows,
+         texture_inputs=(1,),
          tol=(1e-5, "K <= 10 float32 products summed in another order than the float64 reference, "
                     "then exp/tanh in the epilogue (a few ULP)"))
 

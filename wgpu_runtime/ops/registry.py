@@ -8,6 +8,10 @@ An :class:`OpDef` holds, for one op (or a family of TF op names that share seman
                    (``None`` for ops computed on the host, e.g. shape arithmetic);
 * ``host_inputs`` -- input positions whose *values* must be known when planning (axes, shapes,
                    paddings...); negative positions count from the end (ConcatV2's axis);
+* ``texture_inputs`` -- positions of a model weight the op's "texture" kernel variant
+                   (ops/tiled.py) reads as a texture it uploads itself: where that variant comes
+                   first (tiled.texture_first), a model does not preload their buffers (a plan
+                   that needs one uploads it on first use);
 * ``shape_only`` -- the outputs depend on the inputs' shapes alone (Shape, Size, Rank): always
                    computed on the host at plan time, even from device tensors;
 * ``runtime``   -- for a *runtime op* (control flow, TensorLists, tables, random...), its
@@ -103,6 +107,7 @@ class OpDef:
     # device_inputs(attrs) -> positions of host_inputs that hold device data for a node's attrs
     # (a fused op's residual, whose position depends on its fused_ops)
     device_inputs: Callable[[dict], tuple[int, ...]] | None = None
+    texture_inputs: tuple[int, ...] = ()
     shape_only: bool = False
     grad: Callable | None = None
     cases: list[Case] = field(default_factory=list)
@@ -157,7 +162,7 @@ def _defining_family() -> str | None:
 
 def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None, host_inputs=(), shape_only=False,
              grad=None, cases=(), dtypes=("float32",), tol=None, tf_outputs=None, family=None,
-             device_inputs=None, rows=None) -> OpDef:
+             device_inputs=None, rows=None, texture_inputs=()) -> OpDef:
     """Add an op under each of ``names``. Its family is the ops/ module registering it;
     ``family`` is only for ops registered from outside wgpu_runtime/ops."""
     defining = _defining_family()
@@ -169,7 +174,7 @@ def register(*names: str, reference, shape, lower=None, runtime=None, wgsl=None,
     op = OpDef(names=tuple(names), family=family, reference=reference, shape=shape, lower=lower,
                runtime=runtime, wgsl=wgsl, host_inputs=tuple(host_inputs), shape_only=shape_only, grad=grad,
                cases=list(cases), dtypes=tuple(dtypes), tf_outputs=tf_outputs, device_inputs=device_inputs,
-               rows=rows)
+               rows=rows, texture_inputs=tuple(texture_inputs))
     if tol is not None:
         op.tol = tol
     for n in names:

@@ -135,10 +135,16 @@ def _fit_textures(device, *texels: int) -> bool:
     return all(textures.extent(device, n) is not None for n in texels)
 
 
+def texture_first(device) -> bool:
+    """Whether the texture variant comes first on ``device`` (from TEXTURE_MIN_MACS): on
+    software adapters, whose storage-buffer loads run lane by lane."""
+    return device.is_software
+
+
 def _offer_texture(device, candidates: list[Variant], macs: int) -> None:
     """Add the texture variant to ``candidates``: first on software adapters from
     TEXTURE_MIN_MACS multiply-adds, else second there, last on hardware."""
-    if not device.is_software:
+    if not texture_first(device):
         candidates.append(TEXTURE)
     else:
         candidates.insert(0 if macs >= TEXTURE_MIN_MACS else 1, TEXTURE)
