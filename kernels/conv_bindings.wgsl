@@ -4,6 +4,9 @@
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
 #include <conv_outputs.wgsl>
+@group(0) @binding(7) var<uniform> p: Params;
 
 fn x_at(i: u32) -> vec4<f32> { return x[i]; }
 fn w_at(i: u32) -> vec4<f32> { return w[i]; }
+// the residual of output vec4 i4 (conv_epilogue.wgsl)
+fn residual_at(i4: u32) -> vec4<f32> { return residual4(i4); }

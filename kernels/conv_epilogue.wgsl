@@ -1,6 +1,7 @@
 // The epilogue of conv2d_main.wgsl and depthwise.wgsl. The host folds bias and batch-norm scale
 // into the packed filter, so only the residual (HAS_RESIDUAL, vec4 element i4 of ep_residual:
-// the output's padded NHWC layout) and the activation are left here. A speed path, PWL: the
+// the output's padded NHWC layout; read by the bindings file's residual_at) and the activation
+// are left here. A speed path, PWL: the
 // piecewise-linear activations (none, Relu, Relu6, LeakyRelu with a slope <= 1) share one
 // pipeline computing min(max(v, v * p.alpha), p.hi), the slope and the cap in the uniform (one
 // compile instead of one per activation: multi-pass convolutions and models mixing them, e.g.
@@ -22,5 +23,5 @@ fn activate(v: vec4<f32>, e: Epilogue4) -> vec4<f32> {
 
 // activate() of output vec4 element i4, after adding its residual.
 fn activate_at(v: vec4<f32>, e: Epilogue4, i4: u32) -> vec4<f32> {
-    return activate(v + residual4(i4), e);
+    return activate(v + residual_at(i4), e);
 }

@@ -6,6 +6,10 @@
 @group(0) @binding(0) var x: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(1) var w: texture_storage_2d<rgba32float, read>;
 #include <conv_outputs.wgsl>
+// the residual as a texture too (a copy of ep_residual: its buffer would be loaded lane by lane,
+// 2.5x the time of a whole 1x1 convolution of K = 16 on llvmpipe), else any texture, unread
+@group(0) @binding(7) var res: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(8) var<uniform> p: Params;
 
 fn texel(i: u32) -> vec2<u32> {        // TEXEL_ROW_BITS: log2 of textures.py's row width
     return vec2<u32>(i & ((1u << {{TEXEL_ROW_BITS}}u) - 1u), i >> {{TEXEL_ROW_BITS}}u);
@@ -13,3 +17,9 @@ fn texel(i: u32) -> vec2<u32> {        // TEXEL_ROW_BITS: log2 of textures.py's 
 
 fn x_at(i: u32) -> vec4<f32> { return textureLoad(x, texel(i)); }
 fn w_at(i: u32) -> vec4<f32> { return textureLoad(w, texel(i)); }
+// the residual of output vec4 i4 (conv_epilogue.wgsl); residual4 (0 without one) keeps
+// ep_residual bound
+fn residual_at(i4: u32) -> vec4<f32> {
+    if (HAS_RESIDUAL) { return textureLoad(res, texel(i4)); }
+    return residual4(i4);
+}

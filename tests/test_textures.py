@@ -1,7 +1,7 @@
 """Texture operands (wgpu_runtime/textures.py) and the "texture" kernel variants that read them
 (ops/tiled.py): the copy into the linear layout, the weight layout, where the variant is the
-default, one scratch texture per plan, the dynamic executor's copies, dispose. That each texture
-variant computes every registry case right is tests/test_kernel_variants.py's job."""
+default, one scratch texture per plan and slot, the dynamic executor's copies, dispose. That each
+texture variant computes every registry case right is tests/test_kernel_variants.py's job."""
 import numpy as np
 import pytest
 import wgpu
@@ -60,20 +60,26 @@ def test_texture_variant_is_the_software_default_from_min_macs(device, family, s
     assert order.index(tiled.TEXTURE.name) == (0 if big else 1), order
 
 
-def test_a_plan_shares_one_scratch_texture_and_dispose_frees_it(device):
+def test_a_plan_shares_its_scratch_textures_and_dispose_frees_them(device):
+    """One scratch texture per slot for the whole plan: slot 0 for the operands, slot 1 for the
+    fused residuals (this MobileNetV2 adds them in its project convolutions)."""
     model = wr.load_graph_model(default_model_path(), adapter=device.backend)
     x = np.random.default_rng(1).random((1, 128, 128, 3), dtype=np.float32)
     want = model.predict(x)
     plan = next(iter(model._plans.values()))
     texs = [b for st in plan.steps for b in st.bindings if isinstance(b, Tex)]
     scratch = {id(b.scratch): b.scratch for b in texs if b.kind == "scratch"}
-    assert len(scratch) == 1 and any(b.kind == "weight" for b in texs)
-    (shared,) = scratch.values()
-    assert all(b.width <= shared.width and b.height <= shared.height for b in texs if b.kind == "scratch")
+    assert len(scratch) == 2 and any(b.kind == "weight" for b in texs)
+    residual_steps = [st for st in plan.steps if st.pipeline is not None and st.kernel.startswith("conv2d_texture")
+                      and st.bindings[7].kind == "scratch"]
+    assert residual_steps and {id(st.bindings[7].scratch) for st in residual_steps} != {id(st.bindings[0].scratch)
+                                                                                          for st in residual_steps}
+    for shared in scratch.values():
+        assert all(b.width <= shared.width and b.height <= shared.height for b in texs if b.scratch is shared)
     copies = [st for st in plan.steps if st.pipeline is None]
     assert copies and plan.dispatches == len(plan.steps) - len(copies)
-    assert model.memory_info()["texture_bytes"] == shared.nbytes
-    assert model.weight_bytes >= sum(b.nbytes for b in texs if b.kind == "weight")
+    assert model.memory_info()["texture_bytes"] == sum(s.nbytes for s in scratch.values())
+    assert model.weight_bytes >= sum({id(b): b.nbytes for b in texs if b.kind == "weight"}.values())
     model.dispose()
     again = wr.load_graph_model(default_model_path(), adapter=device.backend)
     np.testing.assert_array_equal(again.predict(x), want)

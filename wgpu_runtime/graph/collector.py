@@ -24,7 +24,7 @@ class StepCollector:
         self.steps: list[Step] = []
         self.consts: list[Buf] = []
         self.textures: list[Tex] = []       # weight textures this collector made
-        self.scratch: Tex | None = None
+        self.scratch: dict[int, Tex] = {}      # slot -> the shared scratch texture
 
     def add_step(self, step: Step) -> None:
         self.steps.append(step)
@@ -53,16 +53,17 @@ class StepCollector:
         self.textures.append(tex)
         return tex
 
-    def scratch_texture(self, width: int, height: int) -> Tex:
-        """A binding of this collector's scratch texture, at least width x height."""
-        if self.scratch is None:
-            self.scratch = Tex(width, height, "scratch", label="scratch-texture")
-        s = self.scratch
+    def scratch_texture(self, width: int, height: int, slot: int = 0) -> Tex:
+        """A binding of this collector's scratch texture ``slot`` (one per operand a kernel reads
+        from a copy at once), at least width x height."""
+        s = self.scratch.get(slot)
+        if s is None:
+            s = self.scratch[slot] = Tex(width, height, "scratch", label=f"scratch-texture-{slot}")
         s.width, s.height = max(s.width, width), max(s.height, height)
-        return Tex(width, height, "scratch", label="scratch-texture", scratch=s)
+        return Tex(width, height, "scratch", label=s.label, scratch=s)
 
     def finish_textures(self) -> None:
-        """Create the scratch texture, at its final size."""
-        if self.scratch is not None and self.scratch.gpu is None:
-            s = self.scratch
-            s.gpu = textures.create(self.device, s.width, s.height, s.label)
+        """Create the scratch textures, at their final sizes."""
+        for s in self.scratch.values():
+            if s.gpu is None:
+                s.gpu = textures.create(self.device, s.width, s.height, s.label)

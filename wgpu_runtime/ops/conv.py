@@ -534,9 +534,11 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
     holds g.c channels per pixel, not padded to 4*k4 (the texture variant only)."""
     variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
     passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
+    outputs = [y]
     if variant.name == tiled.TEXTURE.name:
         x = ctx.texture_of(x, g.n * g.h * g.w * g.c // 4 if dense else g.n * g.h * g.w * k4)
         w = ctx.texture_constant(packed, key)
+        outputs.append(texture_residual(ctx, ep, w, m * n4))
         kernel = "conv2d_texture_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d_texture.wgsl"
         grid, template, constants = tiled.texture_launch(g, m, n4)
         constants = {**constants, "DENSE_C": g.c if dense else 0}
@@ -553,13 +555,22 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         kernel, grid, template, constants, passes = tiled.conv_launch(variant, g, m, n4, k4, transposed)
     for i, extra in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
-        ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid,
+        ctx.dispatch(kernel, [x, w, *ep.bufs, *outputs], grid,
                      params={"m": m, "n4": n4, "k4": k4, "alpha": act.slope, "h": g.h, "w": g.w,
                              "oh": g.oh, "ow": g.ow, "kh": g.kh, "kw": g.kw, "stride_h": g.sh,
                              "stride_w": g.sw, "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl,
                              "hi": act.hi, **extra},
                      template={**act.template, **template},
                      constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, **constants, **act.constants})
+
+
+def texture_residual(ctx, ep: Epilogue, w, texels: int):
+    """The texture kernels' binding after y (conv_texture_bindings.wgsl): the residual's
+    ``texels`` vec4s copied into the second scratch texture, fetched instead of loaded from its
+    buffer lane by lane; without a residual, ``w`` (bound, never read)."""
+    if not ep.activation.constants.get("HAS_RESIDUAL"):
+        return w
+    return ctx.texture_of(ep.bufs[3], texels, slot=1)
 
 
 def _conv_gemm(ctx, x, f: np.ndarray, ep: Epilogue, g: Geometry, hw: int, k4: int, n4: int,
@@ -644,10 +655,11 @@ def _lower_depthwise(ctx):
     packed[taps, :cout] = ep.bias
     y = output_nhwc(ctx, g.n, g.oh * g.ow, 4 * c4)
     variant = tiled.depthwise_variant(ctx.device, g, c4)
-    kernel = "depthwise.wgsl"
+    kernel, outputs = "depthwise.wgsl", [y]
     if variant.name == tiled.TEXTURE.name:      # depthwise_main.wgsl's product, reading textures
         x = ctx.texture_of(x, g.n * g.h * g.w * c4)
         w = ctx.texture_constant(packed, "depthwise-filter")
+        outputs.append(texture_residual(ctx, ep, w, g.n * g.oh * g.ow * c4))
         kernel = "depthwise_texture.wgsl"
     else:
         w = ctx.constant(packed, F, "depthwise-filter")
@@ -666,7 +678,7 @@ def _lower_depthwise(ctx):
     n = g.n * ohb * owb * c4
     for i, (ky0, ky1) in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
-        ctx.dispatch(kernel, [x, w, *ep.bufs, y], grid_1d(n),
+        ctx.dispatch(kernel, [x, w, *ep.bufs, *outputs], grid_1d(n),
                      params={"n": n, "c4": c4, "owb": owb, "alpha": act.slope, "h": g.h, "w": g.w,
                              "oh": ohb, "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw,
                              "dil_h": g.dh, "dil_w": g.dw, "pad_t": g.pt, "pad_l": g.pl, "ky0": ky0,

@@ -10,7 +10,7 @@ kernel's compute context sits under the session that runs it: ops never import `
 
 The collector interface: ``device`` (pipelines, limits, is_software), ``add_step(step)``,
 ``on_device(tensor) -> Buf``, ``model_constant(key, array, dtype) -> Buf``,
-``weight_texture(key, matrix) -> Tex``, ``scratch_texture(width, height) -> Tex``.
+``weight_texture(key, matrix) -> Tex``, ``scratch_texture(width, height, slot) -> Tex``.
 """
 from __future__ import annotations
 
@@ -114,15 +114,16 @@ class Lowering:
         uploaded once per model under ``key`` (wgpu_runtime/textures.py)."""
         return self.collector.weight_texture(f"{self.node.name}/{key}", matrix)
 
-    def texture_of(self, src, texels: int) -> Tex:
+    def texture_of(self, src, texels: int, slot: int = 0) -> Tex:
         """The first ``texels`` vec4s of buffer (or tensor) ``src``, copied into the collector's
-        scratch texture (textures.py's linear layout) by a copy step; the texture to read."""
+        scratch texture ``slot`` (textures.py's linear layout) by a copy step; the texture to
+        read. A kernel reading two copies takes them from two slots."""
         ext = textures.extent(self.device, texels)
         if ext is None:
             raise GraphError(f"{texels} vec4s do not fit a texture on this device", self.node)
         if isinstance(src, Tensor):
             src = src.buf if src.buf is not None else self.collector.on_device(src)
-        tex = self.collector.scratch_texture(*ext)
+        tex = self.collector.scratch_texture(*ext, slot)
         self.collector.add_step(Step(COPY_TO_TEXTURE, None, [src, tex], b"", (0, 0, 0), self.node.name,
                                      self.node.op, texels=texels))
         return tex
