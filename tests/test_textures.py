@@ -12,6 +12,7 @@ from wgpu_runtime.graph.dynamic import DynamicExecutor
 from wgpu_runtime.graph.single_op import op_model
 from wgpu_runtime.models import default_model_path
 from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.ops.conv import geometry
 from wgpu_runtime.textures import WIDTH, Tex
 
 
@@ -49,13 +50,20 @@ def test_weight_layout_pads_rows_to_vec4s_and_the_texture_to_whole_rows(device):
     assert textures.extent(device, WIDTH * 100_000) is None       # past max-texture-dimension-2d
 
 
-@pytest.mark.parametrize("family,sizes", [("matmul", (64, 64, 64)), ("matmul", (16, 16, 16))])
+@pytest.mark.parametrize("family,sizes", [("matmul", (64, 64, 64)), ("matmul", (16, 16, 16)),
+                                         ("depthwise", (8, 8, 16)), ("depthwise", (4, 4, 8))])
 def test_texture_variant_is_the_software_default_from_min_macs(device, family, sizes):
-    m, n, k = sizes
     with tuning.disabled(), tuning.recording() as points:
-        tiled.matmul_variant(device, m, n, k, 1, texture=True)
+        if family == "matmul":
+            m, n, k = sizes
+            tiled.matmul_variant(device, m, n, k, 1, texture=True)
+            big = m * n * k >= tiled.TEXTURE_MIN_MACS
+        else:
+            h, w, c = sizes
+            g = geometry({"strides": [1, 1, 1, 1], "padding": "SAME"}, (1, h, w, c), 3, 3)
+            tiled.depthwise_variant(device, g, c // 4)
+            big = h * w * c * 9 >= tiled.DEPTHWISE_TEXTURE_MIN_MACS
     order = points[0].candidates
-    big = m * n * k >= tiled.TEXTURE_MIN_MACS
     assert device.is_software
     assert order.index(tiled.TEXTURE.name) == (0 if big else 1), order
 

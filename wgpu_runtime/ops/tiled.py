@@ -35,6 +35,10 @@ TEXTURE = Variant("texture")      # conv2d_texture*.wgsl, depthwise_texture.wgsl
 TEXTURE_MIN_MACS = 1 << 16        # multiply-adds from which it is the default on software adapters (a
                                   # copy into a texture costs more than it saves below: 32^3 matmul 0.21
                                   # ms against 0.17 for the register-blocked kernel, 64^3 0.21 against 0.36)
+DEPTHWISE_TEXTURE_MIN_MACS = 1 << 13   # the same for depthwise convolutions, whose register-blocked
+                                  # kernel loads several storage-buffer texels per output: 9.2k
+                                  # multiply-adds 0.085 ms either way, 18k 0.084 against 0.161, 576
+                                  # 0.099 against 0.049 (GPU time, 2026-12-05)
 LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
 
 
@@ -141,13 +145,13 @@ def texture_first(device) -> bool:
     return device.is_software
 
 
-def _offer_texture(device, candidates: list[Variant], macs: int) -> None:
-    """Add the texture variant to ``candidates``: first on software adapters from
-    TEXTURE_MIN_MACS multiply-adds, else second there, last on hardware."""
+def _offer_texture(device, candidates: list[Variant], macs: int, min_macs: int = TEXTURE_MIN_MACS) -> None:
+    """Add the texture variant to ``candidates``: first on software adapters from ``min_macs``
+    multiply-adds, else second there, last on hardware."""
     if not texture_first(device):
         candidates.append(TEXTURE)
     else:
-        candidates.insert(0 if macs >= TEXTURE_MIN_MACS else 1, TEXTURE)
+        candidates.insert(0 if macs >= min_macs else 1, TEXTURE)
 
 
 def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
@@ -271,15 +275,15 @@ PATCH_TILES = [PatchTile(8, 8, 8, 2), PatchTile(8, 4, 4, 1), PatchTile(16, 4, 8,
 def depthwise_variant(device, g, c4: int) -> Variant:
     """The variant of a depthwise convolution over geometry ``g`` with ``c4`` channel vec4s:
     software adapters first the texture kernel (depthwise_texture.wgsl, where the operands fit
-    textures, from TEXTURE_MIN_MACS), then the register-blocked one; hardware ones the patch
-    tiles first."""
+    textures, from DEPTHWISE_TEXTURE_MIN_MACS), then the register-blocked one; hardware ones the
+    patch tiles first."""
     tiles = [t for t in PATCH_TILES if t.fits(device, g)]
     variants = [t.variant() for t in tiles]
     if not device.is_software and g.sh > 1:         # a smaller patch per output at stride 2
         variants.sort(key=lambda v: v.get("tile").th)
     ordered = [REGBLOCK, *variants] if device.is_software else [*variants, REGBLOCK]
     if _fit_textures(device, g.n * g.h * g.w * c4, (g.kh * g.kw + 1) * c4):
-        _offer_texture(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw)
+        _offer_texture(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw, DEPTHWISE_TEXTURE_MIN_MACS)
     shape_class = (_bucket(g.n * g.oh * g.ow), _bucket(4 * c4), g.kh, g.kw, g.sh, g.sw)
     return _choose(device, "depthwise", shape_class, ordered)
 
