@@ -11,9 +11,7 @@
 @group(0) @binding(7) var res: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(8) var<uniform> p: Params;
 
-fn texel(i: u32) -> vec2<u32> {        // TEXEL_ROW_BITS: log2 of textures.py's row width
-    return vec2<u32>(i & ((1u << {{TEXEL_ROW_BITS}}u) - 1u), i >> {{TEXEL_ROW_BITS}}u);
-}
+#include <texel.wgsl>
 
 fn x_at(i: u32) -> vec4<f32> { return textureLoad(x, texel(i)); }
 fn w_at(i: u32) -> vec4<f32> { return textureLoad(w, texel(i)); }

@@ -8,6 +8,7 @@ import wgpu
 
 import wgpu_runtime as wr
 from wgpu_runtime import textures, tuning
+from wgpu_runtime.conformance.op_cases import run_case
 from wgpu_runtime.graph.dynamic import DynamicExecutor
 from wgpu_runtime.graph.single_op import op_model
 from wgpu_runtime.models import default_model_path
@@ -112,6 +113,23 @@ def test_a_matmul_weight_the_texture_variant_reads_is_not_also_a_buffer(device):
     # the same model, the classifier's 1280-long dot products summed in another order (a few
     # float32 ULP of the logits), then softmax
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AvgPool"])
+def test_pooling_reads_a_texture_copy_and_passes_every_registry_case(device, op, monkeypatch):
+    """Every float32 registry case of the op through pool_texture.wgsl (the threshold lowered
+    to 0 so that the small cases take it too) against the numpy reference, with the registry's
+    tolerance; int32 MaxPool keeps the storage-buffer kernel."""
+    monkeypatch.setattr(tiled, "DEPTHWISE_TEXTURE_MIN_MACS", 0)
+    chosen, pool_texture = [], tiled.pool_texture
+    monkeypatch.setattr(tiled, "pool_texture", lambda *a: chosen.append(pool_texture(*a)) or chosen[-1])
+    failures = []
+    for i, case in enumerate(REGISTRY[op].cases):
+        r = run_case(op, i, device)
+        if not r.passed:
+            failures.append(f"case {i} ({r.note}): {r.message}")
+    assert not failures, "\n".join(failures)
+    assert chosen and all(chosen)       # every float32 case planned took the texture kernel
 
 
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"])

@@ -1,5 +1,6 @@
 """MaxPool and AvgPool: ksize / strides / padding (SAME, VALID; EXPLICIT for MaxPool), NHWC or
-NCHW, on kernels/pool.wgsl (8 output pixels x 4 channels per invocation). Windows leave padding
+NCHW, on kernels/pool_main.wgsl (8 output pixels x 4 channels per invocation; float32 input from
+a texture copy where texture kernels come first, tiled.pool_texture). Windows leave padding
 out: AvgPool divides by the number of elements inside the image, as TF does. Layouts and channel
 counts other than NHWC with multiples of 4 go through strided copies, as for convolutions.
 
@@ -13,6 +14,7 @@ from .common import F, I, cdiv, normal
 from .conv import (IntegerValued, data_format, finish_output, from_nhwc, geometry, hw_attr, nd_windows, nhwc_attrs,
                    nhwc_input, nhwc_reference, output_nhwc, reference_shape, spatial_attr, split_rows, tap_slices,
                    window_geometry, windows)
+from . import tiled
 from .launch import grid_1d
 from .registry import Case, register
 from .rows import DATA
@@ -128,11 +130,16 @@ def _lower(mode):
         owb = cdiv(g.ow, 8)
         n = g.n * g.oh * owb * c4
         t = ctx.wgsl_type(x.dtype)
+        kernel = "pool.wgsl"
+        reads = g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw
+        if t == "f32" and tiled.pool_texture(ctx.device, g.n * g.h * g.w * c4, reads):
+            # pool_main.wgsl reading a texture copy of the input, as the depthwise texture kernel
+            src, kernel = ctx.texture_of(src, g.n * g.h * g.w * c4), "pool_texture.wgsl"
         passes = split_rows(g.kh, g.kw)
         for i, (ky0, ky1) in enumerate(passes):
             consts = {"MODE": mode, "ACCUMULATE": i > 0, "FLOAT": t == "f32"}
             consts.update({"LOWEST_BITS": _LOWEST_BITS[t]} if mode == _MAX else {"FINAL": i == len(passes) - 1})
-            ctx.dispatch("pool.wgsl", [src, y], grid_1d(n),
+            ctx.dispatch(kernel, [src, y], grid_1d(n),
                          params={"n": n, "c4": c4, "owb": owb, "kh": g.kh, "h": g.h, "w": g.w, "oh": g.oh,
                                  "ow": g.ow, "kw": g.kw, "stride_h": g.sh, "stride_w": g.sw, "pad_t": g.pt,
                                  "pad_l": g.pl, "ky0": ky0, "ky1": ky1},

@@ -288,6 +288,13 @@ def depthwise_variant(device, g, c4: int) -> Variant:
     return _choose(device, "depthwise", shape_class, ordered)
 
 
+def pool_texture(device, texels: int, reads: int) -> bool:
+    """Whether a float32 pooling window (pool_main.wgsl) reads its input of ``texels`` vec4s from a
+    texture copy (pool_texture.wgsl): where texture kernels come first, from as many window reads
+    as a depthwise texture kernel's multiply-adds, if the input fits a texture."""
+    return texture_first(device) and reads >= DEPTHWISE_TEXTURE_MIN_MACS and _fit_textures(device, texels)
+
+
 def depthwise_launch(v: Variant, g, c4: int):
     """depthwise_tiled.wgsl's launch for tile ``v``: (kernel, grid, template, uniforms)."""
     t: PatchTile = v.get("tile")
