@@ -2,13 +2,15 @@
 """What one vec4 load costs a compute shader, by where the data lives: a storage buffer (runtime
 sized and fixed size), a uniform buffer, a sampled texture and a read-only storage texture
 (textureLoad). Every lane reads its own address (the pattern of a matmul's per-lane operand
-loads). Prints billions of vec4 loads per second, median of --runs; rounds interleave the kinds so that drift hits all alike. Last, the
-arithmetic ceiling: GFLOP/s of a kernel of vec4 FMAs with no loads.
+loads). Prints billions of vec4 loads per second, median of --runs; rounds interleave the kinds
+so that drift hits all alike. Last, the arithmetic ceiling: GFLOP/s of a kernel of vec4 FMAs with
+no loads; and what a vec4 store costs, into a storage buffer and into a storage texture.
 
     .venv/bin/python tools/bench_loads.py [--adapter vulkan] [--rounds 3] [--runs 5]
 
 On Mesa 22.3 lavapipe a storage-buffer load with a per-lane address is a loop over the lanes;
-textures and uniform buffers are not (docs/lavapipe.md).
+textures and uniform buffers are not (docs/lavapipe.md). A storage-buffer store is such a loop
+too, and still the fastest store there is.
 """
 from __future__ import annotations
 
@@ -120,6 +122,51 @@ def fma_gflops(dev, runs: int) -> float:
     return INVOCATIONS * 4 * 4096 * 4 * 4 * 2 / statistics.median(times) / 1e9
 
 
+STORE = {
+    "storage buffer": ("@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;\n"
+                       "fn st(i: u32, v: vec4<f32>) { out[i] = v; }"),
+    "storage texture": ("@group(0) @binding(0) var out: texture_storage_2d<rgba32float, write>;\n"
+                        "fn st(i: u32, v: vec4<f32>) { textureStore(out, vec2<u32>(i & 1023u, i >> 10u), v); }"),
+}
+STORE_BODY = """
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  for (var k = 0u; k < 8u; k++) { st(g.x * 8u + k, vec4<f32>(f32(g.x), f32(k), 1.0, 2.0)); }
+}"""
+
+
+def store_rate(dev, kind: str, runs: int) -> float:
+    """Billions of vec4 stores per second, every lane writing its own 8 vec4s (a kernel's
+    epilogue), into 1M vec4s (16 MiB) of a storage buffer or an rgba32float storage texture."""
+    import wgpu
+
+    n = 1024 * 1024
+    if kind == "storage buffer":
+        resource = {"buffer": dev.create_buffer(size=n * 16, usage=wgpu.BufferUsage.STORAGE)}
+    else:
+        tex = dev.create_texture(size=(1024, n // 1024, 1), format="rgba32float",
+                                 usage=wgpu.TextureUsage.STORAGE_BINDING)
+        resource = tex.create_view()
+    flag = dev.create_buffer(size=16, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)
+    pipe = dev.create_compute_pipeline(layout="auto", compute={
+        "module": dev.create_shader_module(code=STORE[kind] + STORE_BODY), "entry_point": "main"})
+    group = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[{"binding": 0, "resource": resource}])
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        enc = dev.create_command_encoder()
+        cpass = enc.begin_compute_pass()
+        cpass.set_pipeline(pipe)
+        cpass.set_bind_group(0, group)
+        cpass.dispatch_workgroups(n // 8 // 64)
+        cpass.end()
+        dev.queue.submit([enc.finish()])
+        dev.queue.read_buffer(flag, 0, 16)       # waits for the dispatch
+        if i:
+            times.append(time.perf_counter() - t0)
+    return n / statistics.median(times) / 1e9
+
+
 def main(argv=None) -> int:
     from wgpu_runtime import get_device
 
@@ -145,6 +192,8 @@ def main(argv=None) -> int:
     for kind, r in rates.items():
         print(f"{kind:22s} {statistics.median(r):6.3f} G vec4 loads/s  (rounds: {', '.join(f'{x:.3f}' for x in r)})")
     print(f"{'FMA only (no loads)':22s} {fma_gflops(dev.device, args.runs):6.1f} GFLOP/s")
+    for kind in STORE:
+        print(f"{kind + ' stores':22s} {store_rate(dev.device, kind, args.runs):6.3f} G vec4 stores/s")
     return 0
 
 
