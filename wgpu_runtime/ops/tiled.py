@@ -195,12 +195,12 @@ def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: 
 # ---------------------------------------------------------------------------- convolution
 def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Variant:
     """The variant of an implicit-matmul convolution over geometry ``g`` (conv.Geometry): ``m``
-    output pixels, ``4*n4`` output and ``4*k4`` input channels per tap. Software adapters run
-    the texture kernel first from TEXTURE_MIN_MACS (not for Conv2DBackpropInput), hardware ones
-    offer it last."""
+    output pixels, ``4*n4`` output and ``4*k4`` input channels per tap (``transposed``:
+    Conv2DBackpropInput's gather). Software adapters run the texture kernel first from
+    TEXTURE_MIN_MACS, hardware ones offer it last."""
     shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
     candidates = _order(device, m, 4 * n4, 1)
-    if not transposed and _fit_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
+    if _fit_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
         _offer_texture(device, candidates, m * 16 * n4 * k4 * g.kh * g.kw)
     return _choose(device, "conv2d", shape_class, candidates)
 
