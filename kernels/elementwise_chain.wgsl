@@ -1,13 +1,17 @@
 // out[i] = a chain of element-wise steps over up to 7 float32 inputs, with NumPy broadcasting
 // (ops/elementwise_chain.py builds it from the registry's expressions). Template:
-//   BINDINGS  the inputs `in0`, `in1`, ... (array<f32>), then dst, then the uniform p
+//   BINDINGS  the inputs `in0`, `in1`, ... (array<f32>, or a texture copy of one, read by its
+//             `fn in0_at(e: u32) -> f32`: element e of textures.py's linear layout), then dst,
+//             then the uniform p
 //   STEPS     one function per step: `fn step3(x: f32) -> f32` (unary) or `(a: f32, b: f32)`
-//   LOADS     `let i0 = in0[INDEX];` per input, INDEX one of (as binary.wgsl's modes): `i` (the
-//             output's layout), `0u` (a scalar), `i % p.inner` (varies along the last dim only),
-//             `strided(k, i)` (the per-dim strides of input k, 0 along broadcast dims)
+//   LOADS     `let i0 = in0[INDEX];` per input (`in0_at(INDEX)` for a texture copy),
+//             INDEX one of (as binary.wgsl's modes): `i` (the output's layout), `0u` (a
+//             scalar), `i % p.inner` (varies along the last dim only), `strided(k, i)` (the
+//             per-dim strides of input k, 0 along broadcast dims)
 //   BODY      `let s0 = step0(i0, i1);` per step; the last one is the result
 //   NS        2 * ops/elementwise_chain.py's MAX_INPUTS (vec4s of strides, one layout for every chain)
 #include <common.wgsl>
+#include <texel.wgsl>
 
 struct Params {
     n: u32, rank: u32, inner: u32,                  // elements; dims (<= 8); the last dim's extent

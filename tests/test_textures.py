@@ -12,7 +12,8 @@ from wgpu_runtime.conformance.op_cases import run_case
 from wgpu_runtime.graph.dynamic import DynamicExecutor
 from wgpu_runtime.graph.single_op import op_model
 from wgpu_runtime.models import default_model_path
-from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.ops import REGISTRY, elementwise_chain, tiled
+from wgpu_runtime.ops.launch import Lowering
 from wgpu_runtime.ops.conv import geometry
 from wgpu_runtime.textures import WIDTH, Tex
 
@@ -130,6 +131,23 @@ def test_pooling_reads_a_texture_copy_and_passes_every_registry_case(device, op,
             failures.append(f"case {i} ({r.note}): {r.message}")
     assert not failures, "\n".join(failures)
     assert chosen and all(chosen)       # every float32 case planned took the texture kernel
+
+
+def test_elementwise_chains_read_texture_copies_and_pass_every_registry_case(device, monkeypatch):
+    """Every _FusedElementwise registry case with each input of whole texels read from a texture
+    copy (the size threshold lowered to 0; the other inputs stay storage buffers in the same
+    kernel), against the numpy reference with the registry's tolerance."""
+    monkeypatch.setattr(elementwise_chain, "TEXTURE_MIN_ELEMENTS", 0)
+    copied = []
+    texture_of = Lowering.texture_of
+    monkeypatch.setattr(Lowering, "texture_of", lambda self, *a, **k: copied.append(a) or texture_of(self, *a, **k))
+    failures = []
+    for i, case in enumerate(REGISTRY[elementwise_chain.OP].cases):
+        r = run_case(elementwise_chain.OP, i, device)
+        if not r.passed:
+            failures.append(f"case {i} ({r.note}): {r.message}")
+    assert not failures, "\n".join(failures)
+    assert len(copied) >= 4          # the cases with inputs of whole texels took the texture path
 
 
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"])

@@ -139,6 +139,11 @@ def _fit_textures(device, *texels: int) -> bool:
     return all(textures.extent(device, n) is not None for n in texels)
 
 
+def fits_texture(device, texels: int) -> bool:
+    """Whether an operand of ``texels`` vec4s fits a texture on ``device``."""
+    return _fit_textures(device, texels)
+
+
 def texture_first(device) -> bool:
     """Whether the texture variant comes first on ``device`` (from TEXTURE_MIN_MACS): on
     software adapters, whose storage-buffer loads run lane by lane."""
