@@ -20,6 +20,8 @@ from ..graph.graph import Graph
 from ..graph.plan import Planner
 from ..memory import Buf, nbytes_of
 from ..ops import registry
+from ..ops.launch import COPY_TO_TEXTURE
+from ..textures import Tex, texels_of
 
 
 class _Recorder:
@@ -72,6 +74,10 @@ class _Model:
     def weight_buffer(self, key, value, dtype) -> Buf:
         return Buf(nbytes_of(np.shape(value)), "weight", key=key, label=key)
 
+    def weight_texture(self, key, matrix) -> Tex:
+        shape = texels_of(None, np.asarray(matrix, np.float32)).shape
+        return Tex(shape[1], shape[0], "weight", key=key, label=key)
+
 
 class _DrySteps(list):
     """A dry plan: only its steps (the planner attaches ``tensors`` to whatever it returns)."""
@@ -100,7 +106,7 @@ def plan_kernels(op: str, attrs: dict, inputs: list[np.ndarray], device: StandIn
     nodes.append(NodeDef("op", op, refs, dict(attrs)))
     device.pipelines = _Recorder()
     steps = _DryPlanner(_Model(weights), device).build(Graph(nodes), feeds, [("op", k) for k in range(n_outputs)])
-    return {s.kernel for s in steps} | device.pipelines.kernels
+    return {s.kernel for s in steps if s.kernel != COPY_TO_TEXTURE} | device.pipelines.kernels
 
 
 @dataclass
