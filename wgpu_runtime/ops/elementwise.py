@@ -41,7 +41,7 @@ def _as_chain(ctx, args: list[str], attrs: dict) -> bool:
     if (not tiled.texture_first(ctx.device) or not chainable(op) or ctx.outputs[0].dtype != F
             or any(t.dtype != F for t in ins) or max(t.size for t in ins) < TEXTURE_MIN_ELEMENTS):
         return False
-    ctx.lower_op("_FusedElementwise", list(ins), attrs={"steps": [[op, attrs, args]]})
+    ctx.lower_op("_FusedElementwise", list(ins), attrs={"steps": [[op, attrs, args]]}, as_node=True)
     return True
 
 
