@@ -369,4 +369,6 @@ def test_fleet_conformance_reports_a_node_without_adapters_and_a_node_that_dies(
     dead = _columns(report, dying.pop())
     assert dead and all(not c["passed"] and c["error"] for c in dead), dead
     for node in cluster.workers:               # the healthy nodes still report their columns
-        assert all(c["passed"] for c in _columns(report, node))
+        cols = _columns(report, node)
+        assert all(c["passed"] for c in cols), [(c["adapter"], c["error"], c["ops"].get("failures"))
+                                                for c in cols if not c["passed"]]
