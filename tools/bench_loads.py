@@ -98,6 +98,25 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 }"""
 
 
+def _median_seconds(dev, pipe, group, workgroups: int, done, runs: int) -> float:
+    """Median wall time of one dispatch of ``pipe`` (after one untimed), waiting by reading 16
+    bytes of buffer ``done`` back."""
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        enc = dev.create_command_encoder()
+        cpass = enc.begin_compute_pass()
+        cpass.set_pipeline(pipe)
+        cpass.set_bind_group(0, group)
+        cpass.dispatch_workgroups(workgroups)
+        cpass.end()
+        dev.queue.submit([enc.finish()])
+        dev.queue.read_buffer(done, 0, 16)
+        if i:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def fma_gflops(dev, runs: int) -> float:
     """The arithmetic ceiling: four independent vec4 FMA chains per lane, no loads."""
     import wgpu
@@ -106,20 +125,8 @@ def fma_gflops(dev, runs: int) -> float:
     module = dev.create_shader_module(code=FMA.replace("@group(0) @binding(1)", "@group(0) @binding(0)"))
     pipe = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
     group = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[{"binding": 0, "resource": {"buffer": out}}])
-    times = []
-    for i in range(runs + 1):
-        t0 = time.perf_counter()
-        enc = dev.create_command_encoder()
-        cpass = enc.begin_compute_pass()
-        cpass.set_pipeline(pipe)
-        cpass.set_bind_group(0, group)
-        cpass.dispatch_workgroups(INVOCATIONS * 4 // 64)
-        cpass.end()
-        dev.queue.submit([enc.finish()])
-        dev.queue.read_buffer(out, 0, 16)
-        if i:
-            times.append(time.perf_counter() - t0)
-    return INVOCATIONS * 4 * 4096 * 4 * 4 * 2 / statistics.median(times) / 1e9
+    seconds = _median_seconds(dev, pipe, group, INVOCATIONS * 4 // 64, out, runs)
+    return INVOCATIONS * 4 * 4096 * 4 * 4 * 2 / seconds / 1e9
 
 
 STORE = {
@@ -151,20 +158,7 @@ def store_rate(dev, kind: str, runs: int) -> float:
     pipe = dev.create_compute_pipeline(layout="auto", compute={
         "module": dev.create_shader_module(code=STORE[kind] + STORE_BODY), "entry_point": "main"})
     group = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[{"binding": 0, "resource": resource}])
-    times = []
-    for i in range(runs + 1):
-        t0 = time.perf_counter()
-        enc = dev.create_command_encoder()
-        cpass = enc.begin_compute_pass()
-        cpass.set_pipeline(pipe)
-        cpass.set_bind_group(0, group)
-        cpass.dispatch_workgroups(n // 8 // 64)
-        cpass.end()
-        dev.queue.submit([enc.finish()])
-        dev.queue.read_buffer(flag, 0, 16)       # waits for the dispatch
-        if i:
-            times.append(time.perf_counter() - t0)
-    return n / statistics.median(times) / 1e9
+    return n / _median_seconds(dev, pipe, group, n // 8 // 64, flag, runs) / 1e9
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import wgpu
@@ -97,9 +98,9 @@ def _encode_pass(enc, steps) -> None:
     1.4-2.4 µs each instead of 5.5-9.9 on lavapipe / llvmpipe, docs/benchmarks.md 2026-12-04; a
     pass's begin and end about 8 µs instead of 2). Errors are not lost: wgpu-native records a
     pass's errors and wgpu-py raises them at the encoder's ``finish()``."""
-    from wgpu.backends.wgpu_native import lib
+    from wgpu.backends.wgpu_native import ffi, lib
 
-    h, null, prev = lib.wgpuCommandEncoderBeginComputePass(enc._internal, _pass_descriptor()), _NULL[0], None
+    h, null, prev = lib.wgpuCommandEncoderBeginComputePass(enc._internal, _pass_descriptor()), ffi.NULL, None
     try:
         set_pipeline, set_bind_group = lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup
         dispatch = lib.wgpuComputePassEncoderDispatchWorkgroups
@@ -114,21 +115,14 @@ def _encode_pass(enc, steps) -> None:
         lib.wgpuComputePassEncoderRelease(h)
 
 
-_NULL: list = []
-_DESCRIPTOR: list = []
-
-
+@lru_cache(maxsize=1)
 def _pass_descriptor():
     """The one WGPUComputePassDescriptor every pass of ours begins with (no label, no timestamp
     writes), built once."""
-    if not _DESCRIPTOR:
-        from wgpu.backends.wgpu_native import ffi
-        from wgpu.backends.wgpu_native._api import new_struct_p, to_c_string_view
+    from wgpu.backends.wgpu_native import ffi
+    from wgpu.backends.wgpu_native._api import new_struct_p, to_c_string_view
 
-        _NULL.append(ffi.NULL)
-        _DESCRIPTOR.append(new_struct_p("WGPUComputePassDescriptor *", label=to_c_string_view(""),
-                                        timestampWrites=ffi.NULL))
-    return _DESCRIPTOR[0]
+    return new_struct_p("WGPUComputePassDescriptor *", label=to_c_string_view(""), timestampWrites=ffi.NULL)
 
 
 def wait(device, sub: Submitted) -> list:

@@ -107,7 +107,7 @@ def _lower(ctx):
         strides += [st[:4], st[4:]]
         mode = _index_mode(rows, k)
         index = {0: "i", 1: "0u", 3: "i % p.inner"}.get(mode, f"strided({k}u, i)")
-        whole = t.size % 4 == 0 and tiled.fits_texture(ctx.device, t.size // 4)     # texels copied as they are
+        whole = t.size % 4 == 0 and tiled.fits_textures(ctx.device, t.size // 4)     # texels copied as they are
         if textured and t.size >= TEXTURE_MIN_ELEMENTS and whole:
             # a texture copy (scratch slot k): one texel gather per load instead of a loop over
             # the lanes (llvmpipe: a 1M-element add 0.34x the time)

@@ -134,14 +134,9 @@ def _order(device, m: int, n: int, nz: int) -> list[Variant]:
     return [variants[best], *(v for i, v in enumerate(variants) if i != best), REGBLOCK]
 
 
-def _fit_textures(device, *texels: int) -> bool:
+def fits_textures(device, *texels: int) -> bool:
     """Whether operands of these many vec4s each fit textures on ``device`` (textures.extent)."""
     return all(textures.extent(device, n) is not None for n in texels)
-
-
-def fits_texture(device, texels: int) -> bool:
-    """Whether an operand of ``texels`` vec4s fits a texture on ``device``."""
-    return _fit_textures(device, texels)
 
 
 def texture_first(device) -> bool:
@@ -179,7 +174,7 @@ def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool =
     if subgroup:
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
     k4, n4 = cdiv(k, 4), cdiv(n, 4)
-    if texture and nbatch == 1 and _fit_textures(device, m * k4, (4 * k4 + 1) * n4):
+    if texture and nbatch == 1 and fits_textures(device, m * k4, (4 * k4 + 1) * n4):
         _offer_texture(device, candidates, nbatch * m * n * k)
     return _choose(device, "matmul", shape_class, candidates)
 
@@ -205,7 +200,7 @@ def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Varia
     TEXTURE_MIN_MACS, hardware ones offer it last."""
     shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
     candidates = _order(device, m, 4 * n4, 1)
-    if _fit_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
+    if fits_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
         _offer_texture(device, candidates, m * 16 * n4 * k4 * g.kh * g.kw)
     return _choose(device, "conv2d", shape_class, candidates)
 
@@ -287,7 +282,7 @@ def depthwise_variant(device, g, c4: int) -> Variant:
     if not device.is_software and g.sh > 1:         # a smaller patch per output at stride 2
         variants.sort(key=lambda v: v.get("tile").th)
     ordered = [REGBLOCK, *variants] if device.is_software else [*variants, REGBLOCK]
-    if _fit_textures(device, g.n * g.h * g.w * c4, (g.kh * g.kw + 1) * c4):
+    if fits_textures(device, g.n * g.h * g.w * c4, (g.kh * g.kw + 1) * c4):
         _offer_texture(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw, DEPTHWISE_TEXTURE_MIN_MACS)
     shape_class = (_bucket(g.n * g.oh * g.ow), _bucket(4 * c4), g.kh, g.kw, g.sh, g.sw)
     return _choose(device, "depthwise", shape_class, ordered)
@@ -297,7 +292,7 @@ def pool_texture(device, texels: int, reads: int) -> bool:
     """Whether a float32 pooling window (pool_main.wgsl) reads its input of ``texels`` vec4s from a
     texture copy (pool_texture.wgsl): where texture kernels come first, from as many window reads
     as a depthwise texture kernel's multiply-adds, if the input fits a texture."""
-    return texture_first(device) and reads >= DEPTHWISE_TEXTURE_MIN_MACS and _fit_textures(device, texels)
+    return texture_first(device) and reads >= DEPTHWISE_TEXTURE_MIN_MACS and fits_textures(device, texels)
 
 
 def depthwise_launch(v: Variant, g, c4: int):
