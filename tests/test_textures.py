@@ -45,11 +45,23 @@ def test_copy_fills_the_linear_layout_whole_rows_then_the_rest(device, prepared)
 def test_weight_layout_pads_rows_to_vec4s_and_the_texture_to_whole_rows(device):
     m = np.arange(3 * 6, dtype=np.float32).reshape(3, 6) + 1
     texels = textures.texels_of(device, m)
-    assert texels.shape == (1, WIDTH, 4)
+    assert texels.shape == (3, 8, 4)        # 6 texels: 8 wide (a power of two), 3 rows (textures.extent)
     flat = texels.reshape(-1)
     np.testing.assert_array_equal(flat[:24].reshape(3, 8)[:, :6], m)
     assert not flat[:24].reshape(3, 8)[:, 6:].any() and not flat[24:].any()
     assert textures.extent(device, WIDTH * 100_000) is None       # past max-texture-dimension-2d
+
+
+@pytest.mark.parametrize("texels", [0, 1, 2, 3, 6, 408, 2049, WIDTH - 1, WIDTH, WIDTH + 1, 2 * WIDTH,
+                                    3 * WIDTH, 4 * WIDTH - 5, 4 * WIDTH, 64 * WIDTH + 1, 1024 * WIDTH])
+def test_every_texture_has_a_power_of_two_width_and_a_height_that_is_not(device, texels):
+    # llvmpipe compiles a kernel once per power-of-two-ness of its textures' sizes: one shape
+    # class for all of them keeps that to one compile per pipeline (textures.extent)
+    width, height = textures.extent(device, texels)
+    assert width & (width - 1) == 0 and height & (height - 1) != 0
+    assert width * height >= texels and (width == WIDTH if texels > WIDTH else width >= texels)
+    needed = max(1, -(-texels // width))
+    assert height - needed <= (2 if needed == 1 else 1)     # at most one row more (1 row: 3)
 
 
 @pytest.mark.parametrize("family,sizes", [("matmul", (64, 64, 64)), ("matmul", (16, 16, 16)),
@@ -86,6 +98,10 @@ def test_a_plan_shares_its_scratch_textures_and_dispose_frees_them(device):
                                                                                           for st in residual_steps}
     for shared in scratch.values():
         assert all(b.width <= shared.width and b.height <= shared.height for b in texs if b.scratch is shared)
+    # the GPU textures bound (weights and the shared scratch ones) are all of one size class:
+    # power-of-two width, other height, so llvmpipe compiles each kernel once (textures.extent)
+    bound = {id(t.gpu): t.gpu for t in [*texs, *scratch.values()] if t.gpu is not None}.values()
+    assert bound and all(t.width & (t.width - 1) == 0 and t.height & (t.height - 1) != 0 for t in bound)
     copies = [st for st in plan.steps if st.pipeline is None]
     assert copies and plan.dispatches == len(plan.steps) - len(copies)
     assert model.memory_info()["texture_bytes"] == sum(s.nbytes for s in scratch.values())

@@ -33,11 +33,23 @@ WIDTH = 1 << WIDTH_BITS   # texels per texture row
 
 def extent(device, texels: int) -> tuple[int, int] | None:
     """(width, height) of a texture holding ``texels`` vec4s on ``device``; None when they do
-    not fit its max-texture-dimension-2d."""
+    not fit its max-texture-dimension-2d.
+
+    Every such texture has a power-of-two width and a height that is not a power of two. Mesa's
+    llvmpipe compiles a kernel's machine code once per combination of its bound textures'
+    power-of-two-ness (part of its shader-variant key), so a mix costs whole extra LLVM compiles:
+    MobileNetV2 224 on lavapipe compiled 15 variants instead of 11, its first inference in a new
+    process took 13-15 s with an empty shader cache instead of 9.5 s, and still ~5 s in the
+    second process instead of 1.3 s (docs/lavapipe.md). So a power-of-two height gets one row
+    more (1 row: 3), and an operand of at most WIDTH texels a narrower texture: the power of two
+    holding it, whose row 0 is all the kernels read (texel (i % WIDTH, i / WIDTH))."""
     lim = getattr(device, "limits", None) or {}
     dim = int(lim.get("max-texture-dimension-2d", 8192))
-    height = max(1, -(-texels // WIDTH))
-    return (WIDTH, height) if dim >= WIDTH and height <= dim else None
+    width = WIDTH if texels > WIDTH else 1 << (max(texels, 1) - 1).bit_length()
+    height = max(1, -(-texels // width))
+    if height & (height - 1) == 0 and height + 2 <= dim:
+        height = 3 if height == 1 else height + 1
+    return (width, height) if dim >= width and height <= dim else None
 
 
 @dataclass(eq=False)
@@ -85,7 +97,7 @@ def create(device, width: int, height: int, label: str = ""):
 
 def texels_of(device, matrix: np.ndarray) -> np.ndarray:
     """A float32 [rows, cols] matrix in the linear layout: rows of 4 * ceil(cols / 4) floats
-    (zero padded), as texel data [height, WIDTH, 4] (zero padded)."""
+    (zero padded), as texel data [height, width, 4] (zero padded; :func:`extent`)."""
     rows, cols = matrix.shape
     cols_p = 4 * -(-cols // 4)
     ext = extent(device, rows * cols_p // 4)
