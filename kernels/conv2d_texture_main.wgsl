@@ -30,6 +30,11 @@ override WG: u32 = 64u;
 // a 1x1 convolution at stride 1 without padding (and the matmuls): output pixel m reads input
 // pixel m, no window arithmetic (its divisions are a loop over the lanes on llvmpipe)
 override POINTWISE: bool = false;
+// the lanes of a workgroup take different channel blocks of the same TM pixels, instead of
+// different pixels of one channel block: for a product of a few rows (m < 8, a classifier or a
+// batch-1 dense layer), where pixel lanes would be mostly idle and every lane would run the
+// whole K loop for one row. Each lane fetches its own filter texels (conv2d_texture.wgsl only).
+override COLUMN_LANES: bool = false;
 // > 0: x holds DENSE_C channels per pixel (not a multiple of 4), not padded to k4 vec4s (an RGB
 // image: no padded copy before the first convolution); a channel vec4 then spans two texels
 override DENSE_C: u32 = 0u;
@@ -81,8 +86,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     // pixel rows along x (folded into z past 65535 groups), channel blocks along y; pixels past
     // the end compute clamped garbage and store nothing
-    let m0 = ((wid.z * nwg.x + wid.x) * WG + lid) * TM;
-    let c0 = wid.y * NV;
+    let row_block = wid.z * nwg.x + wid.x;
+    let m0 = select((row_block * WG + lid) * TM, row_block * TM, COLUMN_LANES);
+    let c0 = select(wid.y * NV, (wid.y * WG + lid) * NV, COLUMN_LANES);
     let last = p.m - 1u;
     var o: array<vec3<i32>, TM>;
     if (!POINTWISE) {       // the TM pixels' windows: one division, then steps along the rows

@@ -166,6 +166,27 @@ def test_elementwise_chains_read_texture_copies_and_pass_every_registry_case(dev
     assert len(copied) >= 4          # the cases with inputs of whole texels took the texture path
 
 
+@pytest.mark.parametrize("max_m", [0, 1 << 30], ids=["pixel-lanes", "channel-lanes"])
+def test_texture_convolution_passes_every_registry_case_with_either_lane_layout(device, max_m, monkeypatch):
+    """Every registry case of the convolutions and 2-D matmuls (B as a weight) through the
+    texture variant with its lanes on pixels everywhere, then on channel blocks everywhere
+    (tiled.COLUMN_LANES_MAX_M; the default splits at 32 rows), against the numpy reference with
+    the registry's tolerance."""
+    monkeypatch.setattr(tiled, "COLUMN_LANES_MAX_M", max_m)
+    launched, texture_launch = [], tiled.texture_launch
+    monkeypatch.setattr(tiled, "texture_launch", lambda *a: launched.append(texture_launch(*a)) or launched[-1])
+    failures = []
+    with tuning.forcing({"conv2d": tiled.TEXTURE.name, "matmul": tiled.TEXTURE.name}):
+        for op in ("Conv2D", "_FusedConv2D", "Conv2DBackpropInput", "MatMul", "_FusedMatMul"):
+            for i in range(len(REGISTRY[op].cases)):
+                r = run_case(op, i, device, (1,) if "MatMul" in op else ())
+                if not r.passed:
+                    failures.append(f"{op} case {i} ({r.note}): {r.message}")
+    assert not failures, "\n".join(failures)
+    layouts = {bool(constants.get("COLUMN_LANES")) for _, _, constants in launched}
+    assert layouts == {max_m > 0}, layouts      # every texture launch took the layout under test
+
+
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"])
 def test_dynamic_programs_copy_into_their_own_textures(device, op):
     """The dynamic executor's per-node programs run the texture variants too (their copies go

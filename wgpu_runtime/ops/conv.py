@@ -539,8 +539,9 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         x = ctx.texture_of(x, g.n * g.h * g.w * g.c // 4 if dense else g.n * g.h * g.w * k4)
         w = ctx.texture_constant(packed, key)
         outputs.append(texture_residual(ctx, ep, w, m * n4))
-        kernel = "conv2d_texture_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d_texture.wgsl"
         grid, template, constants = tiled.texture_launch(g, m, n4)
+        subgroups = use_subgroups(ctx.device) and not constants.get("COLUMN_LANES")
+        kernel = "conv2d_texture_subgroup.wgsl" if subgroups else "conv2d_texture.wgsl"
         constants = {**constants, "DENSE_C": g.c if dense else 0}
     elif variant.name == tiled.REGBLOCK.name:
         w = ctx.constant(packed, F, key)

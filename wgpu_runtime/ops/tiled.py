@@ -39,6 +39,11 @@ DEPTHWISE_TEXTURE_MIN_MACS = 1 << 13   # the same for depthwise convolutions, wh
                                   # kernel loads several storage-buffer texels per output: 9.2k
                                   # multiply-adds 0.085 ms either way, 18k 0.084 against 0.161, 576
                                   # 0.099 against 0.049 (GPU time, 2026-12-05)
+COLUMN_LANES_MAX_M = 32           # rows up to which the texture convolution's lanes take channel
+                                  # blocks, not pixels (texture_launch): [m, k] x [k, n] GPU time on
+                                  # lavapipe / llvmpipe GL, channel ÷ pixel lanes: m = 1, k 1280, n
+                                  # 1000 (a classifier) 0.47 / 0.36; m = 8, 512² 0.17 / 0.19; m =
+                                  # 32 0.61 / 0.53; m = 64 1.08 / 1.00 (pixel lanes all busy there)
 LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
 
 
@@ -214,13 +219,23 @@ def texture_launch(g, m: int, n4: int):
     """conv2d_texture*.wgsl's launch for ``m`` output pixels x ``n4`` channel vec4s over
     geometry ``g``: (grid, template, constants). Up to 8 pixels x 8 channel vec4s per invocation, workgroups of 8 (one
     llvmpipe SIMD batch: 64 measured no faster on MobileNetV2's convolutions, and wasted lanes
-    on small ones; a fixed size keeps one pipeline for every shape)."""
+    on small ones; a fixed size keeps one pipeline for every shape). At most COLUMN_LANES_MAX_M
+    pixels: the lanes take channel blocks of the same pixels (``COLUMN_LANES``; the kernel is
+    then conv2d_texture.wgsl, whose lanes fetch their own filter texels)."""
     tm = min(8, _pow2(m))
     nv = 4 if n4 <= 4 else 8
     wg = 8
+    constants = {"WG": wg, "POINTWISE": is_pointwise(g)}
+    if column_lanes(m):
+        return (cdiv(m, tm), cdiv(n4, nv * wg), 1), {"TM": tm, "NV": nv}, {**constants, "COLUMN_LANES": True}
     groups = cdiv(cdiv(m, tm), wg)
     gz = cdiv(groups, 65535)
-    return (cdiv(groups, gz), cdiv(n4, nv), gz), {"TM": tm, "NV": nv}, {"WG": wg, "POINTWISE": is_pointwise(g)}
+    return (cdiv(groups, gz), cdiv(n4, nv), gz), {"TM": tm, "NV": nv}, constants
+
+
+def column_lanes(m: int) -> bool:
+    """Whether texture_launch spreads a product of ``m`` rows over channel blocks."""
+    return m <= COLUMN_LANES_MAX_M
 
 
 def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
