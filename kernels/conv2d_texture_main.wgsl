@@ -35,29 +35,15 @@ override POINTWISE: bool = false;
 // batch-1 dense layer), where pixel lanes would be mostly idle and every lane would run the
 // whole K loop for one row. Each lane fetches its own filter texels (conv2d_texture.wgsl only).
 override COLUMN_LANES: bool = false;
-// > 0: x holds DENSE_C channels per pixel (not a multiple of 4), not padded to k4 vec4s (an RGB
-// image: no padded copy before the first convolution); a channel vec4 then spans two texels
-override DENSE_C: u32 = 0u;
 
 #include <conv_texture_bindings.wgsl>
 #include <conv_tap.wgsl>
 #include <conv_store.wgsl>
+#include <dense_x.wgsl>
 
 fn load_x(pixel: i32, c: u32) -> vec4<f32> {
     if (DENSE_C > 0u) { return select(vec4<f32>(0.0), dense_x(u32(max(pixel, 0)), c), pixel >= 0); }
     return select(vec4<f32>(0.0), x_at(u32(max(pixel, 0)) * p.k4 + c), pixel >= 0);
-}
-
-// DENSE_C: channels 4c..4c+3 of `pixel` (zero past the last channel), from float
-// pixel * DENSE_C + 4c on: the rest of its texel and the start of the next
-fn dense_x(pixel: u32, c: u32) -> vec4<f32> {
-    let at = pixel * DENSE_C + 4u * c;
-    let v0 = x_at(at >> 2u);
-    let v1 = x_at((at >> 2u) + 1u);
-    let s = at & 3u;
-    let lo = select(v0, vec4<f32>(v0.yzw, v1.x), s == 1u);
-    let hi = select(vec4<f32>(v0.zw, v1.xy), vec4<f32>(v0.w, v1.xyz), s == 3u);
-    return select(vec4<f32>(0.0), select(lo, hi, s >= 2u), vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(DENSE_C - 4u * c));
 }
 
 fn load_w(row: u32, col: u32) -> vec4<f32> {

@@ -166,6 +166,25 @@ def test_elementwise_chains_read_texture_copies_and_pass_every_registry_case(dev
     assert len(copied) >= 4          # the cases with inputs of whole texels took the texture path
 
 
+@pytest.mark.parametrize("cin,k,cout,transposed,offered", [
+    (3, 3, 32, False, True),          # MobileNetV2's stem: 864 multiply-adds per output pixel
+    (4, 3, 16, False, True), (1, 5, 32, False, True),
+    (5, 3, 16, False, False),         # more than 4 input channels
+    (3, 7, 64, False, False),         # ResNet's stem: 9408 terms, past conv_uniform.MAX_TERMS
+    (3, 3, 32, True, False)])         # Conv2DBackpropInput's gather
+def test_uniform_convolution_is_the_software_default_where_it_fits(device, cin, k, cout, transposed, offered):
+    """conv2d_uniform.wgsl (the filter in the uniform block, an unrolled body) is offered for an
+    input of at most 4 channels and at most MAX_TERMS multiply-adds per pixel, first on software
+    adapters (every registry case runs through it in test_kernel_variants)."""
+    g = geometry({"strides": [1, 2, 2, 1], "padding": "SAME"}, (1, 224, 224, cin), k, k)
+    with tuning.disabled(), tuning.recording() as points:
+        tiled.conv_variant(device, g, g.oh * g.ow, cout // 4, 1 if cin <= 4 else 2, transposed)
+    order = points[0].candidates
+    assert (tiled.UNIFORM.name in order) == offered, order
+    if offered:
+        assert device.is_software and order[0] == tiled.UNIFORM.name, order
+
+
 @pytest.mark.parametrize("max_m", [0, 1 << 30], ids=["pixel-lanes", "channel-lanes"])
 def test_texture_convolution_passes_every_registry_case_with_either_lane_layout(device, max_m, monkeypatch):
     """Every registry case of the convolutions and 2-D matmuls (B as a weight) through the

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import wgpu
 
+from wgpu_runtime import pipelines
+from wgpu_runtime.ops import conv_uniform, fused
 from wgpu_runtime.uniforms import UniformError, layout_of_source, uniform_layout
 
 # Every kind of field the packer supports, with padding WGSL's rules insert: a vec2 after a
@@ -125,8 +127,8 @@ def test_every_kernel_params_struct_parses_without_padding_fields(kernel):
     every = "".join(f.read_text() for f in folder.iterdir() if f.name.endswith(".wgsl"))   # includes too
     # placeholders that size an array (``array<T, {{N}}>``) get a count, the others a type
     counts = set(re.findall(r"array<[^>]*>?\s*,\s*\{\{(\w+)\}\}>", every))
-    template = {name: "2" if name in counts else "f32"
-                for name in re.findall(r"\{\{(\w+)\}\}", every) if name != "WORKGROUP"}
+    template = {name: "2" if name in counts else "f32"     # (those with a default keep it: pipelines.py)
+                for name in re.findall(r"\{\{(\w+)\}\}", every) if name not in pipelines._DEFAULTS}
     layout = uniform_layout(kernel, template)
     assert layout.fields, kernel
 
@@ -139,3 +141,18 @@ def test_every_kernel_params_struct_parses_without_padding_fields(kernel):
 
     padding = [f for f in names(layout.root) if re.fullmatch(r"_?pad\d*", f.rsplit(".", 1)[-1])]
     assert not padding, f"{kernel}: hand-written padding fields {padding} (the packer computes padding)"
+
+
+@pytest.mark.parametrize("kh,cin,n4", [(3, 3, 8), (1, 1, 256), (3, 4, 7)])
+def test_the_uniform_convolution_holds_its_filter_in_its_params(kh, cin, n4):
+    """conv2d_uniform.wgsl's Params end with the filter (conv_params.wgsl's FILTER_FIELD), 16-byte
+    aligned, and the block stays within WebGPU's 64 KiB uniform binding at the largest filter
+    the variant takes (ops/conv_uniform.py MAX_TERMS)."""
+    assert kh * kh * cin * 4 * n4 <= conv_uniform.MAX_TERMS
+    layout = uniform_layout("conv2d_uniform.wgsl", {**fused.template(None), **conv_uniform.template(kh, kh, cin, n4)})
+    offset, t = next((off, ft) for name, off, ft in layout.root.fields if name == "fw")
+    assert offset % 16 == 0 and t.count == (kh * kh * cin + 1) * n4 and layout.size <= 65536
+    rows = np.arange(t.count * 4, dtype=np.float32).reshape(-1, 4)
+    values = {name: 0 for name in layout.fields} | {"fw": list(rows)}
+    data = np.frombuffer(layout.pack(values), np.float32)
+    np.testing.assert_array_equal(data[offset // 4: offset // 4 + rows.size], rows.reshape(-1))

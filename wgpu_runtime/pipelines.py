@@ -21,8 +21,9 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # The size of a 1-D workgroup: every kernel reads it as the template value {{WORKGROUP}} (common.wgsl
 # declares `const WG`), and the launch geometry (ops/launch.py grid_1d) uses the same number.
 WORKGROUP = 64
-# ... and texture operands' row width as a power of two, {{TEXEL_ROW_BITS}} (textures.py's layout)
-_DEFAULTS = {"WORKGROUP": WORKGROUP, "TEXEL_ROW_BITS": WIDTH_BITS}
+# ... texture operands' row width as a power of two, {{TEXEL_ROW_BITS}} (textures.py's layout), and
+# {{FILTER_FIELD}}, the convolutions' uniform block's last field: empty but in conv2d_uniform.wgsl
+_DEFAULTS = {"WORKGROUP": WORKGROUP, "TEXEL_ROW_BITS": WIDTH_BITS, "FILTER_FIELD": ""}
 
 
 @lru_cache(maxsize=None)

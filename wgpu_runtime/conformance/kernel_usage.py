@@ -19,6 +19,7 @@ from ..format.nodes import NodeDef
 from ..graph.graph import Graph
 from ..graph.plan import Planner
 from ..memory import Buf, nbytes_of
+from .. import tuning
 from ..ops import registry
 from ..ops.launch import COPY_TO_TEXTURE
 from ..textures import Tex, texels_of
@@ -117,7 +118,8 @@ class OpKernels:
 
 
 def op_kernels(name: str) -> OpKernels:
-    """Kernels the op's cases dispatch on any device profile."""
+    """Kernels the op's cases dispatch on any device profile, with any kernel variant its
+    lowering chooses among (ops/tiled.py, forced one by one)."""
     op = registry.get(name)
     result = OpKernels()
     if op is None or op.lower is None:
@@ -127,7 +129,13 @@ def op_kernels(name: str) -> OpKernels:
         n_out = len(op.run_reference(case.attrs, inputs))
         for device in profiles():
             try:
-                result.kernels |= plan_kernels(name, case.attrs, inputs, device, n_out)
+                with tuning.recording() as points:
+                    result.kernels |= plan_kernels(name, case.attrs, inputs, device, n_out)
+                for p in points:      # the kernel variants the lowering chose among, each forced
+                    for other in p.candidates:
+                        if other != p.chosen:
+                            with tuning.forcing({(p.family, p.shape_class): other}):
+                                result.kernels |= plan_kernels(name, case.attrs, inputs, device, n_out)
             except Exception as e:  # noqa: BLE001 -- reported in docs/ops.md, never fatal
                 result.failed.append(f"case {idx} on {device.name}: {type(e).__name__}: {e}")
                 break

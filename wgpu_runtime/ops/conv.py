@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import fused, tiled
+from . import conv_uniform, fused, tiled
 from .common import F, cdiv, normal
 from .launch import MAX_GROUPS, WORKGROUP, grid_1d
 from .registry import REGISTRY, Case, register
@@ -530,8 +530,9 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
     """An implicit matmul over [m pixels, 4*n4 channels] reducing k4 channel vec4s per tap, with
     the ``packed`` filter (_pack_filter; a model constant under ``key``): the variant
     tiled.conv_variant chooses, conv2d_main.wgsl ("regblock"), conv2d_texture*.wgsl (input and
-    filter as textures) or conv2d_tiled.wgsl; ``variant`` overrides the choice. ``dense``: x
-    holds g.c channels per pixel, not padded to 4*k4 (the texture variant only)."""
+    filter as textures), conv2d_uniform.wgsl (an input of at most 4 channels; the filter in the
+    uniform block) or conv2d_tiled.wgsl; ``variant`` overrides the choice. ``dense``: x holds g.c
+    channels per pixel, not padded to 4*k4 (the texture and uniform variants only)."""
     variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
     passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
     outputs = [y]
@@ -543,6 +544,16 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         subgroups = use_subgroups(ctx.device) and not constants.get("COLUMN_LANES")
         kernel = "conv2d_texture_subgroup.wgsl" if subgroups else "conv2d_texture.wgsl"
         constants = {**constants, "DENSE_C": g.c if dense else 0}
+    elif variant.name == tiled.UNIFORM.name:      # the filter in the uniform block (ops/conv_uniform.py)
+        x = w = ctx.texture_of(x, g.n * g.h * g.w * g.c // 4 if dense else g.n * g.h * g.w * k4)  # (w: unread)
+        outputs.append(texture_residual(ctx, ep, w, m * n4))
+        kernel, template = "conv2d_uniform.wgsl", conv_uniform.template(g.kh, g.kw, g.c, n4)
+        groups = cdiv(cdiv(m, conv_uniform.TM), 8)
+        gz = cdiv(groups, MAX_GROUPS)
+        grid = (cdiv(groups, gz), 1, gz)
+        constants = {"DENSE_C": g.c if dense else 4 * k4}
+        rows = conv_uniform.filter_rows(packed, g.kh * g.kw, g.c, 4 * k4)
+        passes = [{"ky0": 0, "ky1": g.kh, "c0": 0, "c1": k4, "fw": list(rows.reshape(-1, 4))}]
     elif variant.name == tiled.REGBLOCK.name:
         w = ctx.constant(packed, F, key)
         kernel = "conv2d_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d.wgsl"
@@ -622,7 +633,7 @@ def _lower_conv(ctx):
     variant = tiled.conv_variant(ctx.device, g, g.n * g.oh * g.ow, n4, k4, False)
     # the texture kernel reads NHWC input whose channels are not a multiple of 4 (an RGB image
     # into the first convolution) as it is, without a padded copy, when its texels are whole
-    dense = (variant.name == tiled.TEXTURE.name and data_format(ctx.attrs) == "NHWC" and g.c % 4 != 0
+    dense = (variant.name in (tiled.TEXTURE.name, tiled.UNIFORM.name) and data_format(ctx.attrs) == "NHWC" and g.c % 4 != 0
              and g.n * g.h * g.w * g.c % 4 == 0)
     x = ctx.inputs[0] if dense else nhwc_input(ctx, 0, g, 4 * k4)
     _conv_gemm(ctx, x, f, ep, g, g.oh * g.ow, k4, n4, transposed=False, variant=variant, dense=dense)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .. import textures, tuning
 from ..tuning import Variant
+from . import conv_uniform
 from .common import cdiv
 from .launch import LOOP_CAP, grid_1d
 
@@ -32,6 +33,7 @@ REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, c
 SUBGROUP = Variant("subgroup")    # matmul_subgroup.wgsl (llvmpipe with subgroups of 8)
 SUBGROUP_MIN_M = 9                # rows from which it is the default (at <= 8 it measured no faster)
 TEXTURE = Variant("texture")      # conv2d_texture*.wgsl, depthwise_texture.wgsl: operands in textures (textures.py)
+UNIFORM = Variant("uniform")      # conv2d_uniform.wgsl: at most 4 input channels, the filter in the uniform block
 TEXTURE_MIN_MACS = 1 << 16        # multiply-adds from which it is the default on software adapters (a
                                   # copy into a texture costs more than it saves below: 32^3 matmul 0.21
                                   # ms against 0.17 for the register-blocked kernel, 64^3 0.21 against 0.36)
@@ -150,13 +152,15 @@ def texture_first(device) -> bool:
     return device.is_software
 
 
-def _offer_texture(device, candidates: list[Variant], macs: int, min_macs: int = TEXTURE_MIN_MACS) -> None:
-    """Add the texture variant to ``candidates``: first on software adapters from ``min_macs``
-    multiply-adds, else second there, last on hardware."""
+def _offer_texture(device, candidates: list[Variant], macs: int, min_macs: int = TEXTURE_MIN_MACS,
+                   variant: Variant = TEXTURE) -> None:
+    """Add the texture variant (or another reading its operand from a texture copy) to
+    ``candidates``: first on software adapters from ``min_macs`` multiply-adds, else second
+    there, last on hardware."""
     if not texture_first(device):
-        candidates.append(TEXTURE)
+        candidates.append(variant)
     else:
-        candidates.insert(0 if macs >= min_macs else 1, TEXTURE)
+        candidates.insert(0 if macs >= min_macs else 1, variant)
 
 
 def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
@@ -205,9 +209,20 @@ def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Varia
     TEXTURE_MIN_MACS, hardware ones offer it last."""
     shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
     candidates = _order(device, m, 4 * n4, 1)
+    macs = m * 16 * n4 * k4 * g.kh * g.kw
     if fits_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
-        _offer_texture(device, candidates, m * 16 * n4 * k4 * g.kh * g.kw)
+        _offer_texture(device, candidates, macs)
+    if uniform_fits(g, n4, transposed) and fits_textures(device, g.n * g.h * g.w * k4):
+        _offer_texture(device, candidates, macs, variant=UNIFORM)
     return _choose(device, "conv2d", shape_class, candidates)
+
+
+def uniform_fits(g, n4: int, transposed: bool) -> bool:
+    """Whether conv2d_uniform.wgsl takes a convolution over geometry ``g`` (conv.Geometry) into
+    4 * n4 output channels: at most 4 input channels, at most conv_uniform.MAX_TERMS
+    multiply-adds per output pixel (its body is unrolled), not Conv2DBackpropInput's gather."""
+    return (not transposed and g.c <= conv_uniform.MAX_CHANNELS
+            and g.kh * g.kw * g.c * 4 * n4 <= conv_uniform.MAX_TERMS)
 
 
 def is_pointwise(g) -> bool:
@@ -330,7 +345,7 @@ def variant_names(family: str) -> list[str]:
     if family == "matmul":
         return [REGBLOCK.name, SUBGROUP.name, TEXTURE.name] + [t.name for t in TILES]
     if family == "conv2d":
-        return [REGBLOCK.name, TEXTURE.name] + [t.name for t in TILES]
+        return [REGBLOCK.name, TEXTURE.name, UNIFORM.name] + [t.name for t in TILES]
     if family == "depthwise":
         return [REGBLOCK.name, TEXTURE.name] + [t.name for t in PATCH_TILES]
     raise ValueError(f"unknown kernel family {family!r}")
