@@ -185,6 +185,25 @@ def test_uniform_convolution_is_the_software_default_where_it_fits(device, cin, 
         assert device.is_software and order[0] == tiled.UNIFORM.name, order
 
 
+@pytest.mark.parametrize("shape,k,stride,padding", [
+    ((1, 5, 5, 3), 3, 1, "SAME"),     # 75 floats: not whole texels, so read from a copy padded to 4 channels
+    ((3, 7, 6, 1), 2, 2, "VALID"), ((2, 9, 9, 4), 3, 2, "SAME"),
+    ((1, 6, 6, 2), 5, 1, "SAME")])    # 72 floats: read as they are (dense_x.wgsl)
+def test_uniform_convolution_matches_the_reference(device, shape, k, stride, padding):
+    """conv2d_uniform.wgsl forced on inputs of 1-4 channels, dense or padded to 4, batches,
+    strides and padding, against the numpy reference (float32 sums of <= 100 terms)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    f = rng.standard_normal((k, k, shape[3], 8)).astype(np.float32)
+    attrs = {"strides": [1, stride, stride, 1], "padding": padding, "data_format": "NHWC"}
+    key = ("conv2d", tiled.UNIFORM.name, device.name)
+    before = tiled.LAUNCHED[key]
+    with tuning.forcing({"conv2d": tiled.UNIFORM.name}):
+        got = op_model("Conv2D", attrs, [x, f], device, const_inputs={1}).execute({"in0": x})[0]
+    assert tiled.LAUNCHED[key] == before + 1
+    np.testing.assert_allclose(np.asarray(got), REGISTRY["Conv2D"].run_reference(attrs, [x, f])[0], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("max_m", [0, 1 << 30], ids=["pixel-lanes", "channel-lanes"])
 def test_texture_convolution_passes_every_registry_case_with_either_lane_layout(device, max_m, monkeypatch):
     """Every registry case of the convolutions and 2-D matmuls (B as a weight) through the
@@ -206,17 +225,23 @@ def test_texture_convolution_passes_every_registry_case_with_either_lane_layout(
     assert layouts == {max_m > 0}, layouts      # every texture launch took the layout under test
 
 
-@pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"])
+@pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "stem"])
 def test_dynamic_programs_copy_into_their_own_textures(device, op):
     """The dynamic executor's per-node programs run the texture variants too (their copies go
-    through the stream): the same result as the planned model and the numpy reference."""
+    through the stream): the same result as the planned model and the numpy reference. "stem":
+    an RGB input, the uniform convolution (its filter in the uniform block)."""
     rng = np.random.default_rng(2)
+    variant = "uniform" if op == "stem" else "texture"
+    if op == "stem":
+        op, cin = "_FusedConv2D", 3
+    else:
+        cin = 16
     if op == "_FusedMatMul":
         inputs = [rng.standard_normal((40, 72)), rng.standard_normal((72, 36)), rng.standard_normal(36)]
         attrs = {"fused_ops": [b"BiasAdd", b"Relu"]}
     else:
-        x = rng.standard_normal((2, 20, 20, 16))
-        f = rng.standard_normal((3, 3, 16, 24 if op == "_FusedConv2D" else 1))
+        x = rng.standard_normal((2, 20, 20, cin))
+        f = rng.standard_normal((3, 3, cin, 24 if op == "_FusedConv2D" else 1))
         cout = f.shape[3] if op == "_FusedConv2D" else f.shape[2] * f.shape[3]
         inputs = [x, f, rng.standard_normal(cout)]
         attrs = {"fused_ops": [b"BiasAdd", b"Relu6"], "strides": [1, 1, 1, 1], "padding": b"SAME",
@@ -228,10 +253,10 @@ def test_dynamic_programs_copy_into_their_own_textures(device, op):
         model = op_model(op, attrs, inputs, device, const_inputs={1, 2})
         if dynamic:
             model._dynamic = DynamicExecutor(model)
-        before = sum(v for (fam, name, dev), v in tiled.LAUNCHED.items() if name == "texture" and dev == device.name)
+        before = sum(v for (fam, name, dev), v in tiled.LAUNCHED.items() if name == variant and dev == device.name)
         with tuning.disabled():
             results.append(model.execute({"in0": inputs[0]}, ["op:0"])[0])
-        after = sum(v for (fam, name, dev), v in tiled.LAUNCHED.items() if name == "texture" and dev == device.name)
-        assert after > before, "the texture variant did not run"
+        after = sum(v for (fam, name, dev), v in tiled.LAUNCHED.items() if name == variant and dev == device.name)
+        assert after > before, f"the {variant} variant did not run"
     np.testing.assert_allclose(results[0], want, rtol=1e-4, atol=1e-4)     # float32 sums of <= 144 terms
     np.testing.assert_array_equal(results[1], results[0])
