@@ -31,9 +31,9 @@ override WG: u32 = 64u;
 // pixel m, no window arithmetic (its divisions are a loop over the lanes on llvmpipe)
 override POINTWISE: bool = false;
 // the lanes of a workgroup take different channel blocks of the same TM pixels, instead of
-// different pixels of one channel block: for a product of a few rows (m < 8, a classifier or a
-// batch-1 dense layer), where pixel lanes would be mostly idle and every lane would run the
-// whole K loop for one row. Each lane fetches its own filter texels (conv2d_texture.wgsl only).
+// different pixels of one channel block: for a product of a few rows (at most
+// tiled.COLUMN_LANES_MAX_M: a classifier or a batch-1 dense layer), where pixel lanes would be
+// mostly idle and every lane would run the whole K loop for one row. Each lane fetches its own filter texels (conv2d_texture.wgsl only).
 override COLUMN_LANES: bool = false;
 
 #include <conv_texture_bindings.wgsl>

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import tuning
 from ..dtypes import dtype_of
 from ..format.nodes import NodeDef
 from ..graph.graph import Graph
 from ..graph.plan import Planner
 from ..memory import Buf, nbytes_of
-from .. import tuning
 from ..ops import registry
 from ..ops.launch import COPY_TO_TEXTURE
 from ..textures import Tex, texels_of

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import conv_uniform, fused, tiled
 from .common import F, cdiv, normal
-from .launch import MAX_GROUPS, WORKGROUP, grid_1d
+from .launch import WORKGROUP, grid_1d, grid_z
 from .registry import REGISTRY, Case, register
 from .rows import DATA, only_data
 from .shapes import broadcast_strides
@@ -548,9 +548,7 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         x = w = ctx.texture_of(x, g.n * g.h * g.w * g.c // 4 if dense else g.n * g.h * g.w * k4)  # (w: unread)
         outputs.append(texture_residual(ctx, ep, w, m * n4))
         kernel, template = "conv2d_uniform.wgsl", conv_uniform.template(g.kh, g.kw, g.c, n4)
-        groups = cdiv(cdiv(m, conv_uniform.TM), 8)
-        gz = cdiv(groups, MAX_GROUPS)
-        grid = (cdiv(groups, gz), 1, gz)
+        grid = grid_z(cdiv(cdiv(m, conv_uniform.TM), 8))
         constants = {"DENSE_C": g.c if dense else 4 * k4}
         rows = conv_uniform.filter_rows(packed, g.kh * g.kw, g.c, 4 * k4)
         passes = [{"ky0": 0, "ky1": g.kh, "c0": 0, "c1": k4, "fw": list(rows.reshape(-1, 4))}]
@@ -558,9 +556,7 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         w = ctx.constant(packed, F, key)
         kernel = "conv2d_subgroup.wgsl" if use_subgroups(ctx.device) else "conv2d.wgsl"
         wg = 8 if ctx.device.is_software else WORKGROUP     # llvmpipe: 8 (one SIMD batch, a subgroup)
-        groups = cdiv(cdiv(m, 4), wg)
-        gz = cdiv(groups, MAX_GROUPS)
-        grid = (cdiv(groups, gz), cdiv(n4, 8), gz)
+        grid = grid_z(cdiv(cdiv(m, 4), wg), cdiv(n4, 8))
         template, constants = {}, {"WG": wg}
     else:
         w = ctx.constant(packed, F, key)
@@ -631,8 +627,8 @@ def _lower_conv(ctx):
     k4, n4 = cdiv(g.c, 4), cdiv(cout, 4)
     ep = epilogue(ctx, 2, cout)
     variant = tiled.conv_variant(ctx.device, g, g.n * g.oh * g.ow, n4, k4, False)
-    # the texture kernel reads NHWC input whose channels are not a multiple of 4 (an RGB image
-    # into the first convolution) as it is, without a padded copy, when its texels are whole
+    # the texture and uniform kernels read NHWC input whose channels are not a multiple of 4 (an
+    # RGB image into the first convolution) as it is, without a padded copy, when its texels are whole
     dense = (variant.name in (tiled.TEXTURE.name, tiled.UNIFORM.name) and data_format(ctx.attrs) == "NHWC" and g.c % 4 != 0
              and g.n * g.h * g.w * g.c % 4 == 0)
     x = ctx.inputs[0] if dense else nhwc_input(ctx, 0, g, 4 * k4)

@@ -26,7 +26,7 @@ from ..textures import Tex
 from ..uniforms import UniformError, pack_uniforms
 from .registry import REGISTRY, Tensor
 
-__all__ = ["COPY_TO_TEXTURE", "LOOP_CAP", "MAX_GROUPS", "WORKGROUP", "Lowering", "Step", "grid_1d", "lower_node"]
+__all__ = ["COPY_TO_TEXTURE", "LOOP_CAP", "MAX_GROUPS", "WORKGROUP", "Lowering", "Step", "grid_1d", "grid_z", "lower_node"]
 
 MAX_GROUPS = 65535      # workgroups per dimension (WebGPU default limit)
 COPY_TO_TEXTURE = "copy-to-texture"     # the kernel name of a step that copies a buffer into a texture
@@ -60,6 +60,13 @@ def grid_1d(n: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:
         return (groups, 1, 1)
     y = -(-groups // MAX_GROUPS)
     return (-(-groups // y), y, 1)
+
+
+def grid_z(groups: int, y: int = 1) -> tuple[int, int, int]:
+    """``groups`` workgroups along x (folded into z past 65535; the kernel's flat group index is
+    wid.z * nwg.x + wid.x), ``y`` along y: the implicit-matmul convolutions' launch."""
+    gz = -(-groups // MAX_GROUPS)
+    return (-(-groups // gz), y, gz)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from .. import textures, tuning
 from ..tuning import Variant
 from . import conv_uniform
 from .common import cdiv
-from .launch import LOOP_CAP, grid_1d
+from .launch import LOOP_CAP, grid_1d, grid_z
 
 LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with a margin
 REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
@@ -152,10 +152,10 @@ def texture_first(device) -> bool:
     return device.is_software
 
 
-def _offer_texture(device, candidates: list[Variant], macs: int, min_macs: int = TEXTURE_MIN_MACS,
+def _offer_software_first(device, candidates: list[Variant], macs: int, min_macs: int = TEXTURE_MIN_MACS,
                    variant: Variant = TEXTURE) -> None:
-    """Add the texture variant (or another reading its operand from a texture copy) to
-    ``candidates``: first on software adapters from ``min_macs`` multiply-adds, else second
+    """Add ``variant`` (the texture variant, or another reading its operand from a texture copy)
+    to ``candidates``: first on software adapters from ``min_macs`` multiply-adds, else second
     there, last on hardware."""
     if not texture_first(device):
         candidates.append(variant)
@@ -184,7 +184,7 @@ def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool =
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
     k4, n4 = cdiv(k, 4), cdiv(n, 4)
     if texture and nbatch == 1 and fits_textures(device, m * k4, (4 * k4 + 1) * n4):
-        _offer_texture(device, candidates, nbatch * m * n * k)
+        _offer_software_first(device, candidates, nbatch * m * n * k)
     return _choose(device, "matmul", shape_class, candidates)
 
 
@@ -211,9 +211,9 @@ def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Varia
     candidates = _order(device, m, 4 * n4, 1)
     macs = m * 16 * n4 * k4 * g.kh * g.kw
     if fits_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
-        _offer_texture(device, candidates, macs)
+        _offer_software_first(device, candidates, macs)
     if uniform_fits(g, n4, transposed) and fits_textures(device, g.n * g.h * g.w * k4):
-        _offer_texture(device, candidates, macs, variant=UNIFORM)
+        _offer_software_first(device, candidates, macs, variant=UNIFORM)
     return _choose(device, "conv2d", shape_class, candidates)
 
 
@@ -241,17 +241,10 @@ def texture_launch(g, m: int, n4: int):
     nv = 4 if n4 <= 4 else 8
     wg = 8
     constants = {"WG": wg, "POINTWISE": is_pointwise(g)}
-    if column_lanes(m):     # 4 channel vec4s per lane: twice the workgroups of 8 (a classifier
+    if m <= COLUMN_LANES_MAX_M:     # 4 channel vec4s per lane: twice the workgroups of 8 (a classifier
         # [1, 1280] x [1280, 1000]: 0.77x the time of 8 per lane; 16 x 320 x 1280: 0.92x)
         return (cdiv(m, tm), cdiv(n4, 4 * wg), 1), {"TM": tm, "NV": 4}, {**constants, "COLUMN_LANES": True}
-    groups = cdiv(cdiv(m, tm), wg)
-    gz = cdiv(groups, 65535)
-    return (cdiv(groups, gz), cdiv(n4, nv), gz), {"TM": tm, "NV": nv}, constants
-
-
-def column_lanes(m: int) -> bool:
-    """Whether texture_launch spreads a product of ``m`` rows over channel blocks."""
-    return m <= COLUMN_LANES_MAX_M
+    return grid_z(cdiv(cdiv(m, tm), wg), cdiv(n4, nv)), {"TM": tm, "NV": nv}, constants
 
 
 def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
@@ -314,7 +307,7 @@ def depthwise_variant(device, g, c4: int) -> Variant:
         variants.sort(key=lambda v: v.get("tile").th)
     ordered = [REGBLOCK, *variants] if device.is_software else [*variants, REGBLOCK]
     if fits_textures(device, g.n * g.h * g.w * c4, (g.kh * g.kw + 1) * c4):
-        _offer_texture(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw, DEPTHWISE_TEXTURE_MIN_MACS)
+        _offer_software_first(device, ordered, g.n * g.oh * g.ow * 4 * c4 * g.kh * g.kw, DEPTHWISE_TEXTURE_MIN_MACS)
     shape_class = (_bucket(g.n * g.oh * g.ow), _bucket(4 * c4), g.kh, g.kw, g.sh, g.sw)
     return _choose(device, "depthwise", shape_class, ordered)
 
