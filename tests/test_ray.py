@@ -54,6 +54,7 @@ class LocalCluster:
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.nodes: list[subprocess.Popen] = []
+        self.process_of: dict[str, subprocess.Popen] = {}        # node id -> its ``ray start``
 
     def _start(self, args: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.root / f"node{len(self.nodes)}.log", "wb")
@@ -71,6 +72,14 @@ class LocalCluster:
     def add_node(self, env: dict | None = None, cpus: int = 1) -> subprocess.Popen:
         return self._start([f"--address={self.address}", f"--num-cpus={cpus}", "--object-store-memory=100000000"],
                            env)
+
+    def add_node_and_wait(self, env: dict | None = None, cpus: int = 1) -> str:
+        """A worker node, once it is up; its node id."""
+        before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        p = self.add_node(env, cpus)
+        (node,) = {n["NodeID"] for n in self.wait_for(len(before) + 1)} - before
+        self.process_of[node] = p
+        return node
 
     def wait_for(self, alive: int, timeout: float = 120) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -117,12 +126,9 @@ def cluster():
             except Exception:  # noqa: BLE001 -- the head is still starting
                 assert time.monotonic() < deadline, f"the Ray head did not start: see {root}"
                 time.sleep(1)
-        head = c.wait_for(1)[0]["NodeID"]
-        c.add_node()                      # one at a time: nodes starting together race for ports
-        c.wait_for(2)
-        c.add_node()
-        c.head = head
-        c.workers = sorted(n["NodeID"] for n in c.wait_for(3) if n["NodeID"] != head)
+        c.head = c.wait_for(1)[0]["NodeID"]
+        # one at a time: nodes starting together race for ports
+        c.workers = sorted(c.add_node_and_wait() for _ in range(2))
         yield c
     finally:
         if ray.is_initialized():
@@ -342,33 +348,46 @@ def _pids_in_group(pgid: int, title: str) -> list[int]:
     return found
 
 
+def _driver_node(proc: subprocess.Popen) -> str:
+    """The node the conformance driver is attached to, from the line it writes on stderr first."""
+    seen = []
+    for line in proc.stderr:
+        if "this driver is attached to node " in line:
+            return line.rsplit(" ", 1)[1].strip()
+        seen.append(line)
+    raise AssertionError("the driver never named its node:\n" + "".join(seen)[-3000:])
+
+
 def test_fleet_conformance_reports_a_node_without_adapters_and_a_node_that_dies(cluster):
-    # runs last: it adds two nodes to the module's cluster and kills one of them
-    before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
-    cluster.add_node(HIDE_ADAPTERS, cpus=0)
-    bare = {n["NodeID"] for n in cluster.wait_for(4)} - before
-    doomed = cluster.add_node(cpus=0)
-    dying = {n["NodeID"] for n in cluster.wait_for(5)} - before - bare
+    # runs last: it adds two nodes to the module's cluster and kills one node with adapters
+    bare = cluster.add_node_and_wait(HIDE_ADAPTERS, cpus=0)
+    spare = cluster.add_node_and_wait(cpus=0)
     proc = subprocess.Popen([sys.executable, "-P", "-m", "wgpu_runtime", "conformance", "--ray", cluster.address,
                              "--ops", "Relu,Add*,Sum,Conv2D", "--json", "--ray-timeout", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        # Every node here has the IP 127.0.0.1, and Ray attaches a driver to any raylet with its
+        # IP: the node killed is one that neither the conformance driver nor this test's is on
+        # (their runs end with their node, as on a real cluster)
+        spared = {_driver_node(proc), ray.get_runtime_context().get_node_id()}
+        doomed = next(n for n in [spare, *cluster.workers] if n not in spared)
         deadline = time.monotonic() + 200
-        while not _pids_in_group(doomed.pid, "run_column") and proc.poll() is None:
+        while not _pids_in_group(cluster.process_of[doomed].pid, "run_column") and proc.poll() is None:
             assert time.monotonic() < deadline, "the doomed node never ran its column"
             time.sleep(0.1)
-        cluster.stop(doomed)                   # the node dies while its columns run
+        cluster.stop(cluster.process_of[doomed])     # the node dies while its columns run
         stdout, stderr = proc.communicate(timeout=400)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1, stderr[-3000:]
     report = json.loads(stdout)
-    (col,) = _columns(report, bare.pop())
+    (col,) = _columns(report, bare)
     assert col["backend"] == "-" and "no WebGPU adapter" in col["error"] and not col["passed"]
-    dead = _columns(report, dying.pop())
+    dead = _columns(report, doomed)
     assert dead and all(not c["passed"] and c["error"] for c in dead), dead
-    for node in cluster.workers:               # the healthy nodes still report their columns
+    for node in {cluster.head, spare, *cluster.workers} - {doomed}:     # the others still report theirs
         cols = _columns(report, node)
+        assert sorted(c["backend"] for c in cols) == ["OpenGL", "Vulkan"], node
         assert all(c["passed"] for c in cols), [(c["adapter"], c["error"], c["ops"].get("failures"))
                                                 for c in cols if not c["passed"]]

@@ -4,7 +4,9 @@ One task per node lists its adapters; then one task per (node, adapter), pinned 
 (NodeAffinitySchedulingStrategy), runs today's conformance for that adapter (run.run_adapter).
 The columns merge into one Run: the same table, JSON (``adapters`` / ``summary``) and reports,
 each column naming its node. A node that dies, has no adapter, or does not answer within
-``--ray-timeout`` is a failing column saying so; the exit status is then 1.
+``--ray-timeout`` is a failing column saying so; the exit status is then 1. The driver names the
+node it is attached to on stderr when it starts (Ray attaches a driver to a raylet of its own
+host): the run lives as long as that node.
 """
 from __future__ import annotations
 
@@ -147,6 +149,10 @@ def main(args) -> int:
 
         deadline = time.monotonic() + args.ray_timeout
         nodes = [n for n in cluster_nodes(ray) if n.get("Alive")]
+        driver_node = ray.get_runtime_context().get_node_id()
+        # stdout is stderr here (session): a line for the log, before the long part
+        print(f"conformance on {len(nodes)} Ray node{'s' if len(nodes) != 1 else ''}; "
+              f"this driver is attached to node {driver_node}", flush=True)
 
         def on(node, fn):        # a task pinned to this node; never retried elsewhere
             return ray.remote(fn).options(num_cpus=0, max_retries=0, scheduling_strategy=
@@ -179,5 +185,5 @@ def main(args) -> int:
             results.append(value if failure is None else _column(*tasks[c][:2], tasks[c][2], error=failure))
     run = Run(results, models, patterns, tolerance_record(), datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               f"{len(nodes)} node{'s' if len(nodes) != 1 else ''} of {where}; driver on {platform.node()} "
-              f"({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs)")
+              f"(node {driver_node[:12]}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs)")
     return emit(run, args)
