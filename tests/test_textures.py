@@ -225,6 +225,27 @@ def test_texture_convolution_passes_every_registry_case_with_either_lane_layout(
     assert layouts == {max_m > 0}, layouts      # every texture launch took the layout under test
 
 
+def test_element_wise_ops_run_as_texture_chains_and_pass_their_registry_cases(device, monkeypatch):
+    """Every chainable unary and binary op's float32 registry cases as a one-step chain reading
+    texture copies (elementwise._as_chain, the size threshold lowered to 0), against the numpy
+    reference with each op's tolerance."""
+    monkeypatch.setattr(elementwise_chain, "TEXTURE_MIN_ELEMENTS", 0)
+    ops = sorted(op for op in REGISTRY if op != "AddN" and elementwise_chain.chainable(op))
+    assert {"AddV2", "Mul", "Relu6", "Sigmoid", "LeakyRelu"} <= set(ops)
+    chained, failures = [], []
+    lower_op = Lowering.lower_op
+    monkeypatch.setattr(Lowering, "lower_op", lambda self, op, *a, **k: chained.append(op) or lower_op(self, op, *a, **k))
+    for op in ops:
+        for i, case in enumerate(REGISTRY[op].cases):
+            if any(np.asarray(a).dtype != np.float32 for a in case.materialize()):
+                continue
+            r = run_case(op, i, device)
+            if not r.passed:
+                failures.append(f"{op} case {i} ({r.note}): {r.message}")
+    assert not failures, "\n".join(failures)
+    assert chained.count(elementwise_chain.OP) > len(ops)
+
+
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "stem"])
 def test_dynamic_programs_copy_into_their_own_textures(device, op):
     """The dynamic executor's per-node programs run the texture variants too (their copies go

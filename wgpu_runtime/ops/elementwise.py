@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..dtypes import device_dtype, numpy_dtype
+from . import tiled
 from .common import B, F, I, quarters, same_shape
 from .launch import grid_1d
 from .registry import Case, Tensor, register
@@ -30,6 +31,20 @@ MAX_F = f"select(max(a, b), a + b, {is_nan_wgsl('a')} || {is_nan_wgsl('b')})"   
 MIN_F = f"select(min(a, b), a + b, {is_nan_wgsl('a')} || {is_nan_wgsl('b')})"
 
 
+def _as_chain(ctx, args: list[str], attrs: dict) -> bool:
+    """Where texture kernels come first (llvmpipe), a big float32 element-wise op runs as a
+    one-step _FusedElementwise, which reads its inputs from texture copies instead of loading
+    storage buffers lane by lane (elementwise_chain.py); True when it did."""
+    from .elementwise_chain import TEXTURE_MIN_ELEMENTS, chainable     # (that module imports this one)
+
+    ins, op = ctx.inputs, ctx.node.op
+    if (not tiled.texture_first(ctx.device) or not chainable(op) or ctx.outputs[0].dtype != F
+            or any(t.dtype != F for t in ins) or max(t.size for t in ins) < TEXTURE_MIN_ELEMENTS):
+        return False
+    ctx.lower_op("_FusedElementwise", list(ins), attrs={"steps": [[op, attrs, args]]}, as_node=True)
+    return True
+
+
 # ---------------------------------------------------------------------------------- unary
 def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
     def lower(ctx):
@@ -41,6 +56,8 @@ def _lower_unary(exprs, alpha_attr=None, alpha_default=0.0, out_dtype=None):
             expr = f"select({expr}, x, {is_nan_wgsl('x')})"
         a = ctx.attrs.get(alpha_attr) if alpha_attr else None
         alpha = float(alpha_default if a is None else a)
+        if _as_chain(ctx, ["i0"], {"alpha": alpha}):
+            return
         ctx.dispatch("unary.wgsl", [x, ctx.device_output()], grid_1d(y.size),
                      params={"n": y.size, "alpha": alpha, "beta": 0.0},
                      template={"T_IN": ctx.wgsl_type(x.dtype), "T_OUT": ctx.wgsl_type(y.dtype), "EXPR": expr})
@@ -271,6 +288,8 @@ def _lower_binary(exprs):
         expr = exprs.get(a.dtype)
         if expr is None:
             raise TypeError(f"{ctx.node.op} does not support {a.dtype}")
+        if _as_chain(ctx, ["i0", "i1"], {}):
+            return
         ctx.device_output()
         lower_binary(ctx, expr, a, b, ctx.outputs[0])
     return lower

@@ -151,12 +151,17 @@ class Lowering:
 
     # -- launches ------------------------------------------------------------------------
     def lower_op(self, op: str, inputs: list[Tensor], outputs: list[Tensor] | None = None,
-                 attrs: dict | None = None, suffix: str | None = None) -> None:
+                 attrs: dict | None = None, suffix: str | None = None, as_node: bool = False) -> None:
         """Run registry op ``op``'s lowering as part of this node's: on ``inputs`` (rearranged or
         reshaped views of this node's tensors), writing ``outputs`` (this node's by default).
-        ``attrs`` default to this node's; ``suffix`` names the sub-step (``node/suffix``)."""
-        node = self.node if suffix is None and attrs is None else SubNode(
-            f"{self.node.name}/{suffix or op}", op, self.attrs if attrs is None else attrs)
+        ``attrs`` default to this node's; ``suffix`` names the sub-step (``node/suffix``);
+        ``as_node``: the steps and errors name this node and its op (another op's lowering
+        standing in for this one's)."""
+        if as_node:
+            node = SubNode(self.node.name, self.node.op, self.attrs if attrs is None else attrs)
+        else:
+            node = self.node if suffix is None and attrs is None else SubNode(
+                f"{self.node.name}/{suffix or op}", op, self.attrs if attrs is None else attrs)
         lower_node(self.collector, REGISTRY[op], node, inputs, self.outputs if outputs is None else outputs)
 
     def dispatch(self, kernel: str, bindings: list, grid, params=None, template=None, constants=None):
