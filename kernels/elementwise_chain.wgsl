@@ -10,6 +10,10 @@
 //             per-dim strides of input k, 0 along broadcast dims)
 //   BODY      `let s0 = step0(i0, i1);` per step; the last one is the result
 //   NS        2 * ops/elementwise_chain.py's MAX_INPUTS (vec4s of strides, one layout for every chain)
+// Four elements per invocation where every input is the output's layout, a scalar or a last dim
+// of whole vec4s (elementwise_chain._quads): then i, p.n and p.inner count vec4s, the loads are
+// vec4s (a texel, `array<vec4<f32>>`, a scalar splat), BODY runs each step per component
+// (`s0x` ... `s0w`) and dst is `array<vec4<f32>>`.
 #include <common.wgsl>
 #include <texel.wgsl>
 

@@ -246,6 +246,48 @@ def test_element_wise_ops_run_as_texture_chains_and_pass_their_registry_cases(de
     assert chained.count(elementwise_chain.OP) > len(ops)
 
 
+@pytest.mark.parametrize("min_elements", [1 << 40, 0], ids=["buffers", "textures"])
+def test_chains_of_whole_vec4s_run_four_elements_per_invocation(device, min_elements, monkeypatch):
+    """Every chainable op's float32 registry cases whose inputs share one shape, each input
+    stacked 4 times along a new outer dim (so the output is whole vec4s), as a one-step chain: where every input has the output's
+    layout the chain runs four elements per invocation (elementwise_chain._quads), from storage
+    buffers and from texture copies; also a per-channel and a scalar operand. Against the numpy
+    reference with each op's tolerance."""
+    from wgpu_runtime.graph.single_op import op_model
+    from wgpu_runtime.tolerance import compare, op_tolerance
+
+    monkeypatch.setattr(elementwise_chain, "TEXTURE_MIN_ELEMENTS", min_elements)
+    bodies, dispatch = [], Lowering.dispatch
+    monkeypatch.setattr(Lowering, "dispatch", lambda self, kernel, *a, template=None, **k:
+                        bodies.append((template or {}).get("BODY", "")) or dispatch(self, kernel, *a, template=template, **k))
+    runs, failures = [], []
+    for op in sorted(op for op in REGISTRY if op != "AddN" and elementwise_chain.chainable(op)):
+        for i, case in enumerate(REGISTRY[op].cases):
+            inputs = case.materialize(seed=i)
+            if any(np.asarray(a).dtype != np.float32 or np.shape(a) != np.shape(inputs[0]) for a in inputs):
+                continue        # (broadcasting cases: the registry-case test above, and below)
+            runs.append([np.stack([np.asarray(a)] * 4) for a in inputs])
+            runs[-1].insert(0, op)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-4, 4, (2, 3, 8)).astype(np.float32)
+    runs += [["Mul", x, rng.standard_normal(8).astype(np.float32)], ["AddV2", x, np.float32(0.5)],
+             ["SquaredDifference", rng.standard_normal(8).astype(np.float32), x]]
+    for op, *inputs in runs:
+        attrs = {"alpha": 0.2} if op == "LeakyRelu" else {}
+        steps = [[op, attrs, [f"i{k}" for k in range(len(inputs))]]]
+        want = REGISTRY[op].run_reference(attrs, inputs)
+        n = len(bodies)
+        got = op_model(elementwise_chain.OP, {"steps": steps}, inputs, device, const_inputs=set()).execute(
+            {f"in{k}": a for k, a in enumerate(inputs)})[0]
+        c = compare(np.asarray(got), want[0], op_tolerance(REGISTRY[op], attrs, inputs, want), op)
+        if not c.ok:
+            failures.append(f"{op} {[np.shape(a) for a in inputs]}: {c.message}")
+        if want[0].size and all(np.shape(a) in (np.shape(want[0]), (), (8,)) for a in inputs):
+            assert "s0w" in bodies[n], (op, [np.shape(a) for a in inputs])     # four per invocation
+    assert not failures, "\n".join(failures)
+    assert len(runs) > 40
+
+
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "stem"])
 def test_dynamic_programs_copy_into_their_own_textures(device, op):
     """The dynamic executor's per-node programs run the texture variants too (their copies go

@@ -90,6 +90,15 @@ def _shape(attrs, ins):
     return [(broadcast(*[t.shape for t in ins]) if ins else (), F)]
 
 
+def _quads(rows, n_inputs: int, size: int) -> bool:
+    """Whether a chain runs four elements per invocation (vec4 loads and stores): every input is
+    the output's layout, a scalar, or varies along a last dim of whole vec4s."""
+    if size == 0 or size % 4:
+        return False
+    return all(_index_mode(rows, k) in (0, 1) or _index_mode(rows, k) == 3 and rows[-1][0] % 4 == 0
+               for k in range(n_inputs))
+
+
 def _lower(ctx):
     ins, out = ctx.inputs, ctx.outputs[0]
     steps = ctx.attrs["steps"]
@@ -98,6 +107,7 @@ def _lower(ctx):
     rows = _broadcast_dims(out.shape, *[t.shape for t in ins])
     if len(rows) > 8:
         raise ValueError(f"broadcasting over {len(rows)} dims: at most 8 are supported")
+    quads = _quads(rows, len(ins), out.size)
     sizes = [r[0] for r in rows] + [0] * (8 - len(rows))
     strides = []            # 2 vec4s per input, zero-padded to MAX_INPUTS inputs (the kernel's NS)
     loads, bindings, srcs = [], [], []
@@ -112,23 +122,38 @@ def _lower(ctx):
             # a texture copy (scratch slot k): one texel gather per load instead of a loop over
             # the lanes (llvmpipe: a 1M-element add 0.34x the time)
             srcs.append(ctx.texture_of(t, t.size // 4, slot=k))
-            bindings.append(f"@group(0) @binding({k}) var in{k}: texture_storage_2d<rgba32float, read>;\n"
-                            f"fn in{k}_at(e: u32) -> f32 {{ return textureLoad(in{k}, texel(e >> 2u))[e & 3u]; }}")
-            loads.append(f"    let i{k} = in{k}_at({index});")
+            bindings.append(f"@group(0) @binding({k}) var in{k}: texture_storage_2d<rgba32float, read>;")
+            if quads:       # (a scalar is never copied: fewer elements than TEXTURE_MIN_ELEMENTS)
+                loads.append(f"    let i{k} = textureLoad(in{k}, texel({index}));")
+            else:
+                bindings.append(f"fn in{k}_at(e: u32) -> f32 {{ return textureLoad(in{k}, texel(e >> 2u))[e & 3u]; }}")
+                loads.append(f"    let i{k} = in{k}_at({index});")
+        elif quads and mode != 1:
+            srcs.append(t)
+            bindings.append(f"@group(0) @binding({k}) var<storage, read> in{k}: array<vec4<f32>>;")
+            loads.append(f"    let i{k} = in{k}[{index}];")
         else:
             srcs.append(t)
             bindings.append(f"@group(0) @binding({k}) var<storage, read> in{k}: array<f32>;")
-            loads.append(f"    let i{k} = in{k}[{index}];")
+            loads.append(f"    let i{k} = {'vec4<f32>' if quads else ''}(in{k}[{index}]);")
     strides += [[0] * 4] * (2 * (MAX_INPUTS - len(ins)))
-    bindings.append(f"@group(0) @binding({len(ins)}) var<storage, read_write> dst: array<f32>;")
+    bindings.append(f"@group(0) @binding({len(ins)}) var<storage, read_write> dst: "
+                    f"array<{'vec4<f32>' if quads else 'f32'}>;")
     bindings.append(f"@group(0) @binding({len(ins) + 1}) var<uniform> p: Params;")
-    body = [f"    let s{j} = step{j}({', '.join(args)});" for j, (_, _, args) in enumerate(steps)]
-    body.append(f"    dst[i] = s{len(steps) - 1};")
+    if quads:               # the steps per component; i is a vec4 index
+        body = [f"    let s{j}{c} = step{j}({', '.join(a + ('.' if a[0] == 'i' else '') + c for a in args)});"
+                for j, (_, _, args) in enumerate(steps) for c in "xyzw"]
+        last = len(steps) - 1
+        body.append(f"    dst[i] = vec4<f32>({', '.join(f's{last}{c}' for c in 'xyzw')});")
+    else:
+        body = [f"    let s{j} = step{j}({', '.join(args)});" for j, (_, _, args) in enumerate(steps)]
+        body.append(f"    dst[i] = s{len(steps) - 1};")
+    n, inner = (out.size // 4, rows[-1][0] // 4) if quads else (out.size, rows[-1][0])
     template = {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads),
                 "STEPS": "\n\n".join(_step_wgsl(j, op, a) for j, (op, a, _) in enumerate(steps)),
                 "BODY": "\n".join(body), "NS": str(2 * MAX_INPUTS)}
-    ctx.dispatch("elementwise_chain.wgsl", [*srcs, ctx.device_output()], grid_1d(out.size),
-                 params={"n": out.size, "rank": len(rows), "inner": rows[-1][0],
+    ctx.dispatch("elementwise_chain.wgsl", [*srcs, ctx.device_output()], grid_1d(n),
+                 params={"n": n, "rank": len(rows), "inner": inner,
                          "sizes": [sizes[:4], sizes[4:]], "strides": strides},
                  template=template)
 
