@@ -349,7 +349,7 @@ def _pids_in_group(pgid: int, title: str) -> list[int]:
 
 
 def _driver_node(proc: subprocess.Popen) -> str:
-    """The node the conformance driver is attached to, from the line it writes on stderr first."""
+    """The node the conformance driver is attached to, from its info line on stderr (``-v``)."""
     seen = []
     for line in proc.stderr:
         if "this driver is attached to node " in line:
@@ -363,7 +363,7 @@ def test_fleet_conformance_reports_a_node_without_adapters_and_a_node_that_dies(
     bare = cluster.add_node_and_wait(HIDE_ADAPTERS, cpus=0)
     spare = cluster.add_node_and_wait(cpus=0)
     proc = subprocess.Popen([sys.executable, "-P", "-m", "wgpu_runtime", "conformance", "--ray", cluster.address,
-                             "--ops", "Relu,Add*,Sum,Conv2D", "--json", "--ray-timeout", "300"],
+                             "--ops", "Relu,Add*,Sum,Conv2D", "--json", "--ray-timeout", "300", "-v"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Every node here has the IP 127.0.0.1, and Ray attaches a driver to any raylet with its

@@ -5,11 +5,12 @@ One task per node lists its adapters; then one task per (node, adapter), pinned 
 The columns merge into one Run: the same table, JSON (``adapters`` / ``summary``) and reports,
 each column naming its node. A node that dies, has no adapter, or does not answer within
 ``--ray-timeout`` is a failing column saying so; the exit status is then 1. The driver names the
-node it is attached to on stderr when it starts (Ray attaches a driver to a raylet of its own
+node it is attached to when it starts (an info line: ``-v``) (Ray attaches a driver to a raylet of its own
 host): the run lives as long as that node.
 """
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import time
@@ -18,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .results import AdapterResult, Run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,9 +153,8 @@ def main(args) -> int:
         deadline = time.monotonic() + args.ray_timeout
         nodes = [n for n in cluster_nodes(ray) if n.get("Alive")]
         driver_node = ray.get_runtime_context().get_node_id()
-        # stdout is stderr here (session): a line for the log, before the long part
-        print(f"conformance on {len(nodes)} Ray node{'s' if len(nodes) != 1 else ''}; "
-              f"this driver is attached to node {driver_node}", flush=True)
+        logger.info("conformance on %d Ray node%s; this driver is attached to node %s",
+                    len(nodes), "s" if len(nodes) != 1 else "", driver_node)
 
         def on(node, fn):        # a task pinned to this node; never retried elsewhere
             return ray.remote(fn).options(num_cpus=0, max_retries=0, scheduling_strategy=
