@@ -11,6 +11,8 @@ median over rounds is printed with the ratios. Outputs are checked to be identic
 The chain paths are what software adapters run by default (texture kernels first) for a float32
 op whose inputs have at least elementwise_chain.TEXTURE_MIN_ELEMENTS elements; "chain4" where the
 output is whole vec4s and every input has its layout, is a scalar or varies along the last dim.
+On other adapters the chains read storage buffers (their fused chains do; a stand-alone op runs
+"buffers" there), which is what this measures on a real GPU (tools/gpu_bench.sh).
 """
 from __future__ import annotations
 
@@ -48,10 +50,14 @@ def main() -> None:
         xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
         feeds = {f"in{i}": x for i, x in enumerate(xs)}
         models = {}
+        steps = {"steps": [[op, {}, [f"i{k}" for k in range(len(xs))]]]}
         try:
             for way, (min_elements, quads_rule) in ways.items():
                 chain.TEXTURE_MIN_ELEMENTS, chain._quads = min_elements, quads_rule
-                models[way] = op_model(op, {}, xs, device, const_inputs=set())
+                # "buffers": the op itself (no adapter chains it with the threshold out of reach);
+                # the chains as such, so that adapters without texture kernels first run them too
+                models[way] = (op_model(op, {}, xs, device, const_inputs=set()) if way == "buffers" else
+                               op_model(chain.OP, steps, xs, device, const_inputs=set()))
                 models[way].execute(feeds)          # planned (with the way's settings) and warm
         finally:
             chain.TEXTURE_MIN_ELEMENTS, chain._quads = threshold, quads
