@@ -288,6 +288,49 @@ def test_chains_of_whole_vec4s_run_four_elements_per_invocation(device, min_elem
     assert len(runs) > 40
 
 
+@pytest.mark.parametrize("min_elements", [1 << 40, 0], ids=["buffers", "textures"])
+def test_random_chains_with_broadcasting_match_the_reference(device, min_elements, monkeypatch):
+    """60 seeded random chains of 1-3 steps over 1-3 inputs (each the output's shape, a scalar,
+    its last dim, or the shape with some dims 1) of rank 1-4, whole vec4s or not: one and four
+    elements per invocation, from buffers and texture copies, against the numpy reference
+    (float32 steps whose kernels are their registry expressions: 1e-5 relative per step)."""
+    from wgpu_runtime.graph.single_op import op_model
+    from wgpu_runtime.tolerance import compare
+
+    monkeypatch.setattr(elementwise_chain, "TEXTURE_MIN_ELEMENTS", min_elements)
+    rng = np.random.default_rng(11)
+    unary = ["Relu", "Relu6", "Sigmoid", "Tanh", "Neg", "Abs", "Square", "Elu", "LeakyRelu"]
+    binary = ["AddV2", "Sub", "Mul", "Maximum", "Minimum", "SquaredDifference"]
+    ran, quads = 0, 0
+    while ran < 60:
+        out = tuple(int(d) for d in rng.choice([1, 2, 3, 4, 5, 8, 12, 16], rng.integers(1, 5)))
+        shapes = [[out, (), out[-1:], tuple(d if rng.random() < 0.5 else 1 for d in out)][rng.integers(4)]
+                  for _ in range(rng.integers(1, 4))]
+        xs = [rng.uniform(-3, 3, sh).astype(np.float32) for sh in shapes]
+        vals, steps = [f"i{k}" for k in range(len(xs))], []
+        for j in range(rng.integers(1, 4)):
+            if len(vals) > 1 and rng.random() < 0.6:
+                a, b = rng.choice(len(vals), 2)
+                steps.append([str(rng.choice(binary)), {}, [vals[a], vals[b]]])
+            else:
+                steps.append([str(rng.choice(unary)), {"alpha": 0.2}, [vals[rng.integers(len(vals))]]])
+            vals.append(f"s{j}")
+        for k in range(len(xs)):                 # every input feeds the result
+            if all(f"i{k}" not in args for _, _, args in steps):
+                steps.append(["AddV2", {}, [f"s{len(steps) - 1}", f"i{k}"]])
+        attrs = {"steps": steps}
+        want = REGISTRY[elementwise_chain.OP].run_reference(attrs, xs)[0]
+        if want.shape != np.broadcast_shapes(*shapes):
+            continue            # the last step must have the whole shape (as the optimizer's chains do)
+        got = op_model(elementwise_chain.OP, attrs, xs, device, const_inputs=set()).execute(
+            {f"in{k}": x for k, x in enumerate(xs)})[0]
+        c = compare(np.asarray(got), want, 1e-5 * len(steps), "chain")
+        assert c.ok, (shapes, steps, c.message)
+        ran += 1
+        quads += elementwise_chain._quads(elementwise_chain._broadcast_dims(want.shape, *shapes), len(xs), want.size)
+    assert 10 <= quads <= 50, quads          # both ways were taken
+
+
 @pytest.mark.parametrize("op", ["_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "stem"])
 def test_dynamic_programs_copy_into_their_own_textures(device, op):
     """The dynamic executor's per-node programs run the texture variants too (their copies go
