@@ -11,7 +11,10 @@
 // the bias row; 4*n4] (batch-norm scale folded in). A reduction longer than llvmpipe's loop cap
 // runs as passes over kq in [q0, q1) (multiples of BK / 4): the first adds the bias, the others
 // ACCUMULATE into y; the host sets the residual and the activation in the last only.
-// Template: TM, TN, BM, BN, BK (multiples of 4) and the epilogue's ACTIVATION.
+// Template: TM, TN, BM, BN, BK (multiples of 4) and the epilogue's ACTIVATION; TC, the type of
+// the tiles, products and accumulators (f32; f16 under the float16 precision option, with ENABLES
+// `enable f16;`; a multi-pass K sums the passes in f32 in y).
+{{ENABLES}}
 #include <common.wgsl>
 #include <conv_epilogue.wgsl>
 
@@ -43,8 +46,8 @@ override POINTWISE: bool = false;
 #include <conv_bindings.wgsl>
 #include <conv_tap.wgsl>
 
-var<workgroup> As: array<vec4<f32>, 4u * BK4 * AP>;
-var<workgroup> Bs: array<vec4<f32>, 4u * BK4 * BN4>;
+var<workgroup> As: array<vec4<{{TC}}>, 4u * BK4 * AP>;
+var<workgroup> Bs: array<vec4<{{TC}}>, 4u * BK4 * BN4>;
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -60,11 +63,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var org: array<vec3<i32>, LA>;
     for (var s = 0u; s < LA; s++) { org[s] = origin(min(m_base + (li + s * NT) / BK4, p.m - 1u)); }
 
-    var acc: array<vec4<f32>, TM * TN4>;
+    var acc: array<vec4<{{TC}}>, TM * TN4>;
     if (!ACCUMULATE) {                           // the first pass adds the bias
         for (var j = 0u; j < TN4; j++) {
             let b = w[bias_row * p.n4 + min(n_base + lid.x + j * WGX, p.n4 - 1u)];
-            for (var r = 0u; r < TM; r++) { acc[r * TN4 + j] = b; }
+            for (var r = 0u; r < TM; r++) { acc[r * TN4 + j] = vec4<{{TC}}>(b); }
         }
     }
     let row0 = lid.y * TM / 4u;                  // this invocation's first row, in As vec4s
@@ -84,10 +87,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 }
             }
             let at = 4u * (e % BK4) * AP + r / 4u;
-            As[at][r % 4u] = v.x;
-            As[at + AP][r % 4u] = v.y;
-            As[at + 2u * AP][r % 4u] = v.z;
-            As[at + 3u * AP][r % 4u] = v.w;
+            As[at][r % 4u] = {{TC}}(v.x);
+            As[at + AP][r % 4u] = {{TC}}(v.y);
+            As[at + 2u * AP][r % 4u] = {{TC}}(v.z);
+            As[at + 3u * AP][r % 4u] = {{TC}}(v.w);
         }
         for (var s = 0u; s < LB; s++) {          // filter tile: 4*BK4 rows x BN4 vec4s
             let e = li + s * NT;
@@ -95,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let col = n_base + e % BN4;
             var v = vec4<f32>();
             if (krow < 4u * p.q1 && col < p.n4) { v = w[krow * p.n4 + col]; }
-            Bs[e] = v;
+            Bs[e] = vec4<{{TC}}>(v);
         }
         workgroupBarrier();
 #include <tile_multiply.wgsl>
@@ -110,7 +113,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 let m = m_base + lid.y * TM + r;
                 if (m < p.m) {
                     let i = m * p.n4 + c;
-                    var v = acc[r * TN4 + j];
+                    var v = vec4<f32>(acc[r * TN4 + j]);
                     if (ACCUMULATE) { v += y[i]; }
                     y[i] = activate_at(v, e, i);
                 }

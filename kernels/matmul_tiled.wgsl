@@ -10,7 +10,10 @@
 // Split-K as matmul.wgsl: z' = z * splits + s sums k4 in [s * k4_chunk, (s + 1) * k4_chunk)
 // (k4_chunk a multiple of BK / 4) and matmul_splitk.wgsl adds the partials up.
 // Template: T (f32 | i32), TM (multiple of 4), TN (multiple of 4), BM, BN, BK (multiple of 4);
-// the host only offers tiles whose loads divide evenly among the invocations.
+// the host only offers tiles whose loads divide evenly among the invocations. TC: the type of
+// the tiles, products and accumulators (T; f16 under the float16 precision option, with
+// ENABLES `enable f16;`): operands and results stay T in memory, converted as they are staged.
+{{ENABLES}}
 #include <common.wgsl>
 #include <epilogue.wgsl>
 #include <matmul_finish.wgsl>
@@ -38,8 +41,8 @@ struct Params {
     b_lo: vec4<u32>, b_hi: vec4<u32>,
 }
 
-var<workgroup> As: array<vec4<{{T}}>, 4u * BK4 * AP>;
-var<workgroup> Bs: array<vec4<{{T}}>, 4u * BK4 * BN4>;
+var<workgroup> As: array<vec4<{{TC}}>, 4u * BK4 * AP>;
+var<workgroup> Bs: array<vec4<{{TC}}>, 4u * BK4 * BN4>;
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -57,10 +60,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let a_off = offsets.x;
     let b_off = offsets.y;
 
-    var acc: array<vec4<{{T}}>, TM * TN4>;
+    var acc: array<vec4<{{TC}}>, TM * TN4>;
     if (HAS_BIAS && !HAS_SCALE) {
         for (var j = 0u; j < TN4; j++) {
-            let b = bias4(n_base + lid.x + j * WGX);
+            let b = vec4<{{TC}}>(bias4(n_base + lid.x + j * WGX));
             for (var r = 0u; r < TM; r++) { acc[r * TN4 + j] = b; }
         }
     }
@@ -75,10 +78,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let ok = m < p.M && k < k_end;
             let v = select(vec4<{{T}}>(), mat_a[a_off + min(m, p.M - 1u) * p.K4 + min(k, p.K4 - 1u)], ok);
             let at = 4u * q * AP + r / 4u;
-            As[at][r % 4u] = v.x;
-            As[at + AP][r % 4u] = v.y;
-            As[at + 2u * AP][r % 4u] = v.z;
-            As[at + 3u * AP][r % 4u] = v.w;
+            As[at][r % 4u] = {{TC}}(v.x);
+            As[at + AP][r % 4u] = {{TC}}(v.y);
+            As[at + 2u * AP][r % 4u] = {{TC}}(v.z);
+            As[at + 3u * AP][r % 4u] = {{TC}}(v.w);
         }
         for (var s = 0u; s < LB; s++) {          // B tile: 4*BK4 rows x BN4 vec4s
             let e = li + s * NT;
@@ -87,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let krow = 4u * k0 + kr;
             let col = n_base + c;
             let ok = krow < 4u * k_end && col < p.N4;
-            Bs[e] = select(vec4<{{T}}>(), mat_b[b_off + min(krow, 4u * p.K4 - 1u) * p.N4 + min(col, p.N4 - 1u)], ok);
+            Bs[e] = vec4<{{TC}}>(select(vec4<{{T}}>(), mat_b[b_off + min(krow, 4u * p.K4 - 1u) * p.N4 + min(col, p.N4 - 1u)], ok));
         }
         workgroupBarrier();
 #include <tile_multiply.wgsl>
@@ -101,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             for (var r = 0u; r < TM; r++) {
                 let m = m_base + lid.y * TM + r;
                 if (m < p.M) {
-                    let v = acc[r * TN4 + j];
+                    let v = vec4<{{T}}>(acc[r * TN4 + j]);
                     let i = (zz * p.M + m) * p.N4 + col;
                     let res = residual4(i);      // the output's layout (padded to N4 vec4s)
                     dst[i] = vec4<{{T}}>(finish_r(v.x, n.x, p.alpha, res.x), finish_r(v.y, n.y, p.alpha, res.y),

@@ -52,6 +52,12 @@ for m in $MODELS; do
 done
 timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --no-tune --runs 50 --json \
     > "$OUT/bench_mobilenet_v2_untuned.json" 2>&1
+for b in 1 8; do    # f16 arithmetic (precision.py): tuned, then timed
+    timeout 60 $PY -m wgpu_runtime tune .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 --json \
+        > "$OUT/tune_mobilenet_v2_f16_b$b.json" 2>&1
+    timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 \
+        --runs 100 --warmup 10 --json > "$OUT/bench_mobilenet_v2_f16_b$b.json" 2>&1
+done
 timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --json > "$OUT/bench_default.json" 2>&1
 timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --concurrency 4 --dynamic-batching 4 --json > "$OUT/bench_default_c4.json" 2>&1
 

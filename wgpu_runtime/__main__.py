@@ -18,6 +18,7 @@ from .cli_args import non_negative_float, non_negative_int, positive_int
 from . import logs
 from .errors import WgpuRuntimeError
 from .exit_codes import CHECK_FAILED, EPILOG, OK, UsageError, exit_code
+from .precision import PRECISIONS
 
 logger = logging.getLogger(f"{logs.ROOT}.cli")      # not __name__: under `python -m` it is "__main__"
 
@@ -240,7 +241,7 @@ def cmd_run(args) -> int:
     _check_model_path(args.model)
     _check_writable("--output", args.output)
     feeds = _parse_inputs(args.input)
-    model = load_model(args.model, args.adapter)
+    model = load_model(args.model, args.adapter, precision=args.precision)
     layers = not hasattr(model, "execute")
     if not feeds:
         known = model.input_names if layers else [f"{s.name} {list(s.shape or [])}" for s in model.inputs]
@@ -291,7 +292,8 @@ def cmd_bench(args) -> int:
     live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
     if not live:
         result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds,
-                       concurrency=args.concurrency, dynamic_batching=args.dynamic_batching)
+                       concurrency=args.concurrency, dynamic_batching=args.dynamic_batching,
+                       precision=args.precision)
     else:
         from rich.progress import Progress
 
@@ -299,7 +301,7 @@ def cmd_bench(args) -> int:
             task = prog.add_task("benchmarking", total=args.runs + args.warmup)
             result = bench(path, args.adapter, args.runs, args.warmup, args.batch,
                            progress=lambda: prog.advance(task), feeds=feeds, concurrency=args.concurrency,
-                           dynamic_batching=args.dynamic_batching)
+                           dynamic_batching=args.dynamic_batching, precision=args.precision)
     if args.first_inference:
         from .first_inference import measure
 
@@ -507,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     for s in (r, b):
         s.add_argument("--no-tune", action="store_true",
                        help="ignore the tuning cache (`tune`): every kernel runs its default variant")
+        s.add_argument("--precision", choices=PRECISIONS, default="float32",
+                       help="a graph model's arithmetic: float16 runs the matmuls and convolutions in f16 "
+                            "where the adapter has shader-f16 (default float32)")
     b.add_argument("--plot", metavar="FILE.png",
                    help="draw per-node GPU time and the run-time distribution (.png, .svg, .pdf; needs matplotlib)")
     b.add_argument("--profile", action="store_true",

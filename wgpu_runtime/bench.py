@@ -56,6 +56,7 @@ class BenchResult:
     gpu_ms_total: float | None = None
     top_ops: list = field(default_factory=list)   # [{op, count, gpu_ms, share}]
     model_format: str = "graph-model"  # or "layers-model"
+    precision: str = "float32"         # or "float16" (precision.py)
     p99_ms: float = 0.0
     mean_ms: float = 0.0
     stddev_ms: float = 0.0             # sample standard deviation of the timed runs (0 for one run)
@@ -152,9 +153,9 @@ def _layers_specs(model) -> list:
             for i in model.inputs]
 
 
-def _load(path, adapter, batch, feeds):
+def _load(path, adapter, batch, feeds, precision="float32"):
     """(graph model to time, its feeds, model path, format) -- a layers model's traced GPU graph."""
-    model = load_model(path, adapter)
+    model = load_model(path, adapter, precision=precision)
     if hasattr(model, "execute"):                     # a graph model
         feeds = feeds or random_inputs(model.inputs, batch or 1)
         return model, feeds, str(model.artifacts.path), "graph-model"
@@ -166,20 +167,22 @@ def _load(path, adapter, batch, feeds):
 
 def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, batch: int | None = None,
           profile: bool = True, progress=None, feeds: dict | None = None,
-          concurrency: int | None = None, dynamic_batching: int | None = None) -> BenchResult:
+          concurrency: int | None = None, dynamic_batching: int | None = None,
+          precision: str = "float32") -> BenchResult:
     """``feeds``: the inputs to time (default: seeded random inputs of ``batch`` rows, see
     inputs.random_inputs); with ``feeds`` the batch is their first dimension. ``progress()`` is
     called after each warm-up and timed run. ``concurrency``: also time ``runs`` calls with that
     many in flight (``execute_async``): throughput and per-call latency. ``dynamic_batching``
     (with ``concurrency``): then again with the model's dynamic batching on, batches of at most
-    that many rows (a graph model's ``enable_dynamic_batching``)."""
+    that many rows (a graph model's ``enable_dynamic_batching``). ``precision``: a graph model's
+    arithmetic, "float32" or "float16" (wgpu_runtime/precision.py)."""
     _check_counts(runs, warmup, batch)
     if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
         raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
     if dynamic_batching is not None and not concurrency:
         raise ValueError("dynamic batching is timed with calls in flight: give a concurrency too")
     t0 = time.perf_counter()
-    model, feeds, model_path, model_format = _load(path, adapter, batch, feeds)
+    model, feeds, model_path, model_format = _load(path, adapter, batch, feeds, precision)
     model.device.wait_idle()
     load_ms = (time.perf_counter() - t0) * 1e3
     dev = model.device
@@ -196,7 +199,7 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
     pipelines_compiled = dev.pipelines.compiled - compiled
     common = dict(model=model_path, adapter=dev.name, backend=dev.backend, batch=ran, load_ms=load_ms,
                   first_ms=first_ms, pipelines_compiled=pipelines_compiled, runs=runs, warmup=warmup,
-                  weight_bytes=model.weight_bytes, model_format=model_format, **_environment(dev),
+                  weight_bytes=model.weight_bytes, model_format=model_format, precision=precision, **_environment(dev),
                   variants=_variants(points))
     if model.is_dynamic:
         return _bench_dynamic(model, feeds, runs, warmup, progress, common)

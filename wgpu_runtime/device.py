@@ -187,7 +187,8 @@ def get_device(adapter: str | Device | wgpu.GPUDevice | None = None) -> Device:
 
 
 def _open(a, key: str) -> Device:
-    wanted = [f for f in ("timestamp-query", "subgroup") if f in a.features]
+    # shader-f16: for precision="float16" (precision.py); f16 arithmetic is never the default
+    wanted = [f for f in ("timestamp-query", "subgroup", "shader-f16") if f in a.features]
     limits = {k: a.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
                                        "max-compute-workgroup-storage-size",
                                        "max-storage-buffers-per-shader-stage", "max-texture-dimension-2d",

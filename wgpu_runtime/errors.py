@@ -47,6 +47,10 @@ class AdapterError(WgpuRuntimeError):
     """No WebGPU adapter matches the request."""
 
 
+class PrecisionError(WgpuRuntimeError, ValueError):
+    """A precision that does not exist, or one the adapter cannot run (float16 without shader-f16)."""
+
+
 class DisposedError(WgpuRuntimeError):
     """A model or a device tensor was used after ``dispose()``."""
 

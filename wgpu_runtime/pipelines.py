@@ -22,8 +22,10 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # declares `const WG`), and the launch geometry (ops/launch.py grid_1d) uses the same number.
 WORKGROUP = 64
 # ... texture operands' row width as a power of two, {{TEXEL_ROW_BITS}} (textures.py's layout), and
-# {{FILTER_FIELD}}, the convolutions' uniform block's last field: empty but in conv2d_uniform.wgsl
-_DEFAULTS = {"WORKGROUP": WORKGROUP, "TEXEL_ROW_BITS": WIDTH_BITS, "FILTER_FIELD": ""}
+# {{FILTER_FIELD}}, the convolutions' uniform block's last field: empty but in conv2d_uniform.wgsl;
+# {{TC}} and {{ENABLES}}, the tiled kernels' compute type and WGSL enables (f16 under the float16
+# precision option: precision.py)
+_DEFAULTS = {"WORKGROUP": WORKGROUP, "TEXEL_ROW_BITS": WIDTH_BITS, "FILTER_FIELD": "", "TC": "f32", "ENABLES": ""}
 
 
 @lru_cache(maxsize=None)

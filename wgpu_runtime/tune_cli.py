@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .cli_args import positive_int
 from .exit_codes import OK, UsageError
+from .precision import PRECISIONS
 
 
 def add_subcommand(sub):
@@ -22,6 +23,8 @@ def add_subcommand(sub):
     p.add_argument("--batch", type=positive_int, default=None, help="rows per inference of the tuned inputs (default 1)")
     p.add_argument("--runs", type=positive_int, default=5, help="timed runs per candidate; the median counts (default 5)")
     p.add_argument("--clear", action="store_true", help="forget this adapter's cached winners first, then tune")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="tune the model's float16 kernels (f16 matmuls and convolutions: shader-f16) instead")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     def handler(args) -> int:
@@ -39,7 +42,8 @@ def _tune(args) -> int:
     if args.model is not None and not Path(args.model).exists():
         raise UsageError(f"model not found: {args.model}")
     tuning.set_enabled(True)
-    model, feeds, model_path, _ = _load(args.model or default_model_path(), args.adapter, args.batch, None)
+    model, feeds, model_path, _ = _load(args.model or default_model_path(), args.adapter, args.batch, None,
+                                        args.precision)
     if args.clear:
         cache.for_device(model.device).clear()
     report = tune(model, feeds, runs=args.runs, retune=args.clear)

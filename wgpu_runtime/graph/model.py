@@ -14,7 +14,7 @@ from ..device import Device, get_device
 from ..dtypes import STRING, device_dtype, dtype_of, feedable, to_device_array
 from ..errors import BindingLimitError, DisposedError, GraphError, InputError, ModelFormatError, TensorError, UnsupportedOpError
 from ..format import ModelArtifacts, TensorSpec, load_artifacts
-from .. import textures
+from .. import precision as precision_rule, textures
 from ..memory import Buf, Uploader
 from ..ops import registry, tiled
 from ..tensor import Tensor
@@ -42,10 +42,12 @@ class GraphModel:
     DEFAULT_PLAN_CACHE = 8   # plans kept per model (one per distinct set of input shapes / outputs)
 
     def __init__(self, artifacts: ModelArtifacts, device: Device, plan_cache_size: int | None = None,
-                 optimize: bool | None = None):
+                 optimize: bool | None = None, precision: str = "float32"):
         """``plan_cache_size``: plans kept (default: env ``WGPU_RUNTIME_PLAN_CACHE``, else 8).
         ``optimize``: run the load-time graph optimizer (graph/optimize; default: on unless env
-        ``WGPU_RUNTIME_OPTIMIZE=0``)."""
+        ``WGPU_RUNTIME_OPTIMIZE=0``). ``precision``: "float32", or "float16" for f16 arithmetic
+        in the matmuls and convolutions where the adapter has ``shader-f16`` (precision.py)."""
+        self.precision = precision_rule.check(precision, device)
         self.artifacts = artifacts
         self.device = device
         # outputs of a model without a signature: the file's unconsumed nodes, not the rewritten graph's
@@ -487,13 +489,16 @@ def _structured_output_keys(artifacts: ModelArtifacts) -> list[str] | None:
 
 
 def load_graph_model(path: str | os.PathLike[str], adapter: str | None = None, device=None,
-                     plan_cache_size: int | None = None, optimize: bool | None = None) -> GraphModel:
+                     plan_cache_size: int | None = None, optimize: bool | None = None,
+                     precision: str = "float32") -> GraphModel:
     """Load a TF.js graph model (model.json file or its folder) onto ``adapter`` (a query
     string), or onto ``device``: a Device or a ``wgpu.GPUDevice`` the caller opened.
     ``plan_cache_size``: plans kept (default: env ``WGPU_RUNTIME_PLAN_CACHE``, else 8).
-    ``optimize``: the load-time graph optimizer (default: on unless env ``WGPU_RUNTIME_OPTIMIZE=0``)."""
+    ``optimize``: the load-time graph optimizer (default: on unless env ``WGPU_RUNTIME_OPTIMIZE=0``).
+    ``precision``: "float32" (default) or "float16" (f16 arithmetic in the matmuls and
+    convolutions; the adapter needs ``shader-f16``: wgpu_runtime/precision.py)."""
     artifacts = load_artifacts(path)
     if artifacts.format != "graph-model":
         raise InputError(f"{artifacts.path} is a {artifacts.format}; use load_layers_model")
     return GraphModel(artifacts, get_device(device if device is not None else adapter), plan_cache_size,
-                      optimize=optimize)
+                      optimize=optimize, precision=precision)

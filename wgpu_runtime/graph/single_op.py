@@ -16,7 +16,7 @@ from .model import GraphModel
 
 
 def op_model(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: int = 1,
-             const_inputs=None) -> GraphModel:
+             const_inputs=None, precision: str = "float32") -> GraphModel:
     opdef = registry.get(op)
     consts = ({i for i in range(len(inputs)) if opdef.is_host_input(i, len(inputs))}
               if const_inputs is None else set(const_inputs))
@@ -34,7 +34,7 @@ def op_model(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: 
                          model_topology={}, nodes=nodes, functions=[], signature=None, weights=weights,
                          weight_specs=[], user_defined_metadata=None, model_initializer=None,
                          initializer_signature=None)
-    return GraphModel(art, device)
+    return GraphModel(art, device, precision=precision)
 
 
 def run_op(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: int = 1,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .. import precision
 from . import conv_uniform, fused, tiled
 from .common import F, cdiv, normal
 from .launch import WORKGROUP, grid_1d, grid_z
@@ -533,7 +534,7 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
     filter as textures), conv2d_uniform.wgsl (an input of at most 4 channels; the filter in the
     uniform block) or conv2d_tiled.wgsl; ``variant`` overrides the choice. ``dense``: x holds g.c
     channels per pixel, not padded to 4*k4 (the texture and uniform variants only)."""
-    variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed)
+    variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed, half=ctx.half)
     passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
     outputs = [y]
     if variant.name == tiled.TEXTURE.name:
@@ -561,6 +562,8 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
     else:
         w = ctx.constant(packed, F, key)
         kernel, grid, template, constants, passes = tiled.conv_launch(variant, g, m, n4, k4, transposed)
+        if ctx.half:        # f16 tiles and accumulators (precision.py)
+            template = {**template, **precision.HALF_TEMPLATE}
     for i, extra in enumerate(passes):
         act = ep.activation if i == len(passes) - 1 else IDENTITY
         ctx.dispatch(kernel, [x, w, *ep.bufs, *outputs], grid,
@@ -626,7 +629,7 @@ def _lower_conv(ctx):
     cout = f.shape[3]
     k4, n4 = cdiv(g.c, 4), cdiv(cout, 4)
     ep = epilogue(ctx, 2, cout)
-    variant = tiled.conv_variant(ctx.device, g, g.n * g.oh * g.ow, n4, k4, False)
+    variant = tiled.conv_variant(ctx.device, g, g.n * g.oh * g.ow, n4, k4, False, half=ctx.half)
     # the texture and uniform kernels read NHWC input whose channels are not a multiple of 4 (an
     # RGB image into the first convolution) as it is, without a padded copy, when its texels are whole
     dense = (variant.name in (tiled.TEXTURE.name, tiled.UNIFORM.name) and data_format(ctx.attrs) == "NHWC" and g.c % 4 != 0

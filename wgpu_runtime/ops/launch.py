@@ -97,6 +97,12 @@ class Lowering:
         self.inputs = inputs
         self.outputs = outputs
 
+    @property
+    def half(self) -> bool:
+        """Whether this node computes its float32 matmul / convolution in f16: the model's
+        ``precision`` is "float16" (precision.py; a collector without a model's precision: no)."""
+        return getattr(getattr(self.collector, "model", None), "precision", "float32") == "float16"
+
     # -- tensors -------------------------------------------------------------------------
     def device_input(self, i: int) -> Buf:
         """Buffer of input ``i``, uploading it first if it is only known on the host."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import precision
 from . import fused, tiled
 from .common import F, I, cdiv, prod, quarters
 from .conv import texture_matmul, use_subgroups
@@ -211,8 +212,9 @@ def _lower(flags, batch_rule):
         nbatch = prod(d.batch)
         weight = b.value is not None and len(a.shape) == len(b.shape) == 2
         texture = weight and K > 0 and a.dtype == F and ep.residual_index is None
+        half = ctx.half and a.dtype == F        # f16 tiles and accumulators (precision.py)
         variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch, subgroup=use_subgroups(ctx.device),
-                                       texture=texture)
+                                       texture=texture, half=half)
         if variant.name == tiled.TEXTURE.name:
             w = np.asarray(b.value, np.float32)
             texture_matmul(ctx, _operand(ctx, 0, M, K, d.ta, M, 4 * K4), w.T if d.tb else w, M, K4)
@@ -243,7 +245,8 @@ def _lower(flags, batch_rule):
         shape8, sa8, sb8 = vec8(shape), vec8(sa), vec8(sb)
         batch = {"rank": len(shape), "a_mat": M * K4, "b_mat": 4 * K4 * N4, "shape_lo": shape8[:4],
                  "shape_hi": shape8[4:], "a_lo": sa8[:4], "a_hi": sa8[4:], "b_lo": sb8[:4], "b_hi": sb8[4:]}
-        template = {"T": T, **(ep.template if splits == 1 else fused.template(None))}
+        template = {"T": T, "TC": T, **(precision.HALF_TEMPLATE if half else {}),
+                    **(ep.template if splits == 1 else fused.template(None))}
         if not blocked:
             tiled.launch_matmul(ctx, variant, [mat_a, mat_b, dst, *ep_bufs], M, N, K4, N4, nbatch * splits,
                                 splits, batch, ep.leaky_alpha, template, epilogue if splits == 1 else {})

@@ -163,6 +163,15 @@ def _offer_software_first(device, candidates: list[Variant], macs: int, min_macs
         candidates.insert(0 if macs >= min_macs else 1, variant)
 
 
+def _half(device, family: str, m: int, n: int, nz: int) -> tuple[str, list[Variant]]:
+    """Under precision="float16": the workgroup-tiled variants only (the kernels with an f16
+    compute type, precision.py), tuned apart from the float32 ones (family ``<family>_f16``)."""
+    tiles = [v for v in _order(device, m, n, nz) if v.get("tile") is not None]
+    if not tiles:
+        raise ValueError(f"precision='float16': no workgroup tile fits {device.name}'s limits")
+    return f"{family}_f16", tiles
+
+
 def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
     v = tuning.choose(device, family, shape_class, candidates)
     LAUNCHED[(family, v.name, device.name)] += 1
@@ -171,14 +180,18 @@ def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) 
 
 # --------------------------------------------------------------------------------- matmul
 def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool = False,
-                   texture: bool = False) -> Variant:
+                   texture: bool = False, half: bool = False) -> Variant:
     """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``;
     ``subgroup``: whether matmul_subgroup.wgsl may run (the device and the dtype allow it), then
     first from SUBGROUP_MIN_M rows, else right after the register-blocked kernel; ``texture``:
     whether the texture convolution may run it (a float32 product with a weight as B, no
     residual: ops.conv.texture_matmul), then first on software adapters from TEXTURE_MIN_MACS
-    (also at M = 1: MobileNetV2's classifier measured 1.0 against 4.9 ms for the subgroup kernel)."""
+    (also at M = 1: MobileNetV2's classifier measured 1.0 against 4.9 ms for the subgroup kernel).
+    ``half``: precision="float16" (_half)."""
     shape_class = (_bucket(m), _bucket(n), _bucket(k), _bucket(nbatch))
+    if half:
+        family, tiles = _half(device, "matmul", m, n, nbatch)
+        return _choose(device, family, shape_class, tiles)
     candidates = _order(device, m, n, nbatch)
     if subgroup:
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
@@ -202,12 +215,15 @@ def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: 
 
 
 # ---------------------------------------------------------------------------- convolution
-def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool) -> Variant:
+def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool, half: bool = False) -> Variant:
     """The variant of an implicit-matmul convolution over geometry ``g`` (conv.Geometry): ``m``
     output pixels, ``4*n4`` output and ``4*k4`` input channels per tap (``transposed``:
-    Conv2DBackpropInput's gather). Software adapters run the texture kernel first from
+    Conv2DBackpropInput's gather; ``half``: precision="float16", _half). Software adapters run the texture kernel first from
     TEXTURE_MIN_MACS, hardware ones offer it last."""
     shape_class = (_bucket(m), _bucket(4 * n4), _bucket(4 * k4), g.kh, g.kw, g.sh, g.sw, int(transposed))
+    if half:                # precision="float16": the tiled kernel (_half)
+        family, tiles = _half(device, "conv2d", m, 4 * n4, 1)
+        return _choose(device, family, shape_class, tiles)
     candidates = _order(device, m, 4 * n4, 1)
     macs = m * 16 * n4 * k4 * g.kh * g.kw
     if fits_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
