@@ -4,9 +4,9 @@ One task per node lists its adapters; then one task per (node, adapter), pinned 
 (NodeAffinitySchedulingStrategy), runs today's conformance for that adapter (run.run_adapter).
 The columns merge into one Run: the same table, JSON (``adapters`` / ``summary``) and reports,
 each column naming its node. A node that dies, has no adapter, or does not answer within
-``--ray-timeout`` is a failing column saying so; the exit status is then 1. The driver names the
-node it is attached to when it starts (an info line: ``-v``) (Ray attaches a driver to a raylet of its own
-host): the run lives as long as that node.
+``--ray-timeout`` is a failing column saying so; the exit status is then 1. Ray attaches the
+driver to a raylet of its own host, and the run lives as long as that node: the driver names it
+when it starts (an info line, ``-v``) and in the report's machine line.
 """
 from __future__ import annotations
 

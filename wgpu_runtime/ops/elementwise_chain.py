@@ -95,8 +95,8 @@ def _quads(rows, n_inputs: int, size: int) -> bool:
     the output's layout, a scalar, or varies along a last dim of whole vec4s."""
     if size == 0 or size % 4:
         return False
-    return all(_index_mode(rows, k) in (0, 1) or _index_mode(rows, k) == 3 and rows[-1][0] % 4 == 0
-               for k in range(n_inputs))
+    ok = {0, 1, 3} if rows[-1][0] % 4 == 0 else {0, 1}     # mode 3: i % p.inner, inner whole vec4s
+    return all(_index_mode(rows, k) in ok for k in range(n_inputs))
 
 
 def _lower(ctx):
@@ -135,7 +135,8 @@ def _lower(ctx):
         else:
             srcs.append(t)
             bindings.append(f"@group(0) @binding({k}) var<storage, read> in{k}: array<f32>;")
-            loads.append(f"    let i{k} = {'vec4<f32>' if quads else ''}(in{k}[{index}]);")
+            load = f"in{k}[{index}]"
+            loads.append(f"    let i{k} = {f'vec4<f32>({load})' if quads else load};")
     strides += [[0] * 4] * (2 * (MAX_INPUTS - len(ins)))
     bindings.append(f"@group(0) @binding({len(ins)}) var<storage, read_write> dst: "
                     f"array<{'vec4<f32>' if quads else 'f32'}>;")

@@ -100,8 +100,8 @@ class Lowering:
     @property
     def half(self) -> bool:
         """Whether this node computes its float32 matmul / convolution in f16: the model's
-        ``precision`` is "float16" (precision.py; a collector without a model's precision: no)."""
-        return getattr(getattr(self.collector, "model", None), "precision", "float32") == "float16"
+        ``precision`` is "float16" (precision.py; a stand-in model without one: no)."""
+        return getattr(self.collector.model, "precision", "float32") == "float16"
 
     # -- tensors -------------------------------------------------------------------------
     def device_input(self, i: int) -> Buf:
