@@ -369,7 +369,8 @@ def _print_bench(r) -> None:
             ("timed runs", f"{r.runs} (after {r.warmup} warm-up runs discarded)"),
             ("weights", f"{r.weight_bytes / 1e6:.2f} MB")]
     if r.executor == "static":
-        rows += [("dispatches", f"{r.dispatches} ({r.encode_us_per_dispatch:.1f} µs host encoding each)"),
+        rows += [("dispatches", f"{r.dispatches} ({r.encode_us_per_dispatch:.1f} µs host encoding each, "
+                                f"{r.encode_waited_us:.0f} µs per call before its submit)"),
                  ("peak activations", f"{r.peak_activation_bytes / 1e6:.2f} MB")]
     else:
         rows.append(("executor", "chunked (a tensor over the storage-binding limit): whole runs timed"

@@ -49,7 +49,7 @@ class BenchResult:
     min_ms: float
     p90_ms: float
     dispatches: int | None             # None on the dynamic executor (not a fixed plan)
-    encode_us_per_dispatch: float | None
+    encode_us_per_dispatch: float | None   # host encoding of the plan's dispatches, ahead of the call or not
     weight_bytes: int
     peak_activation_bytes: int | None
     executor: str = "static"           # "static": one prepared plan; "dynamic": control flow; "chunked"
@@ -72,6 +72,8 @@ class BenchResult:
     first_new_process: dict | None = None   # bench --first-inference: {cold, warm} (first_inference.py)
     variants: list = field(default_factory=list)  # [{family, shape_class, candidates, chosen, source}]: kernel
     #                                     variants the plan chose; source "cache" (tuned), "default", "disabled"
+    encode_waited_us: float | None = None   # encoding on each call's own path, inputs written -> submit
+    #                                     (executor.py: the body is encoded ahead, only head and tail wait)
     concurrency: int | None = None     # --concurrency N: calls kept in flight (execute_async) for the figures below
     concurrent_inferences_per_s: float | None = None   # batch rows per second, N calls in flight (total / wall time)
     concurrent_median_ms: float | None = None          # median latency of one call with N in flight
@@ -215,7 +217,7 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
         executor.run(dev, plan, arrays)
         if progress:
             progress()
-    times, encode = [], []
+    times, encode, waited = [], [], []
     for _ in range(runs):
         stats = {}
         t0 = time.perf_counter()
@@ -223,12 +225,13 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
         executor.run(dev, plan, arrays, stats)
         times.append((time.perf_counter() - t0) * 1e3)
         encode.append(stats["encode_s"])
+        waited.append(stats["encode_waited_s"])
         if progress:
             progress()
 
     result = BenchResult(**common, **timing_stats(times, ran), dispatches=plan.dispatches,
                          encode_us_per_dispatch=statistics.median(encode) * 1e6 / max(1, plan.dispatches),
-                         peak_activation_bytes=plan.temp_bytes)
+                         encode_waited_us=statistics.median(waited) * 1e6, peak_activation_bytes=plan.temp_bytes)
     if concurrency:
         result.concurrency = concurrency
         wall, lat = _in_flight(model, feeds, concurrency, warmup, runs)

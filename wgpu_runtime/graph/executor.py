@@ -7,10 +7,20 @@ one (under ``Device.lock``), :func:`wait` / :func:`wait_async` map it, copy each
 its result array, unmap it and give it back. Inputs and intermediate buffers are shared by the
 calls in flight: the queue runs submissions in order, so call k+1's writes land after call k's
 dispatches have read them.
+
+**Encoding ahead.** A plan's dispatches and copies between them (its "body") use the same
+buffers, textures and bind groups on every call, so the body's command buffer does not depend on
+the call: :func:`submit` submits a body encoded earlier (``Plan.ahead``) between a small head
+(inputs copied from device tensors) and tail (outputs copied to the staging buffer), then encodes
+the next call's body while the GPU runs this one. The encoding leaves the path from a call's
+inputs to its submit (on a real GPU it overlaps the GPU work; docs/benchmarks.md). Correct in
+queue order: a body submitted later runs after the inputs written before its submit, whenever it
+was encoded. ``WGPU_RUNTIME_ENCODE_AHEAD=0`` encodes every body on the call's own path instead.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +42,7 @@ RING = 4          # idle staging buffers a plan keeps (more calls in flight make
 # written by a copy in the submit just before: "READ_NOSYNC" (wgpu-py's mode without that
 # submit) maps them without blocking.
 MAP_READ = "READ_NOSYNC"
+ENCODE_AHEAD = os.environ.get("WGPU_RUNTIME_ENCODE_AHEAD", "1").strip() != "0"
 
 
 @dataclass
@@ -45,7 +56,9 @@ class Submitted:
 
 def run(device, plan: Plan, feeds: dict, stats: dict | None = None, on_device: bool = False) -> list:
     """Outputs of one inference (numpy arrays, or Tensors with ``on_device``). ``stats``, when
-    given, receives ``encode_s``: host seconds spent encoding the dispatches."""
+    given, receives ``encode_s`` (host seconds spent encoding the plan's dispatches, ahead or
+    not) and ``encode_waited_s`` (host seconds of encoding between writing the inputs and the
+    submit: the head, the tail, and the body unless it was encoded ahead)."""
     with device.lock:
         sub = submit(device, plan, feeds, on_device, stats)
     return wait(device, sub)
@@ -53,8 +66,9 @@ def run(device, plan: Plan, feeds: dict, stats: dict | None = None, on_device: b
 
 def submit(device, plan: Plan, feeds: dict, on_device: bool = False, stats: dict | None = None,
            request_map: bool = True) -> Submitted:
-    """Write the inputs, encode and submit one inference, and request the map of its staging
-    buffer (``request_map=False``: :func:`wait_async` requests it, in the event loop's thread).
+    """Write the inputs, submit one inference (its body encoded ahead when there is one, see the
+    module's docstring), request the map of its staging buffer (``request_map=False``:
+    :func:`wait_async` requests it, in the event loop's thread), then encode the plan's next body.
     Call it holding ``device.lock``. ``feeds``: placeholder -> array in device layout
     (dtypes.to_device_array) or a Tensor of this device."""
     if on_device:
@@ -62,22 +76,50 @@ def submit(device, plan: Plan, feeds: dict, on_device: bool = False, stats: dict
     queue = device.queue
     _write_inputs(queue, plan, feeds)
     t0 = time.perf_counter()
-    enc = device.device.create_command_encoder()
-    _copy_inputs(enc, plan, feeds)
-    _encode(enc, plan)
+    body, body_s = (plan.ahead.pop(), None) if plan.ahead else _encode_body(device, plan)
+    buffers = []
+    if any(isinstance(feeds[name], Tensor) for name in plan.inputs):
+        head = device.device.create_command_encoder()
+        _copy_inputs(head, plan, feeds)
+        buffers.append(head.finish())
+    if body is not None:
+        buffers.append(body)
     sub = Submitted(plan)
-    if on_device:
-        sub.tensors = _copy_to_tensors(device, enc, plan)
-    elif plan.staging is not None:
-        sub.staging = _acquire_staging(device, plan)
-        _copy_outputs(enc, plan, sub.staging)
-    buffer = enc.finish()
-    if stats is not None:
-        stats["encode_s"] = time.perf_counter() - t0
-    queue.submit([buffer])
+    if on_device or plan.staging is not None:
+        tail = device.device.create_command_encoder()
+        if on_device:
+            sub.tensors = _copy_to_tensors(device, tail, plan)
+        else:
+            sub.staging = _acquire_staging(device, plan)
+            _copy_outputs(tail, plan, sub.staging)
+        buffers.append(tail.finish())
+    waited_s = time.perf_counter() - t0
+    queue.submit(buffers)
     if sub.staging is not None and request_map:
         sub.promise = sub.staging.map_async(MAP_READ)
+    if ENCODE_AHEAD:
+        try:
+            ahead, ahead_s = _encode_body(device, plan)
+        except Exception:       # this call is submitted: the next call encodes inline and raises it
+            ahead, ahead_s = None, None
+        if ahead is not None:
+            plan.ahead.append(ahead)
+        body_s = ahead_s if body_s is None else body_s
+    if stats is not None:
+        stats["encode_s"] = body_s or 0.0
+        stats["encode_waited_s"] = waited_s
     return sub
+
+
+def _encode_body(device, plan: Plan):
+    """(the plan's body as a finished command buffer, or None for a plan without steps; the
+    host seconds it took)."""
+    if not plan.passes:
+        return None, 0.0
+    t0 = time.perf_counter()
+    enc = device.device.create_command_encoder()
+    _encode(enc, plan)
+    return enc.finish(), time.perf_counter() - t0
 
 
 def _encode(enc, plan: Plan) -> None:

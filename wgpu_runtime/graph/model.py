@@ -218,6 +218,7 @@ class GraphModel:
             self.device.wait_idle()
             gone = {id(b.gpu): b.gpu for b in [*self._buffers.values(), *self._textures.values()] if b.gpu is not None}
             for plan in self._plans.values():
+                plan.ahead.clear()      # command buffers binding what is destroyed below: never submitted
                 for step in plan.steps:
                     gone.update((id(b.gpu), b.gpu) for b in step.bindings if b.gpu is not None)
                     gone.update((id(b.scratch.gpu), b.scratch.gpu) for b in step.bindings

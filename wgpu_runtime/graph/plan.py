@@ -44,6 +44,7 @@ class Plan:
     staging_offsets: list = field(default_factory=list)
     staging_ring: list = field(default_factory=list, repr=False)   # idle staging buffers (executor: one per call in flight)
     tensors: dict = field(default_factory=dict, repr=False)   # (node, output) -> Tensor, every planned one
+    ahead: list = field(default_factory=list, repr=False)     # the next call's body, encoded ahead (executor)
 
     @property
     def dispatches(self) -> int:
