@@ -305,7 +305,8 @@ def cmd_bench(args) -> int:
     if args.first_inference:
         from .first_inference import measure
 
-        result.first_new_process = measure(str(path), args.adapter, args.batch, tune=not args.no_tune)
+        result.first_new_process = measure(str(path), args.adapter, args.batch, tune=not args.no_tune,
+                                           precision=args.precision)
     record = result.to_dict()
     if args.save:
         _save_json(args.save, record)

@@ -21,20 +21,21 @@ SHADER_CACHE_VARS = ("MESA_SHADER_CACHE_DIR", "__GL_SHADER_DISK_CACHE_PATH")
 
 
 def measure(model_path: str, adapter: str | None = None, batch: int | None = None, tune: bool = True,
-            timeout: float = 600.0) -> dict:
+            timeout: float = 600.0, precision: str = "float32") -> dict:
     """{"cold": {...}, "warm": {...}}: two new processes, empty then warm shader caches.
-    ``tune=False``: the children ignore the tuning cache too (``WGPU_RUNTIME_TUNE=0``)."""
+    ``tune=False``: the children ignore the tuning cache too (``WGPU_RUNTIME_TUNE=0``).
+    ``precision``: the model's arithmetic in the children (precision.py)."""
     with tempfile.TemporaryDirectory(prefix="wgpu-runtime-shader-cache-") as folder:
         env = {**os.environ, "MESA_SHADER_CACHE_DIR": folder, "__GL_SHADER_DISK_CACHE_PATH": folder,
                "__GL_SHADER_DISK_CACHE": "1", "__GL_SHADER_DISK_CACHE_SKIP_CLEANUP": "1"}
         if not tune:
             env["WGPU_RUNTIME_TUNE"] = "0"
-        return {"cold": _child(model_path, adapter, batch, env, timeout),
-                "warm": _child(model_path, adapter, batch, env, timeout),
+        return {"cold": _child(model_path, adapter, batch, env, timeout, precision),
+                "warm": _child(model_path, adapter, batch, env, timeout, precision),
                 "shader_cache_vars": list(SHADER_CACHE_VARS)}
 
 
-def _child(model_path, adapter, batch, env, timeout) -> dict:
+def _child(model_path, adapter, batch, env, timeout, precision="float32") -> dict:
     from .errors import WgpuRuntimeError
 
     cmd = [sys.executable, "-m", "wgpu_runtime.first_inference", str(model_path)]
@@ -42,6 +43,8 @@ def _child(model_path, adapter, batch, env, timeout) -> dict:
         cmd += ["--adapter", adapter]
     if batch:
         cmd += ["--batch", str(batch)]
+    if precision != "float32":
+        cmd += ["--precision", precision]
     t0 = time.time()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
@@ -61,11 +64,12 @@ def _main(argv=None) -> int:
     p.add_argument("model")
     p.add_argument("--adapter")
     p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--precision", default="float32")
     args = p.parse_args(argv)
     from .bench import _load
 
     t_import = time.perf_counter()
-    model, feeds, _, _ = _load(args.model, args.adapter, args.batch, None)
+    model, feeds, _, _ = _load(args.model, args.adapter, args.batch, None, args.precision)
     model.device.wait_idle()
     t_load = time.perf_counter()
     compiled = model.device.pipelines.compiled
@@ -75,7 +79,8 @@ def _main(argv=None) -> int:
     # the child's one result line, read by the parent (this module's CLI entry point)
     sys.stdout.write(json.dumps({"result_wall": wall, "load_ms": (t_load - t_import) * 1e3,
                                  "first_inference_ms": (t_first - t_load) * 1e3,
-                                 "pipelines_compiled": model.device.pipelines.compiled - compiled}) + "\n")
+                                 "pipelines_compiled": model.device.pipelines.compiled - compiled,
+                                 "precision": model.precision}) + "\n")
     sys.stdout.flush()
     return 0
 

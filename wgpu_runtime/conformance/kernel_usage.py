@@ -85,6 +85,7 @@ class _DrySteps(list):
 
 
 class _DryPlanner(Planner):
+    defer_pipelines = False         # the stand-in device records kernel names, it compiles nothing
     def _finish(self, inputs, outputs):     # no buffers, bind groups or uploads: only the steps
         return _DrySteps(self.steps)
 

@@ -6,6 +6,8 @@ model where the model keeps them, else per collector) and one scratch texture th
 activation of the collector's steps shares, created by :meth:`finish_textures`."""
 from __future__ import annotations
 
+from concurrent.futures import Future, wait
+
 import numpy as np
 
 from .. import textures
@@ -18,6 +20,9 @@ from ..textures import Tex
 
 
 class StepCollector:
+    # steps may hold pipeline futures (pipelines.PipelineCache.get_deferred) until finish_pipelines
+    defer_pipelines = False
+
     def __init__(self, model, device):
         self.model = model
         self.device = device
@@ -67,3 +72,15 @@ class StepCollector:
         for s in self.scratch.values():
             if s.gpu is None:
                 s.gpu = textures.create(self.device, s.width, s.height, s.label)
+
+    def finish_pipelines(self) -> None:
+        """Wait for the steps' pipelines still compiling; a kernel that failed to compile is a
+        GraphError naming its node."""
+        pipes = self.device.pipelines
+        for step in self.steps:
+            if isinstance(step.pipeline, Future):
+                try:
+                    step.pipeline = pipes.resolve(step.pipeline)
+                except GraphError as e:     # the others finish first: a retry then compiles anew what failed
+                    wait([st.pipeline for st in self.steps if isinstance(st.pipeline, Future)])
+                    raise GraphError(f"node {step.node!r} ({step.op}): {e}") from None

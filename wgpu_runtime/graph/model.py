@@ -64,6 +64,7 @@ class GraphModel:
             raise UnsupportedOpError(missing)
         self._buffers: dict[str, Buf] = {}
         self._textures: dict[str, Tex] = {}     # weight textures (textures.py), by key
+        self._uploader = Uploader(device)       # weights derived while planning (repacked, placeholders)
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self.plan_cache_size = _plan_cache_size(plan_cache_size)
         self._too_big: OrderedDict[tuple, BindingLimitError] = OrderedDict()   # plan keys over the binding limit
@@ -316,10 +317,9 @@ class GraphModel:
     def weight_buffer(self, key: str, value: np.ndarray, dtype: str) -> Buf:
         """The device buffer of weight ``key`` (``value`` as ``dtype``), uploaded on first use."""
         buf = self._buffers.get(key)
-        if buf is None:
-            up = Uploader(self.device)
-            buf = self._upload(key, value, dtype, up)
-            up.flush()
+        if buf is None:     # no submit of its own: the model's uploader submits every ~64 MB, and
+            #                 every submit that may bind the weight comes after its write
+            buf = self._upload(key, value, dtype, self._uploader)
         return buf
 
     def weight_texture(self, key: str, matrix: np.ndarray) -> Tex:

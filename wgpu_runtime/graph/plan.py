@@ -69,6 +69,8 @@ class Plan:
 
 
 class Planner(StepCollector):
+    defer_pipelines = True      # pipelines compile in the background until _finish binds them
+
     # planning ----------------------------------------------------------------------------
     def build(self, graph: Graph, feeds: dict[str, tuple[tuple[int, ...], str]],
               targets: list[tuple[str, int]]) -> Plan:
@@ -175,6 +177,7 @@ class Planner(StepCollector):
             b.gpu = up(b.data, b.label)
         up.flush()
         self.finish_textures()
+        self.finish_pipelines()
         for step in self.steps:
             if step.pipeline is None:       # a copy into a texture: nothing to bind
                 src, tex = step.bindings

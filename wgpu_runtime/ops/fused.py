@@ -161,8 +161,8 @@ def reference_epilogue(attrs: dict, y: np.ndarray, extra: list) -> np.ndarray:
 def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int, residual=None) -> list:
     """The four epilogue buffers (bias, scale, alpha, residual) in binding order; dummies where
     unused. ``residual``: the residual in the kernel's output layout (default: the input as is)."""
-    def dummy(name):
-        return ctx.constant(np.zeros(1, np.float32), "float32", f"epilogue-{name}-none")
+    def dummy(_name):       # one placeholder buffer per model for every unused (read-only) binding
+        return ctx.shared_constant(np.zeros(1, np.float32), "float32", "epilogue-none")
 
     bias = ctx.constant(ep.bias, "float32", "epilogue-bias") if ep.bias is not None else dummy("bias")
     scale = ctx.constant(ep.scale, "float32", "epilogue-scale") if ep.scale is not None else dummy("scale")

@@ -122,6 +122,11 @@ class Lowering:
         """A derived constant (e.g. a repacked filter), uploaded once per model under ``key``."""
         return self.collector.model_constant(f"{self.node.name}/{key}", array, dtype)
 
+    def shared_constant(self, array: np.ndarray, dtype: str, key: str) -> Buf:
+        """A constant every node of the model may bind (e.g. the placeholder of an unused
+        read-only binding), uploaded once per model under ``key``."""
+        return self.collector.model_constant(key, array, dtype)
+
     def texture_constant(self, matrix: np.ndarray, key: str) -> Tex:
         """A derived float32 [rows, cols] matrix (e.g. a packed filter) as a texture operand,
         uploaded once per model under ``key`` (wgpu_runtime/textures.py)."""
@@ -190,6 +195,7 @@ class Lowering:
             data = b"" if params is None else pack_uniforms(kernel, template, params)
         except UniformError as e:   # a lowering's bug, reported with its node
             raise GraphError(str(e), self.node) from None
-        pipeline = self.device.pipelines.get(kernel, template, constants)
+        pipes = self.device.pipelines       # a planner binds its pipelines last: they compile meanwhile
+        pipeline = (pipes.get_deferred if self.collector.defer_pipelines else pipes.get)(kernel, template, constants)
         self.collector.add_step(Step(kernel, pipeline, bufs, data, grid, self.node.name, self.node.op))
 
