@@ -52,9 +52,10 @@ def test_bench_json_has_the_documented_keys():
     result = json.loads(out.stdout)
     for key in ("adapter", "load_ms", "first_ms", "pipelines_compiled", "median_ms", "min_ms", "p90_ms", "runs",
                 "p99_ms", "stddev_ms", "inferences_per_s", "times_ms", "nodes", "machine", "adapter_info", "driver",
-                "wgpu_version"):
+                "wgpu_version", "encode_us_per_dispatch", "encode_waited_us"):
         assert key in result, key
     assert result["runs"] == 3 and result["pipelines_compiled"] > 0
+    assert result["encode_us_per_dispatch"] > 0 and result["encode_waited_us"] > 0
     assert result["min_ms"] <= result["median_ms"] <= result["p90_ms"] <= result["p99_ms"]
     assert result["top_ops"], "timestamp queries work on lavapipe: per-op GPU times expected"
     times = result["times_ms"]
