@@ -28,6 +28,8 @@ MODELS=".fixtures/mobilenet_v2"
 step "variant correctness on the GPU"
 WGPU_TEST_ADAPTERS=vulkan timeout 150 $PY -m pytest -q -x -p no:cacheprovider tests/test_kernel_variants.py \
     2>&1 | tail -15 > "$OUT/variants_tests.log"; tail -3 "$OUT/variants_tests.log"
+WGPU_TEST_ADAPTERS=vulkan timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_precision.py tests/test_encode_ahead.py \
+    2>&1 | tail -15 > "$OUT/precision_tests.log"; tail -3 "$OUT/precision_tests.log"   # f16 kernels, encoding ahead
 
 step "autotune"
 for m in $MODELS; do
