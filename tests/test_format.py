@@ -735,3 +735,11 @@ def test_error_shard_symlinked_folder_outside_is_refused_unread(tmp_path):
     path = write_model(tmp_path / "m", one_weight(path="w/g.bin"))
     (tmp_path / "m" / "w").symlink_to(outside)
     expect_error(path, "leads outside the model folder")
+
+
+def test_two_weights_of_one_name_in_one_group_are_refused():
+    """Within a group the second would silently replace the first (found by test_fuzz's weight
+    decoding); across groups the loader refuses it already."""
+    specs = [{"name": "w", "dtype": "float32", "shape": [1]}, {"name": "w", "dtype": "float32", "shape": [2]}]
+    with pytest.raises(ModelFormatError, match="group 1: duplicate weight name 'w'"):
+        decode_weights(np.ones(3, np.float32).tobytes(), specs, "group 1")

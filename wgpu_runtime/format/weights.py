@@ -26,6 +26,11 @@ def decode_weights(data, specs: list[dict], where: str = "weights") -> dict[str,
     """
     buf = memoryview(data if not isinstance(data, (list, tuple)) else b"".join(data)).cast("B")
     checked = [_check_spec(spec, where) for spec in specs]
+    seen = set()
+    for name, *_ in checked:        # a second weight of one name would silently replace the first
+        if name in seen:
+            raise ModelFormatError(f"{where}: duplicate weight name {name!r}")
+        seen.add(name)
     out, offset = {}, 0
     for i, (name, dtype, shape, quant) in enumerate(checked):
         count = math.prod(shape)
