@@ -161,11 +161,11 @@ def reference_epilogue(attrs: dict, y: np.ndarray, extra: list) -> np.ndarray:
 def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int, residual=None) -> list:
     """The four epilogue buffers (bias, scale, alpha, residual) in binding order; dummies where
     unused. ``residual``: the residual in the kernel's output layout (default: the input as is)."""
-    def dummy(_name):       # one placeholder buffer per model for every unused (read-only) binding
+    def dummy():       # one placeholder buffer per model for every unused (read-only) binding
         return ctx.shared_constant(np.zeros(1, np.float32), "float32", "epilogue-none")
 
-    bias = ctx.constant(ep.bias, "float32", "epilogue-bias") if ep.bias is not None else dummy("bias")
-    scale = ctx.constant(ep.scale, "float32", "epilogue-scale") if ep.scale is not None else dummy("scale")
+    bias = ctx.constant(ep.bias, "float32", "epilogue-bias") if ep.bias is not None else dummy()
+    scale = ctx.constant(ep.scale, "float32", "epilogue-scale") if ep.scale is not None else dummy()
     if ep.alpha_index is not None:
         alpha_t = ctx.inputs[first_extra + ep.alpha_index]
         if alpha_t.value is not None:
@@ -174,9 +174,9 @@ def bind(ctx, ep: Epilogue, first_extra: int, n_channels: int, residual=None) ->
         else:
             alpha = ctx.device_input(first_extra + ep.alpha_index)
     else:
-        alpha = dummy("alpha")
+        alpha = dummy()
     if ep.residual_index is None:
-        residual = dummy("residual")
+        residual = dummy()
     elif residual is None:
         residual = ctx.device_input(first_extra + ep.residual_index)
     return [bias, scale, alpha, residual]

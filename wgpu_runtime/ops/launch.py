@@ -124,8 +124,9 @@ class Lowering:
 
     def shared_constant(self, array: np.ndarray, dtype: str, key: str) -> Buf:
         """A constant every node of the model may bind (e.g. the placeholder of an unused
-        read-only binding), uploaded once per model under ``key``."""
-        return self.collector.model_constant(key, array, dtype)
+        read-only binding), uploaded once per model under ``key``; stored as ``shared:key``, which
+        no weight shares (a TF node name holds no ':')."""
+        return self.collector.model_constant(f"shared:{key}", array, dtype)
 
     def texture_constant(self, matrix: np.ndarray, key: str) -> Tex:
         """A derived float32 [rows, cols] matrix (e.g. a packed filter) as a texture operand,
