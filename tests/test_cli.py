@@ -72,6 +72,7 @@ def test_bench_json_has_the_documented_keys():
     assert result["machine"]["cores"] >= 1 and result["machine"]["hostname"] == platform.node()
     assert result["wgpu_version"] == wgpu.__version__
     assert result["adapter_info"]["backend_type"] == result["backend"] and result["driver"]
+    assert result["loop_bounding"] is False      # shader_modules.py: off unless WGPU_RUNTIME_LOOP_BOUNDING=1
 
 
 def test_bench_a_control_flow_model_with_given_inputs(tmp_path):

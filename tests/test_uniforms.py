@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import wgpu
 
+from fixtures.dispatch import dispatch_once
 from wgpu_runtime import pipelines
 from wgpu_runtime.ops import conv_uniform, fused
 from wgpu_runtime.uniforms import UniformError, layout_of_source, uniform_layout
@@ -68,16 +69,7 @@ def test_gpu_reads_the_packed_fields(device):
     uniform = dev.create_buffer_with_data(data=layout.pack(VALUES), usage=wgpu.BufferUsage.UNIFORM)
     pipe = dev.create_compute_pipeline(layout="auto", compute={"module": dev.create_shader_module(code=ECHO),
                                                                "entry_point": "main"})
-    group = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[
-        {"binding": 0, "resource": {"buffer": out, "offset": 0, "size": out.size}},
-        {"binding": 1, "resource": {"buffer": uniform, "offset": 0, "size": uniform.size}}])
-    enc = dev.create_command_encoder()
-    cpass = enc.begin_compute_pass()
-    cpass.set_pipeline(pipe)
-    cpass.set_bind_group(0, group)
-    cpass.dispatch_workgroups(1)
-    cpass.end()
-    device.queue.submit([enc.finish()])
+    dispatch_once(dev, pipe, [out, uniform])
     got = np.frombuffer(device.queue.read_buffer(out), np.uint32).tolist()
     want = [7, _bits(2.0), _bits(0.5), _bits(-1.25), (-3) & 0xFFFFFFFF, 1, 2, 3, 4,
             10, 0xFFFFFFFF, 20, 5, 0, 0,            # the third Dim was not given: zeros

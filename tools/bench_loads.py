@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fixtures.dispatch import dispatch_once  # noqa: E402
 
 W, H = 1024, 64            # 64K vec4s = 1 MiB of data
 INVOCATIONS = 16384
@@ -74,13 +77,7 @@ def kernel(dev, kind: str):
                                   entries=[{"binding": 0, "resource": resource}, {"binding": 1, "resource": {"buffer": out}}])
 
     def run() -> np.ndarray:
-        enc = dev.create_command_encoder()
-        cpass = enc.begin_compute_pass()
-        cpass.set_pipeline(pipe)
-        cpass.set_bind_group(0, group)
-        cpass.dispatch_workgroups(INVOCATIONS // 64)
-        cpass.end()
-        dev.queue.submit([enc.finish()])
+        dispatch_once(dev, pipe, group, INVOCATIONS // 64)
         return np.frombuffer(dev.queue.read_buffer(out), np.float32)
     return run
 
@@ -104,13 +101,7 @@ def _median_seconds(dev, pipe, group, workgroups: int, done, runs: int) -> float
     times = []
     for i in range(runs + 1):
         t0 = time.perf_counter()
-        enc = dev.create_command_encoder()
-        cpass = enc.begin_compute_pass()
-        cpass.set_pipeline(pipe)
-        cpass.set_bind_group(0, group)
-        cpass.dispatch_workgroups(workgroups)
-        cpass.end()
-        dev.queue.submit([enc.finish()])
+        dispatch_once(dev, pipe, group, workgroups)
         dev.queue.read_buffer(done, 0, 16)
         if i:
             times.append(time.perf_counter() - t0)

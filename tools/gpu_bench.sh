@@ -58,6 +58,12 @@ for b in 1 8; do    # each body encoded on the call's own path (executor.py's en
     WGPU_RUNTIME_ENCODE_AHEAD=0 timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" \
         --runs 100 --warmup 10 --json > "$OUT/bench_mobilenet_v2_b${b}_inline_encode.json" 2>&1
 done
+for b in 1 8; do    # naga's loop bounding kept (shader_modules.py: off by default): the A/B
+    WGPU_RUNTIME_LOOP_BOUNDING=1 timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" \
+        --runs 100 --warmup 10 --json > "$OUT/bench_mobilenet_v2_b${b}_loop_bounding.json" 2>&1
+done
+WGPU_RUNTIME_LOOP_BOUNDING=1 timeout 90 $PY tools/bench_kernels.py --adapter vulkan --matmul 4096 --batch 8 --runs 10 \
+    --json "$OUT/kernels_loop_bounding.json" > "$OUT/kernels_loop_bounding.txt" 2>&1
 for b in 1 8; do    # f16 arithmetic (precision.py): tuned, then timed
     timeout 60 $PY -m wgpu_runtime tune .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 --json \
         > "$OUT/tune_mobilenet_v2_f16_b$b.json" 2>&1

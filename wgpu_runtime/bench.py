@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import tuning
+from . import shader_modules, tuning
 from .errors import BindingLimitError
 from .graph import executor
 from .graph import profile as profiling
@@ -66,6 +66,7 @@ class BenchResult:
     adapter_info: dict = field(default_factory=dict)   # wgpu's adapter.info (vendor, device, description...)
     driver: str = ""                   # the adapter's driver description (e.g. "Mesa 22.3.6 (LLVM 15.0.6)")
     wgpu_version: str = ""
+    loop_bounding: bool = False        # naga's loop bounding kept in the kernels (shader_modules.py; off by default)
     runtime_version: str = ""
     machine: dict = field(default_factory=dict)        # hostname, cpu, cores, os, python
     created: str = ""                  # UTC, ISO 8601
@@ -130,6 +131,7 @@ def _environment(dev) -> dict:
             for k, v in dict(dev.adapter.info).items()}
     return {"adapter_info": info, "driver": str(info.get("description", "")),
             "wgpu_version": str(getattr(wgpu, "__version__", "")), "runtime_version": __version__,
+            "loop_bounding": shader_modules.loop_bounding(),
             "machine": machine_info(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 
+from . import shader_modules
 from .errors import GraphError
 from .textures import WIDTH_BITS
 
@@ -123,7 +124,7 @@ class PipelineCache:
         return self._pool.submit(fn, *args)
 
     def _create_module(self, kernel: str, code: str):
-        return self._device.device.create_shader_module(code=code, label=kernel)
+        return shader_modules.create(self._device.device, code, kernel)
 
     def _create_pipeline(self, kernel: str, module: Future, constants: dict | None):
         compute = {"entry_point": "main", "module": module.result()}
