@@ -9,11 +9,13 @@ import wgpu
 import wgpu_runtime as wr
 from wgpu_runtime import textures, tuning
 from wgpu_runtime.conformance.op_cases import run_case
+from wgpu_runtime.graph.collector import StepCollector
 from wgpu_runtime.graph.dynamic import DynamicExecutor
 from wgpu_runtime.graph.single_op import op_model
 from wgpu_runtime.models import default_model_path
 from wgpu_runtime.ops import REGISTRY, elementwise_chain, tiled
-from wgpu_runtime.ops.launch import Lowering
+from wgpu_runtime.memory import Buf
+from wgpu_runtime.ops.launch import COPY_TO_TEXTURE, Lowering, Step
 from wgpu_runtime.ops.conv import geometry
 from wgpu_runtime.textures import WIDTH, Tex
 
@@ -366,3 +368,70 @@ def test_dynamic_programs_copy_into_their_own_textures(device, op):
         assert after > before, f"the {variant} variant did not run"
     np.testing.assert_allclose(results[0], want, rtol=1e-4, atol=1e-4)     # float32 sums of <= 144 terms
     np.testing.assert_array_equal(results[1], results[0])
+
+
+# ------------------------------------------------------------------ one copy per buffer and plan
+def _copies(steps):
+    return [st for st in steps if st.kernel == COPY_TO_TEXTURE]
+
+
+def _reader(col, *bindings):
+    col.add_step(Step("reader.wgsl", None, list(bindings), b"", (1, 1, 1), "reader", "Op"))
+
+
+def test_an_earlier_copy_serves_a_later_read_and_moves_to_its_slot():
+    """The residual block's pattern: x copied for the first convolution (slot 0), other copies
+    through slot 0, then x asked for as a residual (slot 1): no second copy, the first one and
+    its reader now use slot 1."""
+    col = StepCollector(None, None)
+    x, y, z = Buf(4096), Buf(4096), Buf(4096)
+    t0 = col.texture_copy(x, 256, 64, 5, 0, "expand", "Op")
+    _reader(col, t0, y)
+    ty = col.texture_copy(y, 256, 64, 5, 0, "depthwise", "Op")
+    _reader(col, ty, z)
+    tz = col.texture_copy(z, 256, 64, 5, 0, "project", "Op")
+    tr = col.texture_copy(x, 256, 64, 5, 1, "project", "Op")
+    _reader(col, tz, tr, Buf(4096))
+    assert tr is t0 and t0.scratch is col.scratch[1] and ty.scratch is tz.scratch is col.scratch[0]
+    assert [st.bindings[0] for st in _copies(col.steps)] == [x, y, z]
+
+
+@pytest.mark.parametrize("between", ["reads the buffer", "writes the buffer", "uses the slot", "other texels",
+                                     "another view"])
+def test_a_copy_is_made_again_when_its_content_or_slot_may_have_changed(between):
+    col = StepCollector(None, None)
+    x = Buf(8192)
+    t0 = col.texture_copy(x, 256, 64, 5, 0, "first", "Op")
+    _reader(col, t0, Buf(16))
+    texels, src = 256, x
+    if between in ("reads the buffer", "writes the buffer"):      # (a step's bindings do not say which)
+        _reader(col, x) if between == "reads the buffer" else _reader(col, Buf(16), x.view(0, 4096))
+    elif between == "uses the slot":                               # slot 1 holds something read later
+        col.texture_copy(Buf(4096), 256, 64, 5, 1, "other", "Op")
+    elif between == "other texels":
+        texels = 128
+    else:
+        src = x.view(4096, 4096)
+    again = col.texture_copy(src, texels, 64, 5, 1, "second", "Op")
+    assert again is not t0 and t0.scratch is col.scratch[0] and again.scratch is col.scratch[1]
+    assert len(_copies(col.steps)) == (3 if between == "uses the slot" else 2)
+
+
+def test_residual_blocks_copy_their_input_once_and_compute_the_same(device, monkeypatch):
+    """The embedded MobileNetV2's residual blocks read their input as the first convolution's
+    input and as the last one's residual: one copy each, the same texture bound at both; the
+    outputs are the very numbers of the plan that copies it twice."""
+    x = np.random.default_rng(3).random((1, 128, 128, 3), dtype=np.float32)
+    model = wr.load_graph_model(default_model_path(), adapter=device.backend)
+    got = model.predict(x)
+    plan = next(iter(model._plans.values()))
+    copies = _copies(plan.steps)
+    assert len({(id(st.bindings[0].root), st.bindings[0].offset) for st in copies}) == len(copies)
+    residuals = [st for st in plan.steps if st.kernel.startswith("conv2d_texture") and st.bindings[7].kind == "scratch"]
+    firsts = {id(st.bindings[0]) for st in plan.steps if st.kernel.startswith("conv2d_texture")}
+    assert residuals and all(id(st.bindings[7]) in firsts for st in residuals)
+    monkeypatch.setattr(StepCollector, "_reuse", lambda self, src, texels, slot: None)
+    twice = wr.load_graph_model(default_model_path(), adapter=device.backend)
+    np.testing.assert_array_equal(twice.predict(x), got)
+    plan2 = next(iter(twice._plans.values()))
+    assert len(_copies(plan2.steps)) == len(copies) + len(residuals)

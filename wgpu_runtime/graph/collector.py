@@ -14,7 +14,7 @@ from .. import textures
 from ..dtypes import to_device_array
 from ..errors import GraphError
 from ..memory import Buf, nbytes_of
-from ..ops.launch import Step
+from ..ops.launch import COPY_TO_TEXTURE, Step
 from ..ops.registry import Tensor
 from ..textures import Tex
 
@@ -30,6 +30,8 @@ class StepCollector:
         self.consts: list[Buf] = []
         self.textures: list[Tex] = []       # weight textures this collector made
         self.scratch: dict[int, Tex] = {}      # slot -> the shared scratch texture
+        # (id of a buffer's root, view offset) -> its latest copy: (step index, root, texels, Tex, slot)
+        self._copies: dict[tuple[int, int], tuple] = {}
 
     def add_step(self, step: Step) -> None:
         self.steps.append(step)
@@ -61,11 +63,52 @@ class StepCollector:
     def scratch_texture(self, width: int, height: int, slot: int = 0) -> Tex:
         """A binding of this collector's scratch texture ``slot`` (one per operand a kernel reads
         from a copy at once), at least width x height."""
+        return Tex(width, height, "scratch", label=f"scratch-texture-{slot}", scratch=self._scratch(slot, width, height))
+
+    def _scratch(self, slot: int, width: int, height: int) -> Tex:
         s = self.scratch.get(slot)
         if s is None:
             s = self.scratch[slot] = Tex(width, height, "scratch", label=f"scratch-texture-{slot}")
         s.width, s.height = max(s.width, width), max(s.height, height)
-        return Tex(width, height, "scratch", label=s.label, scratch=s)
+        return s
+
+    def texture_copy(self, src: Buf, texels: int, width: int, height: int, slot: int, node: str, op: str) -> Tex:
+        """The first ``texels`` vec4s of ``src`` in scratch texture ``slot`` (width x height at
+        least), for the next step to read: a copy step, unless an earlier copy of the same buffer
+        still holds them (:meth:`_reuse`). A residual block reads its input twice, as the first
+        convolution's input and as the last one's residual: one copy then serves both."""
+        if (tex := self._reuse(src, texels, slot)) is not None:
+            return tex
+        tex = self.scratch_texture(width, height, slot)
+        self.add_step(Step(COPY_TO_TEXTURE, None, [src, tex], b"", (0, 0, 0), node, op, texels=texels))
+        self._copies[id(src.root), src.offset] = (len(self.steps) - 1, src.root, texels, tex, slot)
+        return tex
+
+    def _reuse(self, src: Buf, texels: int, slot: int) -> Tex | None:
+        """The texture an earlier copy of ``src`` (the same vec4s) wrote, moved to ``slot`` if it
+        was in another one, when that is safe: no step since binds ``src``'s buffer (nothing
+        can have changed it) or ``slot``'s texture other than through that copy (nothing
+        else there is read or overwritten in between, the earlier readers included). Else None."""
+        prev = self._copies.get((id(src.root), src.offset))
+        if prev is None:
+            return None
+        index, root, n, tex, prev_slot = prev
+        if root is not src.root or n != texels:
+            return None
+        target = self.scratch.get(slot)
+        for step in self.steps[index + 1:]:
+            for b in step.bindings:
+                if b is tex:
+                    continue
+                if isinstance(b, Buf) and b.root is root:
+                    return None
+                if isinstance(b, Tex) and target is not None and b.scratch is target:
+                    return None
+        if prev_slot != slot:       # the copy and its readers move to ``slot``: its old slot is free again
+            tex.scratch = self._scratch(slot, tex.width, tex.height)
+            tex.label = tex.scratch.label
+            self._copies[id(src.root), src.offset] = (index, root, n, tex, slot)
+        return tex
 
     def finish_textures(self) -> None:
         """Create the scratch textures, at their final sizes."""

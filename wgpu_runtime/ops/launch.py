@@ -10,7 +10,8 @@ kernel's compute context sits under the session that runs it: ops never import `
 
 The collector interface: ``device`` (pipelines, limits, is_software), ``add_step(step)``,
 ``on_device(tensor) -> Buf``, ``model_constant(key, array, dtype) -> Buf``,
-``weight_texture(key, matrix) -> Tex``, ``scratch_texture(width, height, slot) -> Tex``.
+``weight_texture(key, matrix) -> Tex``, ``texture_copy(src, texels, width, height, slot, node, op) -> Tex``
+(a copy step into a scratch texture, or an earlier copy still holding ``src``).
 """
 from __future__ import annotations
 
@@ -142,10 +143,7 @@ class Lowering:
             raise GraphError(f"{texels} vec4s do not fit a texture on this device", self.node)
         if isinstance(src, Tensor):
             src = src.buf if src.buf is not None else self.collector.on_device(src)
-        tex = self.collector.scratch_texture(*ext, slot)
-        self.collector.add_step(Step(COPY_TO_TEXTURE, None, [src, tex], b"", (0, 0, 0), self.node.name,
-                                     self.node.op, texels=texels))
-        return tex
+        return self.collector.texture_copy(src, texels, *ext, slot, self.node.name, self.node.op)
 
     def temp(self, nbytes: int, label: str = "scratch") -> Buf:
         return Buf(nbytes, "temp", label=f"{self.node.name}/{label}")
