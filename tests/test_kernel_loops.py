@@ -123,3 +123,17 @@ def test_a_module_computes_the_same_either_way(device, monkeypatch, bounding):
     got = np.frombuffer(d.queue.read_buffer(buf), dtype=np.uint32)
     n = 100 + np.arange(8)
     np.testing.assert_array_equal(got, n * (n - 1) // 2)
+
+
+def test_without_the_trusted_call_modules_keep_the_loop_bounding(device, monkeypatch):
+    """A wgpu-native without wgpuDeviceCreateShaderModuleTrusted: wgpu-py's ordinary call, and
+    loop_bounding() says so (bench records it)."""
+    monkeypatch.delenv(shader_modules.LOOP_BOUNDING_ENV, raising=False)
+    monkeypatch.setattr(shader_modules, "_trusted_call", lambda: None)
+    assert shader_modules.loop_bounding()
+    made = []
+    real = type(device.device).create_shader_module
+    monkeypatch.setattr(type(device.device), "create_shader_module",
+                        lambda self, **kw: made.append(kw["label"]) or real(self, **kw))
+    shader_modules.create(device.device, "@compute @workgroup_size(1) fn main() { }", "plain")
+    assert made == ["plain"]

@@ -225,3 +225,42 @@ def test_tune_clear_and_a_corrupt_cache_never_crash_the_cli(tmp_path):
     again = json.loads(cli("tune", MODEL, "--adapter", "vulkan", "--runs", "1", "--clear", "--json", env=env).stdout)
     assert not any(p["cached"] for p in again["points"])
     assert json.loads(path.read_text())["record"] == cache.RECORD
+
+
+def test_the_cache_key_changes_with_the_kernels_and_the_loop_bounding(monkeypatch):
+    """Timings of other kernel code, or of kernels compiled another way, are not reused."""
+    from wgpu_runtime import pipelines, shader_modules
+    dev = _vulkan()
+    monkeypatch.delenv(shader_modules.LOOP_BOUNDING_ENV, raising=False)
+    key = cache.device_key(dev)
+    assert key["kernels"] == pipelines.kernels_digest() and key["loop_bounding"] is False
+    monkeypatch.setenv(shader_modules.LOOP_BOUNDING_ENV, "1")
+    assert cache.key_digest(cache.device_key(dev)) != cache.key_digest(key)
+    monkeypatch.delenv(shader_modules.LOOP_BOUNDING_ENV)
+    pipelines.kernels_digest.cache_clear()
+    real = pipelines.resources.files
+    monkeypatch.setattr(pipelines.resources, "files", lambda pkg: _Extra(real(pkg)))
+    try:
+        assert cache.key_digest(cache.device_key(dev)) != cache.key_digest(key)
+    finally:
+        monkeypatch.undo()
+        pipelines.kernels_digest.cache_clear()
+
+
+class _Extra:
+    """The kernels folder with one more kernel file in it."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def iterdir(self):
+        yield from self.folder.iterdir()
+        yield _File("zz_extra.wgsl", b"fn f() {}")
+
+
+class _File:
+    def __init__(self, name, data):
+        self.name, self.data = name, data
+
+    def read_bytes(self):
+        return self.data

@@ -45,6 +45,17 @@ def kernel_source(name: str) -> str:
     return resources.files("wgpu_runtime.kernels").joinpath(name).read_text()
 
 
+@lru_cache(maxsize=None)
+def kernels_digest() -> str:
+    """A short digest of every kernel file's text: what the kernels are in this install (the
+    tuning cache's key holds it, so that timings of other kernels are not reused)."""
+    h = hashlib.sha256()
+    for path in sorted(resources.files("wgpu_runtime.kernels").iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".wgsl"):
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def render(name: str, template: dict | None = None) -> str:
     """kernels/<name> with ``{{KEY}}`` placeholders replaced; ``#include <file>`` lines inlined."""
     src = kernel_source(name)

@@ -1,7 +1,8 @@
 """The persistent tuning cache: one JSON file per device key in the user's cache folder.
 
 The key names what makes a timing valid: the adapter (vendor, device, description, backend,
-type, ids), its driver, the wgpu version and this runtime's version. A file holds the winners
+type, ids), its driver, the wgpu version, this runtime's version, a digest of the kernel files
+and whether naga's loop bounding was kept (wgpu_runtime/shader_modules.py). A file holds the winners
 {(family, shape_class) -> variant name, with the candidates' times}. Writes are atomic (a temp
 file, then ``os.replace``). A file that is not valid JSON, has another schema, or belongs to
 another key is ignored with one warning and rewritten on the next save; a folder that cannot be
@@ -34,17 +35,19 @@ def cache_dir() -> Path:
 
 
 def device_key(device) -> dict:
-    """What a tuning result is valid for: adapter, driver, wgpu and runtime versions."""
+    """What a tuning result is valid for: adapter, driver, wgpu and runtime versions, the kernels'
+    text and whether they were compiled with naga's loop bounding (shader_modules.py)."""
     import wgpu
 
-    from .. import __version__
+    from .. import __version__, pipelines, shader_modules
 
     info = dict(device.adapter.info)
     return {"vendor": str(info.get("vendor", "")), "device": str(info.get("device", "")),
             "description": str(info.get("description", "")), "backend": str(info.get("backend_type", "")),
             "adapter_type": str(info.get("adapter_type", "")), "vendor_id": int(info.get("vendor_id", 0) or 0),
             "device_id": int(info.get("device_id", 0) or 0), "driver": str(info.get("description", "")),
-            "wgpu": str(getattr(wgpu, "__version__", "")), "runtime": str(__version__)}
+            "wgpu": str(getattr(wgpu, "__version__", "")), "runtime": str(__version__),
+            "kernels": pipelines.kernels_digest(), "loop_bounding": shader_modules.loop_bounding()}
 
 
 def key_digest(key: dict) -> str:
