@@ -11,9 +11,9 @@ from wgpu_runtime import precision
 from wgpu_runtime.graph.single_op import op_model
 from wgpu_runtime.models import default_model_path
 from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.tolerance import assert_close, half_precision_tolerance
 
 HALF_OPS = ("MatMul", "_FusedMatMul", "BatchMatMulV2", "Conv2D", "_FusedConv2D", "Conv2DBackpropInput")
-U16 = 2.0 ** -11            # f16's unit roundoff
 
 
 @pytest.fixture
@@ -23,28 +23,13 @@ def half_device(device):
     return device
 
 
-def _abs_inputs(op, attrs, inputs):
-    """The op on |inputs| (float ones): per element, the sum of the magnitudes of its terms."""
-    return REGISTRY[op].run_reference(attrs, [np.abs(a) if np.asarray(a).dtype == np.float32 else a
-                                              for a in inputs])
-
-
-def _terms(op, inputs) -> int:
-    """An upper bound on the terms each output element sums (K)."""
-    if op == "Conv2DBackpropInput":             # the gather over kh x kw x cout of the filter
-        kh, kw, _, cout = np.shape(inputs[1])
-        return kh * kw * cout
-    if "Conv" in op:                            # kh x kw x cin
-        return int(np.prod(np.shape(inputs[1])[:3]))
-    return max(np.shape(inputs[0])[-2:])        # either way a matmul's A may be transposed
-
-
 @pytest.mark.parametrize("op", HALF_OPS)
 def test_float16_runs_every_registry_case_in_f16_within_its_rounding(half_device, op):
     """Each float32 registry case of the op under precision="float16": the f16 tiled kernel ran
     (tiled.LAUNCHED), and every element is within f16's worst-case rounding of the numpy
-    reference: operands rounded to f16 and products summed in f16 over at most K + 2 steps, so
-    |got - want| <= (K + 2) * 2**-11 * (the same sum over |terms|), plus f16's subnormal floor."""
+    reference (tolerance.half_precision_tolerance: operands rounded to f16 and products summed
+    in f16 over at most K + 2 steps, so |got - want| <= (K + 2) * 2**-11 * (the same sum over
+    |terms|), plus f16's subnormal floor)."""
     ran = 0
     for i, case in enumerate(REGISTRY[op].cases):
         inputs = case.materialize(seed=i)
@@ -61,10 +46,8 @@ def test_float16_runs_every_registry_case_in_f16_within_its_rounding(half_device
         got = np.asarray(model.execute(feeds)[0])
         after = sum(n for (f, _, d), n in tiled.LAUNCHED.items() if f == family and d == half_device.name)
         assert after > before, f"{op} case {i}: no f16 kernel ran"
-        scale = _abs_inputs(op, case.attrs, inputs)[0]
-        k = _terms(op, inputs)
-        bound = (k + 2) * U16 * scale + 2.0 ** -14
-        assert np.all(np.abs(got - want) <= bound), (op, i, case.note, float(np.abs(got - want).max()))
+        tol = half_precision_tolerance(REGISTRY[op], case.attrs, inputs, [want])
+        assert_close(got, want, tol, f"{op} case {i} ({case.note})")
         ran += 1
     assert ran > 0
 
@@ -98,3 +81,44 @@ def test_float16_without_the_feature_is_a_clear_error(device):
     with pytest.raises(wr.PrecisionError, match="shader-f16") as e:
         wr.load_model(path, device=device, precision="float16")
     assert device.name in str(e.value)
+
+
+def test_the_half_bound_holds_an_f16_error_and_refuses_a_larger_one():
+    """The bound is tight enough to mean something: a float32 matmul's result moved by the bound
+    passes, moved by twice the bound fails, and a one-f16-ULP-per-term error over K terms is
+    inside it (what the kernels' rounding can do)."""
+    op = REGISTRY["MatMul"]
+    case = op.cases[0]
+    inputs = case.materialize(seed=0)
+    want = op.run_reference(case.attrs, inputs)[0]
+    tol = half_precision_tolerance(op, case.attrs, inputs, [want])
+    assert tol.bound.shape == want.shape and np.all(tol.bound > 0)
+    assert_close(want + tol.bound, want, tol)
+    with pytest.raises(AssertionError, match="element's bound"):
+        assert_close(want + 2 * tol.bound, want, tol)
+    a16, b16 = (np.asarray(x, np.float16).astype(np.float32) for x in inputs[:2])
+    assert_close(a16 @ b16, want, tol)                  # operands rounded to f16, summed exactly
+
+
+def test_conformance_runs_the_op_cases_in_float16(tmp_path):
+    """conformance --precision float16: the op cases on the adapters with shader-f16, f16 cases
+    held to the half bound; a clear usage error without such an adapter or with a model."""
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "wgpu_runtime", "conformance", *args],
+                              capture_output=True, text=True, timeout=600)
+
+    r = cli("--adapter", "vulkan", "--ops", "MatMul,Conv2D", "--precision", "float16", "--json",
+            "--report", str(tmp_path / "r.md"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = json.loads(r.stdout)
+    assert run["precision"] == "float16" and run["summary"]["passed"]
+    assert run["summary"]["op_cases"] == len(REGISTRY["MatMul"].cases) + len(REGISTRY["Conv2D"].cases)
+    assert "precision float16" in (tmp_path / "r.md").read_text()
+    r = cli("--adapter", "gl", "--ops", "MatMul", "--precision", "float16")
+    assert r.returncode == 2 and "shader-f16" in r.stderr and "Traceback" not in r.stderr
+    r = cli("--adapter", "vulkan", "--precision", "float16", str(default_model_path()))
+    assert r.returncode == 2 and "op cases" in r.stderr

@@ -56,6 +56,36 @@ class Tolerance:
 
 EXACT = Tolerance(0.0, "integers, booleans and copies are exact")
 
+
+@dataclass(frozen=True)
+class ElementBound(Tolerance):
+    """An absolute bound per output element (``bound``, broadcast to the output), for arithmetic
+    whose rounding scales with the magnitudes summed rather than with the result: one unit is the
+    element's bound, so ``ulps`` is 1 and errors are reported as fractions of it."""
+
+    ulps: float = 1.0
+    reason: str = ""
+    bound: np.ndarray | None = None
+
+
+# precision="float16" (wgpu_runtime/precision.py): the matmul / convolution operands rounded to
+# f16 and their products summed in f16. Each of at most K + 2 rounding steps (both operands,
+# then K sums) adds at most f16's unit roundoff of the magnitudes involved, and results below
+# f16's smallest normal number carry its absolute spacing there.
+HALF_UNIT_ROUNDOFF = 2.0 ** -11
+HALF_FLOOR = 2.0 ** -14
+
+
+def half_precision_tolerance(op, attrs: dict, inputs: Sequence, outputs: Sequence) -> ElementBound:
+    """The bound of ``op`` (an OpDef of the matmul or conv family) computed in f16: per element,
+    (K + 2) * 2**-11 * (the op on |inputs|: the sum of its terms' magnitudes) + 2**-14, K the
+    terms per output (the family policy's length)."""
+    k = max(1, int(family_policy(op.family).length(attrs, inputs, outputs)))
+    magnitudes = op.run_reference(attrs, [np.abs(a) if np.asarray(a).dtype == np.float32 else a for a in inputs])
+    bound = (k + 2) * HALF_UNIT_ROUNDOFF * np.abs(np.asarray(magnitudes[0], np.float64)) + HALF_FLOOR
+    return ElementBound(reason=f"f16 operands and sums: (K + 2) x 2**-11 x sum of |terms| + 2**-14, K={k}",
+                        dtype="float16", bound=bound)
+
 # Whole models, measured against the output's scale (max |want|): float32 through many layers
 # (MobileNetV2: 52 convolutions, K up to 960) and the GPU's exp/tanh. Only accumulation order and
 # FMA contraction differ from the reference; measured ~1e-6 of the scale (docs/conformance.md).
@@ -119,7 +149,9 @@ def compare(got, want, tol: Tolerance | float, what: str = "", per: str = "eleme
     with np.errstate(invalid="ignore"):        # inf - inf: equal infinities are no error
         err = np.where(g == w, 0.0, np.abs(g - w))
     err = np.nan_to_num(err, nan=math.inf)
-    if per == "tensor":
+    if isinstance(tol, ElementBound):
+        unit = np.broadcast_to(np.asarray(tol.bound, np.float64), want.shape)[ok]
+    elif per == "tensor":
         finite = w[np.isfinite(w)]
         scale = float(np.max(np.abs(finite))) if finite.size else 1.0
         unit = np.full_like(w, tol.eps * (scale if scale > 0 else 1.0))
@@ -131,9 +163,10 @@ def compare(got, want, tol: Tolerance | float, what: str = "", per: str = "eleme
     result = Comparison(bool(worst <= tol.ulps), worst, tol.ulps, float(np.max(err)))
     if not result.ok:
         scale_word = "of the tensor's scale" if per == "tensor" else "of max(1, |want|)"
-        result.message = (f"{prefix}error {worst:.3g} ULP {scale_word} > {tol.ulps:.3g} allowed "
-                          f"({tol.reason}); max abs error {result.abs_err:.3g}; worst: got {g[k]:.7g}, "
-                          f"want {w[k]:.7g}")
+        what_over = (f"{worst:.3g} x the element's bound" if isinstance(tol, ElementBound)
+                     else f"{worst:.3g} ULP {scale_word} > {tol.ulps:.3g} allowed")
+        result.message = (f"{prefix}error {what_over} ({tol.reason}); max abs error {result.abs_err:.3g}; "
+                          f"worst: got {g[k]:.7g}, want {w[k]:.7g}")
     return result
 
 

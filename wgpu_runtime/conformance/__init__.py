@@ -1,7 +1,7 @@
 """Conformance: the registry's op cases and given models, on every adapter, against references.
 
 ``python -m wgpu_runtime conformance [MODELS...] [--adapter all|SUBSTR] [--ops PATTERNS]
-[--no-ops] [--json] [--report F.md|F.html] [--ray auto|ADDRESS [--ray-timeout S]]``
+[--no-ops] [--precision float32|float16] [--json] [--report F.md|F.html] [--ray auto|ADDRESS [--ray-timeout S]]``
 
 Modules, one job each: ``op_cases`` (registry cases on a device), ``reference`` (the numpy
 reference executor), ``models`` (a model against its references, and its first divergent node),
@@ -26,6 +26,11 @@ def add_subcommand(sub):
     p.add_argument("--no-ops", action="store_true", help="run the models only")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--report", metavar="FILE", help="also write a report: FILE.md (Markdown) or FILE.html")
+    from ..precision import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="float16: the matmuls and convolutions in f16 (precision.py), held to f16's rounding "
+                        "bound, on the adapters with shader-f16 (op cases only; not with --ray)")
     p.add_argument("--ray", metavar="auto|ADDRESS",
                    help="run on every node of a Ray cluster, one column per (node, adapter): 'auto' (the cluster "
                         "Ray finds, else a local one) or a cluster address; needs pip install wgpu-runtime[ray]")
@@ -35,6 +40,10 @@ def add_subcommand(sub):
     def handler(args) -> int:
         if args.ray:
             from .fleet import main as fleet_main
+
+            if args.precision != "float32":
+                from ..exit_codes import UsageError
+                raise UsageError("--precision float16 runs on this machine's adapters only, not with --ray")
 
             return fleet_main(args)
         from .run import main

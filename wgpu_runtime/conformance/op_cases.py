@@ -9,8 +9,8 @@ import math
 from typing import Callable, Iterable
 
 from ..graph.single_op import run_op
-from ..ops import REGISTRY
-from ..tolerance import case_tolerance, compare
+from ..ops import REGISTRY, tiled
+from ..tolerance import case_tolerance, compare, half_precision_tolerance
 from .results import CaseResult
 
 
@@ -27,9 +27,18 @@ def case_list(ops: list[str]) -> list[tuple[str, int]]:
     return [(name, i) for name in ops for i in range(len(REGISTRY[name].cases))]
 
 
-def run_case(name: str, index: int, device, weights: tuple[int, ...] = ()) -> CaseResult:
+HALF_FAMILIES = ("matmul_f16", "conv2d_f16")      # the tiled kernels' families under precision float16
+
+
+def _half_launches(device) -> int:
+    return sum(n for (family, _, name), n in tiled.LAUNCHED.items() if family in HALF_FAMILIES and name == device.name)
+
+
+def run_case(name: str, index: int, device, weights: tuple[int, ...] = (), precision: str = "float32") -> CaseResult:
     """Registry case ``index`` of op ``name`` on ``device`` against the numpy reference. Inputs
-    at the op's host-input positions and at ``weights`` are model constants, the others fed."""
+    at the op's host-input positions and at ``weights`` are model constants, the others fed.
+    ``precision`` "float16" (precision.py): a case whose lowering ran an f16 kernel is held to
+    f16's rounding bound (tolerance.half_precision_tolerance) instead of the float32 policy."""
     op = REGISTRY[name]
     case = op.cases[index]
     inputs = case.materialize(seed=index)
@@ -41,7 +50,10 @@ def run_case(name: str, index: int, device, weights: tuple[int, ...] = ()) -> Ca
     try:
         consts = None if not weights else {i for i in range(len(inputs))
                                            if i in weights or op.is_host_input(i, len(inputs))}
-        got = run_op(name, case.attrs, inputs, device, n_outputs=len(want), const_inputs=consts)
+        before = _half_launches(device)
+        got = run_op(name, case.attrs, inputs, device, n_outputs=len(want), const_inputs=consts, precision=precision)
+        if _half_launches(device) > before:
+            tol = half_precision_tolerance(op, case.attrs, inputs, want)
     except Exception as e:  # noqa: BLE001 -- any failure of the runtime on a case is a finding
         return CaseResult(name, index, case.note, False, math.inf, tol.ulps, f"{type(e).__name__}: {e}")
     worst = CaseResult(name, index, case.note, True, 0.0, tol.ulps)
@@ -54,9 +66,10 @@ def run_case(name: str, index: int, device, weights: tuple[int, ...] = ()) -> Ca
     return worst
 
 
-def run_cases(cases: list[tuple[str, int]], device, advance: Callable[[], None] = lambda: None) -> list[CaseResult]:
+def run_cases(cases: list[tuple[str, int]], device, advance: Callable[[], None] = lambda: None,
+              precision: str = "float32") -> list[CaseResult]:
     results = []
     for name, index in cases:
-        results.append(run_case(name, index, device))
+        results.append(run_case(name, index, device, precision=precision))
         advance()
     return results

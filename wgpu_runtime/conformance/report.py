@@ -100,7 +100,7 @@ def detail_lines(a: AdapterResult) -> list[str]:
 def print_table(run: Run, console) -> None:
     from rich.table import Table
 
-    t = Table(title=f"Conformance ({run.date})")
+    t = Table(title=f"Conformance ({run.when})")
     for col in HEADER:
         t.add_column(col, justify="left" if col in ("adapter", "result") else "right")
     for row in summary_rows(run):
@@ -176,7 +176,7 @@ def _md_table(header, rows) -> str:
 
 def markdown(run: Run) -> str:
     s = run.summary()
-    parts = [f"# Conformance report ({run.date})", "",
+    parts = [f"# Conformance report ({run.when})", "",
              f"Host: {run.host}. Result: **{'passed' if run.passed else 'FAILED'}** "
              f"({s['op_cases'] - s['op_cases_failed']}/{s['op_cases']} op cases, "
              f"{s['models'] - s['models_failed']}/{s['models']} model runs). "
@@ -380,10 +380,10 @@ def html_page(run: Run) -> str:
                          for k, c in enumerate(r)) + "</tr>" for r in summary_rows(run))
     parts = ["<!doctype html>", "<html lang='en'><head><meta charset='utf-8'>",
              "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-             f"<title>Conformance report {esc(run.date)}</title>", f"<style>{CSS}</style></head><body>",
+             f"<title>Conformance report {esc(run.when)}</title>", f"<style>{CSS}</style></head><body>",
              f"<h1>Conformance report <span class='verdict {verdict}'>"
              f"{'passed' if run.passed else 'FAILED'}</span></h1>",
-             f"<p class='meta'>{esc(run.date)} · {esc(run.host)} · "
+             f"<p class='meta'>{esc(run.when)} · {esc(run.host)} · "
              f"{s['op_cases'] - s['op_cases_failed']}/{s['op_cases']} op cases and "
              f"{s['models'] - s['models_failed']}/{s['models']} model runs passed on {s['adapters']} "
              f"adapter{'s' if s['adapters'] != 1 else ''} · ops: "

@@ -200,6 +200,12 @@ class Run:
     tolerance: dict
     date: str
     host: str
+    precision: str = "float32"     # conformance --precision: float16 runs the matmuls / convolutions in f16
+
+    @property
+    def when(self) -> str:
+        """The date, and the precision where it is not float32 (report titles)."""
+        return self.date if self.precision == "float32" else f"{self.date}, precision {self.precision}"
 
     @property
     def passed(self) -> bool:
@@ -222,6 +228,7 @@ class Run:
                 "models_failed": sum(len(a.models) - a.models_passed for a in self.adapters)}
 
     def to_dict(self) -> dict:
-        return {"date": self.date, "host": self.host, "models": self.models, "ops": self.op_selection,
+        return {"date": self.date, "host": self.host, "precision": self.precision, "models": self.models,
+                "ops": self.op_selection,
                 "tolerance": self.tolerance, "adapters": [a.to_dict() for a in self.adapters],
                 "summary": self.summary()}

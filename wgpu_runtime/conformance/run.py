@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import precision as precisions
 from .. import tolerance
 from ..device import describe, enumerate_adapters, get_device
 from ..errors import AdapterError
@@ -68,7 +69,8 @@ def _progress(total: int):
         yield (lambda: prog.advance(task)), (lambda text: prog.update(task, description=text))
 
 
-def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_step) -> AdapterResult:
+def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_step,
+                precision: str = "float32") -> AdapterResult:
     info = adapter.info
     result = AdapterResult(describe(adapter), str(info.get("backend_type", "?")))
     t0 = time.perf_counter()
@@ -80,7 +82,7 @@ def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_
             advance()
         return result
     describe_step(f"{result.backend}: op cases")
-    result.cases = op_cases.run_cases(cases, device, advance)
+    result.cases = op_cases.run_cases(cases, device, advance, precision)
     for m in models:
         describe_step(f"{result.backend}: {Path(m.path).name}")
         result.models.append(m.check(device))
@@ -101,14 +103,30 @@ def check_args(args) -> tuple[list[str] | None, list[str]]:
         raise UsageError(f"--ops {args.ops!r} matches no registry op")
     if args.no_ops and not args.models:
         raise UsageError("nothing to run: --no-ops and no model given")
+    if args.precision != "float32" and args.models:
+        raise UsageError(f"--precision {args.precision} checks the registry's op cases; a model's outputs at "
+                         f"{args.precision} have no bound to hold them to: run the models without it")
     return patterns, ops
+
+
+def with_feature(adapters: list, precision: str) -> list:
+    """The adapters that can compute at ``precision``; a usage error naming the feature when none can."""
+    if precision == "float32":
+        return adapters
+    able = [a for a in adapters if precisions.FEATURE in a.features]
+    if not able:
+        raise UsageError(f"--precision {precision} needs the adapter feature {precisions.FEATURE!r}, which none of "
+                         f"{', '.join(describe(a) for a in adapters)} offers")
+    return able
 
 
 def tolerance_record() -> dict:
     """The tolerance policy as the report's ``tolerance`` entry."""
     return {"policy": POLICY, "element_ulps_unit": "eps(dtype) * max(1, |want|)",
             "accumulation_ulps_per_sqrt_k": tolerance.ACCUMULATION_ULPS, "model_ulps": tolerance.MODEL.ulps,
-            "model_ulps_unit": "eps(float32) * max|want| over the tensor", "eps": tolerance.EPS}
+            "model_ulps_unit": "eps(float32) * max|want| over the tensor", "eps": tolerance.EPS,
+            "float16_precision_bound": "(K + 2) * 2^-11 * (the op on |inputs|) + 2^-14 per element, errors as "
+                                       "fractions of it (--precision float16, cases that ran an f16 kernel)"}
 
 
 def emit(run: Run, args) -> int:
@@ -129,12 +147,13 @@ def main(args) -> int:
     patterns, ops = check_args(args)
     cases = op_cases.case_list(ops)
     models = [ModelUnderTest(p) for p in args.models]      # a model that cannot load is a user error
-    adapters = select_adapters(args.adapter)
+    adapters = with_feature(select_adapters(args.adapter), args.precision)
     results = []
     with _progress(len(adapters) * (len(cases) + len(models))) as (advance, describe_step):
         for adapter in adapters:
-            results.append(run_adapter(adapter, cases, models, advance, describe_step))
+            results.append(run_adapter(adapter, cases, models, advance, describe_step, args.precision))
     run = Run(results, [m.path for m in models], patterns, tolerance_record(),
               datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+              f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+              args.precision)
     return emit(run, args)

@@ -38,8 +38,8 @@ def op_model(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: 
 
 
 def run_op(op: str, attrs: dict, inputs: list[np.ndarray], device, n_outputs: int = 1,
-           const_inputs=None) -> list[np.ndarray]:
-    """Outputs 0..n_outputs-1 of ``op`` computed on ``device``."""
-    model = op_model(op, attrs, inputs, device, n_outputs, const_inputs)
+           const_inputs=None, precision: str = "float32") -> list[np.ndarray]:
+    """Outputs 0..n_outputs-1 of ``op`` computed on ``device`` (at ``precision``: precision.py)."""
+    model = op_model(op, attrs, inputs, device, n_outputs, const_inputs, precision)
     feeds = {f"in{i}": a for i, a in enumerate(inputs) if model.graph.nodes[f"in{i}"].op == "Placeholder"}
     return model.execute(feeds, [f"op:{k}" for k in range(n_outputs)])
