@@ -86,6 +86,10 @@ step "conformance with the tuned variants"
 timeout 120 $PY -m wgpu_runtime conformance --adapter vulkan wgpu_runtime/models/mobilenet_v2_035_128 .fixtures/mobilenet_v2 \
     --report "$OUT/conformance.md" --json > "$OUT/conformance.json" 2> "$OUT/conformance.err"
 echo "conformance exit $?"; grep -E "pass|fail" "$OUT/conformance.md" | head -5
+timeout 60 $PY -m wgpu_runtime conformance --adapter vulkan --precision float16 \
+    --ops 'MatMul,_FusedMatMul,BatchMatMulV2,Conv2D,_FusedConv2D,Conv2DBackpropInput' \
+    --json > "$OUT/conformance_f16.json" 2> "$OUT/conformance_f16.err"
+echo "conformance float16 exit $?"
 
 step "done"
 $PY - "$OUT" <<'EOF'
