@@ -27,13 +27,6 @@ def case_list(ops: list[str]) -> list[tuple[str, int]]:
     return [(name, i) for name in ops for i in range(len(REGISTRY[name].cases))]
 
 
-HALF_FAMILIES = ("matmul_f16", "conv2d_f16")      # the tiled kernels' families under precision float16
-
-
-def _half_launches(device) -> int:
-    return sum(n for (family, _, name), n in tiled.LAUNCHED.items() if family in HALF_FAMILIES and name == device.name)
-
-
 def run_case(name: str, index: int, device, weights: tuple[int, ...] = (), precision: str = "float32") -> CaseResult:
     """Registry case ``index`` of op ``name`` on ``device`` against the numpy reference. Inputs
     at the op's host-input positions and at ``weights`` are model constants, the others fed.
@@ -50,9 +43,9 @@ def run_case(name: str, index: int, device, weights: tuple[int, ...] = (), preci
     try:
         consts = None if not weights else {i for i in range(len(inputs))
                                            if i in weights or op.is_host_input(i, len(inputs))}
-        before = _half_launches(device)
+        before = tiled.half_launches(device)
         got = run_op(name, case.attrs, inputs, device, n_outputs=len(want), const_inputs=consts, precision=precision)
-        if _half_launches(device) > before:
+        if tiled.half_launches(device) > before:
             tol = half_precision_tolerance(op, case.attrs, inputs, want)
     except Exception as e:  # noqa: BLE001 -- any failure of the runtime on a case is a finding
         return CaseResult(name, index, case.note, False, math.inf, tol.ulps, f"{type(e).__name__}: {e}")

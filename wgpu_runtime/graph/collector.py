@@ -60,12 +60,9 @@ class StepCollector:
         self.textures.append(tex)
         return tex
 
-    def scratch_texture(self, width: int, height: int, slot: int = 0) -> Tex:
-        """A binding of this collector's scratch texture ``slot`` (one per operand a kernel reads
-        from a copy at once), at least width x height."""
-        return Tex(width, height, "scratch", label=f"scratch-texture-{slot}", scratch=self._scratch(slot, width, height))
-
     def _scratch(self, slot: int, width: int, height: int) -> Tex:
+        """This collector's scratch texture ``slot`` (one per operand a kernel reads from a copy
+        at once), grown to at least width x height."""
         s = self.scratch.get(slot)
         if s is None:
             s = self.scratch[slot] = Tex(width, height, "scratch", label=f"scratch-texture-{slot}")
@@ -79,7 +76,7 @@ class StepCollector:
         convolution's input and as the last one's residual: one copy then serves both."""
         if (tex := self._reuse(src, texels, slot)) is not None:
             return tex
-        tex = self.scratch_texture(width, height, slot)
+        tex = Tex(width, height, "scratch", label=f"scratch-texture-{slot}", scratch=self._scratch(slot, width, height))
         self.add_step(Step(COPY_TO_TEXTURE, None, [src, tex], b"", (0, 0, 0), node, op, texels=texels))
         self._copies[id(src.root), src.offset] = (len(self.steps) - 1, src.root, texels, tex, slot)
         return tex

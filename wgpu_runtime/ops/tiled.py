@@ -47,6 +47,7 @@ COLUMN_LANES_MAX_M = 32           # rows up to which the texture convolution's l
                                   # 1000 (a classifier) 0.47 / 0.36; m = 8, 512² 0.17 / 0.19; m =
                                   # 32 0.61 / 0.53; m = 64 1.08 / 1.00 (pixel lanes all busy there)
 LAUNCHED: Counter = Counter()     # (family, variant name, device name) -> lowerings
+HALF_SUFFIX = "_f16"              # the families of the f16 kernels (precision="float16"): <family>_f16
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,12 @@ def _half(device, family: str, m: int, n: int, nz: int) -> tuple[str, list[Varia
     tiles = [v for v in _order(device, m, n, nz) if v.get("tile") is not None]
     if not tiles:
         raise ValueError(f"precision='float16': no workgroup tile fits {device.name}'s limits")
-    return f"{family}_f16", tiles
+    return family + HALF_SUFFIX, tiles
+
+
+def half_launches(device) -> int:
+    """How many f16 kernels (precision="float16") have been lowered for ``device`` so far."""
+    return sum(n for (family, _, name), n in LAUNCHED.items() if family.endswith(HALF_SUFFIX) and name == device.name)
 
 
 def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
