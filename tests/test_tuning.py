@@ -173,9 +173,15 @@ def test_tune_cli_then_run_and_bench_use_the_winners(tmp_path):
         if len(p["candidates"]) > 1:
             best = min(timed, key=lambda c: c["ms"])
             default = next((c for c in timed if c["name"] == p["default"]), None)
-            assert p["winner"] in (best["name"], p["default"])
-            if p["winner"] != best["name"]:         # kept: the fastest is within MARGIN of it
-                assert best["ms"] >= default["ms"] * (1 - autotune.MARGIN)
+            assert p["winner"] in (best["name"], p["default"]) and p["fastest_alone"] == best["name"]
+            faster_alone = default is not None and best["ms"] < default["ms"] * (1 - autotune.MARGIN)
+            ctx = p["in_context_ms"]
+            # the whole-model check runs exactly where the fastest alone beat the default by MARGIN
+            assert (ctx is not None or p["in_context_error"] is not None) == (faster_alone and best["name"] != p["default"])
+            if p["winner"] != p["default"]:         # faster alone and in the model, each by MARGIN
+                assert faster_alone and ctx[p["winner"]] < ctx[p["default"]] * (1 - autotune.MARGIN)
+            elif ctx is not None:                   # faster alone only: not in the model
+                assert ctx[best["name"]] >= ctx[p["default"]] * (1 - autotune.MARGIN)
     # Make a non-default variant the winner of one class (one that ran and agreed with the default),
     # so that using the cache visibly changes the plan.
     data = json.loads(files[0].read_text())
@@ -207,6 +213,38 @@ def test_tune_cli_then_run_and_bench_use_the_winners(tmp_path):
     # Variants differ in float32 summation order only (the tolerance test_cli uses against TF).
     np.testing.assert_allclose(tuned, plain, atol=1e-4 * np.abs(plain).max())
     np.testing.assert_allclose(tuned, ref["y"], atol=1e-4 * np.abs(ref["y"]).max())
+
+
+def test_in_context_times_each_variant_in_the_whole_model_and_frees_its_weights(tmp_cache):
+    """graph/in_context.py: the whole plan once per candidate of one shape class, timed on the
+    steps it does not share; the repacked weights of the candidates are gone afterwards and the
+    model still computes its reference output."""
+    from wgpu_runtime.graph import in_context
+
+    model = wgpu_runtime.load_model(MODEL, adapter="vulkan")
+    ref = np.load(MODEL / "reference.npz")
+    feeds = {model.inputs[0].name: ref["x"]}
+    sites = autotune.choice_points(model, feeds)
+    point = next(p for p, _, _ in sites if p.family == "conv2d" and {"texture", "regblock"} <= set(p.candidates))
+    weights = (set(model._buffers), set(model._textures))
+    names = ["texture", "regblock"]
+    with in_context.scratch_weights(model):
+        plans = {n: in_context.whole_plan(model, feeds, {(point.family, point.shape_class): n})[0] for n in names}
+        assert (set(model._buffers), set(model._textures)) != weights      # the regblock kernel's weights
+        mine, theirs = (in_context.own_steps(plans[a], plans[b]) for a, b in (names, names[::-1]))
+        assert mine and theirs                  # the two variants' dispatches differ ...
+        kernels = {n: {plans[n].steps[i].kernel for i in ids} for n, ids in zip(names, (mine, theirs))}
+        assert any("texture" in k for k in kernels["texture"]) and not any("texture" in k for k in kernels["regblock"])
+        assert len(plans["texture"].steps) - len(mine) == len(plans["regblock"].steps) - len(theirs)  # ... the rest is shared
+        del plans
+    assert (set(model._buffers), set(model._textures)) == weights
+    times, timer = in_context.time_in_context(model, feeds, point.family, point.shape_class, names, runs=1, rounds=1)
+    assert timer == ("gpu" if model.device.has_timestamps else "wall")
+    assert set(times) == set(names) and all(t > 0 for t in times.values())
+    assert (set(model._buffers), set(model._textures)) == weights
+    # Variants differ in float32 summation order only (the tolerance test_cli uses against TF).
+    y = model.predict(ref["x"])
+    np.testing.assert_allclose(y, ref["y"], atol=1e-4 * np.abs(ref["y"]).max())
 
 
 def test_tune_clear_and_a_corrupt_cache_never_crash_the_cli(tmp_path):

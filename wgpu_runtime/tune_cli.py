@@ -60,7 +60,7 @@ def _print(report, model_path: str) -> None:
 
     con = Console()
     t = Table(title=f"{Path(model_path).parent.name}/{Path(model_path).name} on {report.adapter}: kernel variants "
-                    f"(median ms: {next((p.timer for p in report.points if p.timer), 'cached')} time)")
+                    f"(median ms of each alone: {next((p.timer for p in report.points if p.timer), 'cached')} time)")
     for col in ("family", "shape class", "node", "candidate", "ms", ""):
         t.add_column(col, justify="right" if col == "ms" else "left")
     for p in report.points:
@@ -72,6 +72,7 @@ def _print(report, model_path: str) -> None:
             else:
                 note = ("[green]winner[/]" + (f" {p.speedup:.2f}x the default" if p.speedup and p.speedup != 1 else "")
                         if c.name == p.winner else f"[red]failed[/]: {c.error}" if c.error else "")
+                note = "; ".join(x for x in (note, _in_context_note(p, c.name)) if x)
                 if p.cached and c.name == p.winner:
                     note += " (cached)"
                 row = [c.name, "-" if c.ms is None else f"{c.ms:.3f}", note]
@@ -80,3 +81,15 @@ def _print(report, model_path: str) -> None:
     if not report.points:
         con.print("no choice points: this model's kernels have no variants to choose from", highlight=False)
     con.print(f"cache: {report.cache_path}" + ("" if report.saved else " (not written)"), highlight=False)
+
+
+def _in_context_note(p, name: str) -> str:
+    """What the whole-model check (graph/in_context.py) said of candidate ``name``, if it ran on it."""
+    ctx = p.in_context_ms or {}
+    if name not in ctx or name == p.default:
+        if name == p.fastest_alone and p.in_context_error:
+            return f"not timed in the model ({p.in_context_error}): default kept"
+        return ""
+    mine, default = ctx[name], ctx.get(p.default)
+    verdict = "" if name == p.winner else ": default kept"
+    return f"in the model {mine:.3f} ms against the default's {default:.3f}{verdict}"

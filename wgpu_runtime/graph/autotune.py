@@ -8,6 +8,11 @@ of the planned shapes, once per candidate under ``tuning.forcing``. GPU time com
 queries where the adapter has them (``executor.run_profiled``), else wall time of whole runs;
 the median of a few runs counts. A candidate that fails to compile or run, or whose result
 differs from the first candidate's, is recorded as failed and never wins.
+
+A candidate faster alone than the default (by more than MARGIN) is then timed against it in
+the whole model (graph/in_context.py), and wins only if it is faster there too by MARGIN: on
+lavapipe one-node timings of sub-millisecond kernels picked variants that made MobileNetV2
+slower (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from ..dtypes import BOOL, host_numpy_dtype, is_integer
 from ..errors import WgpuRuntimeError
 from ..ops import registry
 from ..tuning import cache as tuning_cache
-from . import executor
+from . import executor, in_context
 from .plan import DataDependentError, Planner
 from .single_op import op_model
 
@@ -51,6 +56,8 @@ class PointReport:
     candidates: list[CandidateTime] = field(default_factory=list)
     timer: str = ""                  # "gpu" (timestamp queries), "wall", or "" (not timed: cached)
     cached: bool = False             # the winner came from the cache; nothing was timed
+    in_context_ms: dict | None = None   # {default, fastest alone: ms} in the whole model (in_context.py)
+    in_context_error: str | None = None  # why that check could not run (the default stayed)
 
     @property
     def speedup(self) -> float | None:
@@ -58,6 +65,12 @@ class PointReport:
         t = {c.name: c.ms for c in self.candidates}
         d, w = t.get(self.default), t.get(self.winner)
         return d / w if d and w else None
+
+    @property
+    def fastest_alone(self) -> str | None:
+        """The candidate with the lowest one-node time (None when none was timed)."""
+        ok = [c for c in self.candidates if c.ms is not None]
+        return min(ok, key=lambda c: c.ms).name if ok else None
 
 
 @dataclass
@@ -72,6 +85,7 @@ class TuneReport:
         for p, row in zip(self.points, d["points"]):
             row["shape_class"] = list(p.shape_class)
             row["speedup"] = p.speedup
+            row["fastest_alone"] = p.fastest_alone
         return d
 
 
@@ -198,6 +212,7 @@ def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = F
         known = set(cached.get("timings_ms", {})) | set(cached.get("failed", {})) if cached else set()
         if cached and not retune and cached["variant"] in point.candidates and known >= set(point.candidates):
             row.winner, row.cached = cached["variant"], True
+            row.in_context_ms = cached.get("in_context_ms")
             timings = cached.get("timings_ms", {})
             row.candidates = [CandidateTime(n, timings.get(n), cached.get("failed", {}).get(n))
                               for n in point.candidates]
@@ -226,11 +241,32 @@ def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = F
         base = next((c for c in ok if c.name == default), None)
         # the default stays unless beaten by more than MARGIN: a tie within timing noise is no reason to switch
         row.winner = best.name if base is None or best.ms < base.ms * (1 - MARGIN) else default
+        if base is not None and row.winner != default:      # ... alone, and then in the whole model
+            row.winner = _confirm_in_context(model, feeds, point, row, runs)
         cache.store(point.family, point.shape_class, row.winner, {c.name: c.ms for c in ok},
-                    {c.name: c.error for c in row.candidates if c.error})
+                    {c.name: c.error for c in row.candidates if c.error}, row.in_context_ms)
         changed = True
     report.saved = cache.save() if changed else cache.path.is_file()
     return report
+
+
+def _confirm_in_context(model, feeds: Mapping, point, row: PointReport, runs: int) -> str:
+    """``row.winner`` (faster alone than the default) if it is faster by MARGIN in the whole model
+    too, else the default; the times go to ``row.in_context_ms``."""
+    names = [row.default, row.winner]
+    try:
+        times, _ = in_context.time_in_context(model, feeds, point.family, point.shape_class, names, runs)
+    except Exception as e:      # noqa: BLE001 -- a check that cannot run keeps the default, tuning goes on
+        row.in_context_error = f"{type(e).__name__}: {_one_line(e)}"
+        logger.warning("%s %s: %s not timed in the model (%s): the default stays", point.family,
+                       point.shape_class, row.winner, row.in_context_error)
+        return row.default
+    row.in_context_ms = times
+    if times[row.winner] < times[row.default] * (1 - MARGIN):
+        return row.winner
+    logger.info("%s %s: %s faster alone, not in the model (%.3f vs %.3f ms): the default stays", point.family,
+                point.shape_class, row.winner, times[row.winner], times[row.default])
+    return row.default
 
 
 def _one_line(error: BaseException) -> str:

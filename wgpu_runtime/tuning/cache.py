@@ -21,7 +21,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2          # 2: winners confirmed in the whole model (graph/in_context.py); 1's, timed alone only, are not reused
 RECORD = "wgpu-runtime tuning cache"
 ENV_DIR = "WGPU_RUNTIME_CACHE"          # overrides the cache folder
 
@@ -100,13 +100,17 @@ class TuningCache:
         return entry["variant"] if entry else None
 
     def store(self, family: str, shape_class: tuple, variant: str, timings_ms: dict | None = None,
-              failed: dict | None = None) -> None:
-        """Record a winner (in memory; :meth:`save` writes the file)."""
+              failed: dict | None = None, in_context_ms: dict | None = None) -> None:
+        """Record a winner (in memory; :meth:`save` writes the file). ``timings_ms``: each
+        candidate timed alone; ``in_context_ms``: the default and the fastest alone timed in the
+        whole model (graph/in_context.py), when that check ran."""
         with self._lock:
-            self.entries[(family, tuple(shape_class))] = {
-                "family": family, "shape_class": list(shape_class), "variant": variant,
-                "timings_ms": dict(timings_ms or {}), "failed": dict(failed or {}),
-                "tuned": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            entry = {"family": family, "shape_class": list(shape_class), "variant": variant,
+                     "timings_ms": dict(timings_ms or {}), "failed": dict(failed or {}),
+                     "tuned": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            if in_context_ms:
+                entry["in_context_ms"] = dict(in_context_ms)
+            self.entries[(family, tuple(shape_class))] = entry
 
     def clear(self) -> None:
         """Forget every entry and remove the file (if it can be)."""
