@@ -77,6 +77,7 @@ step "serving: read-back of 8.7 MB, chaining, calls in flight"
 timeout 90 $PY tools/bench_serving.py --adapter vulkan --repeat 3 --runs 20 > "$OUT/serving.txt" 2>&1
 timeout 60 $PY tools/bench_loads.py --adapter vulkan --rounds 2 --runs 5 > "$OUT/loads.txt" 2>&1 || true
 timeout 60 $PY tools/bench_elementwise.py --adapter vulkan --rounds 3 --runs 5 > "$OUT/elementwise.txt" 2>&1 || true
+timeout 30 $PY tools/bench_immediates.py --adapter vulkan --rounds 10 --json "$OUT/immediates.json" > "$OUT/immediates.txt" 2>&1 || true
 
 step "first inference in a new process"
 timeout 90 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
