@@ -247,6 +247,17 @@ def test_in_context_times_each_variant_in_the_whole_model_and_frees_its_weights(
     np.testing.assert_allclose(y, ref["y"], atol=1e-4 * np.abs(ref["y"]).max())
 
 
+def test_tune_reports_progress_per_shape_class(tmp_cache):
+    model = wgpu_runtime.load_model(MODEL, adapter="vulkan")
+    feeds = {model.inputs[0].name: np.load(MODEL / "reference.npz")["x"]}
+    calls = []
+    report = autotune.tune(model, feeds, runs=1, warmup=0, progress=lambda *a: calls.append(a))
+    total = len(report.points)
+    assert total and calls[-1] == (total, total, "")
+    assert [c[0] for c in calls] == list(range(total + 1)) and all(c[1] == total for c in calls)
+    assert [c[2] for c in calls[:-1]] == [f"{p.family} {p.shape_class}" for p in report.points]
+
+
 def test_tune_clear_and_a_corrupt_cache_never_crash_the_cli(tmp_path):
     import os
 

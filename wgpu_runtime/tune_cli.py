@@ -4,9 +4,11 @@ tuning/cache.py). Later runs, ``run`` and ``bench`` use them (``--no-tune`` ther
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
+from . import logs
 from .cli_args import positive_int
 from .exit_codes import OK, UsageError
 from .precision import PRECISIONS
@@ -46,7 +48,19 @@ def _tune(args) -> int:
                                         args.precision)
     if args.clear:
         cache.for_device(model.device).clear()
-    report = tune(model, feeds, runs=args.runs, retune=args.clear)
+    live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
+    if not live:
+        report = tune(model, feeds, runs=args.runs, retune=args.clear)
+    else:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("tuning {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as prog:
+            task = prog.add_task("(planning the model)", total=None)
+            report = tune(model, feeds, runs=args.runs, retune=args.clear,
+                          progress=lambda done, total, what: prog.update(task, completed=done, total=total,
+                                                                         description=what))
     if args.json:
         sys.stdout.write(json.dumps({"model": model_path, **report.to_dict()}, indent=2) + "\n")
     else:

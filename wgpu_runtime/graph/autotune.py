@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -179,10 +179,13 @@ def _agrees(out, ref) -> bool:
     return bool(np.allclose(out, ref, rtol=0, atol=1e-3 * scale, equal_nan=True))
 
 
-def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = False) -> TuneReport:
+def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = False,
+         progress: Callable[[int, int, str], None] | None = None) -> TuneReport:
     """Time the candidates of every choice point of ``model`` (a GraphModel) planned for ``feeds``
     (input name -> array) that the cache lacks (all of them with ``retune``), store the winners
-    and save the cache. Returns what was timed and chosen, per choice point."""
+    and save the cache. Returns what was timed and chosen, per choice point. ``progress(done,
+    total, what)`` is called before each shape class (``what``: its family and class) and once
+    at the end (done == total)."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
     device = model.device
@@ -198,10 +201,13 @@ def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = F
         return report
     seen = set()
     changed = False
+    total = len({(p.family, p.shape_class) for p, _, _ in sites})
     for point, node, ins in sites:
         key = (point.family, point.shape_class)
         if key in seen:
             continue
+        if progress is not None:
+            progress(len(seen), total, f"{point.family} {point.shape_class}")
         seen.add(key)
         default = point.candidates[0]
         row = PointReport(point.family, point.shape_class, node.name, node.op, default, default)
@@ -247,6 +253,8 @@ def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = F
                     {c.name: c.error for c in row.candidates if c.error}, row.in_context_ms)
         changed = True
     report.saved = cache.save() if changed else cache.path.is_file()
+    if progress is not None:
+        progress(total, total, "")
     return report
 
 
