@@ -86,6 +86,31 @@ def test_bench_a_control_flow_model_with_given_inputs(tmp_path):
     assert result["executor"] == "dynamic" and result["runs"] == 2 and result["median_ms"] > 0
 
 
+def test_bench_random_inputs_a_model_refuses_say_how_to_give_real_ones():
+    """loops_v2 reads rows of a [-1, 4] input past the one row random inputs give it: the
+    error names the index (as TF does) and the way out; with --batch 5 it runs."""
+    from fixtures.dynamic_models import fixture
+    folder, _, _ = fixture("loops_v2")
+    out = cli("bench", folder, "--json", "--runs", "1", "--warmup", "0", check=False)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "is out of range for a list of 1 elements" in out.stderr and "--input NAME=FILE.npy" in out.stderr
+    result = json.loads(cli("bench", folder, "--json", "--runs", "1", "--warmup", "0", "--batch", "5").stdout)
+    assert result["executor"] == "dynamic" and result["median_ms"] > 0
+
+
+def test_bench_a_model_with_string_inputs():
+    """Random inputs for a string input are words (inputs.random_inputs), not floats."""
+    from fixtures.dynamic_models import fixture
+    from wgpu_runtime.format import TensorSpec
+    from wgpu_runtime.inputs import random_inputs
+
+    words = random_inputs([TensorSpec("w", "string", (-1, 3))], batch=4)["w"]
+    assert words.shape == (4, 3) and words.dtype.kind == "U" and all(w.isalpha() and w.islower() for w in words.flat)
+    folder, _, _ = fixture("tables_v2")
+    result = json.loads(cli("bench", folder, "--json", "--runs", "1", "--warmup", "0", "--batch", "3").stdout)
+    assert result["executor"] == "dynamic" and result["median_ms"] > 0
+
+
 @pytest.mark.parametrize("adapter", ["vulkan", "gl"])
 def test_run_and_info_on_a_layers_model(tmp_path, adapter):
     from fixtures.layers_models import layers_fixture, load_npz

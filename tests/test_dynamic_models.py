@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from wgpu_runtime.errors import GraphError
 from wgpu_runtime.format import load_artifacts
 from wgpu_runtime.graph.model import GraphModel
 from wgpu_runtime.tolerance import Tolerance, assert_close
@@ -189,6 +190,22 @@ def test_tensor_list_ops_match_tensorflow(device):
                               element_shape=es3, element_dtype=tf.float32)]
     for k, (g, w) in enumerate(zip(got, want)):
         np.testing.assert_array_equal(g, w.numpy(), err_msg=f"output {k}")
+
+
+@pytest.mark.parametrize("pick, bad", [((0, 3), 3), ((1, -1), -1)])
+def test_tensor_list_gather_out_of_range_is_a_clear_error(device, pick, bad):
+    """TF refuses a gather index past a list's end, or a negative one: so do we, naming the
+    index, and the model keeps working."""
+    F32 = {"element_dtype": "float32"}
+    nodes = [("x", "Placeholder", [], {"dtype": "float32", "shape": (-1, 3)}),
+             ("l", "TensorListFromTensor", ["x", "es3"], F32),
+             ("ga", "TensorListGather", ["l", "pick", "es3"], F32)]
+    model = _graph(device, nodes, {"es3": _i([3]), "pick": np.array(pick, np.int32)})
+    with pytest.raises(GraphError, match=rf"index {bad} is out of range for a list of 2 elements"):
+        model.execute({"x": np.zeros((2, 3), np.float32)}, ["ga"])
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    if bad >= 0:
+        np.testing.assert_array_equal(model.execute({"x": x}, ["ga"])[0], x[list(pick)])
 
 
 def test_complex_and_fft_ops_match_tensorflow(device):

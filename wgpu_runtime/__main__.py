@@ -4,6 +4,7 @@ statuses are those of exit_codes.py."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import io
 import json
@@ -16,7 +17,7 @@ import numpy as np
 
 from .cli_args import non_negative_float, non_negative_int, positive_int
 from . import logs
-from .errors import WgpuRuntimeError
+from .errors import GraphError, InputError, WgpuRuntimeError
 from .exit_codes import CHECK_FAILED, EPILOG, OK, UsageError, exit_code
 from .precision import PRECISIONS
 
@@ -271,6 +272,19 @@ def cmd_run(args) -> int:
 
 
 # --------------------------------------------------------------------------------------- bench
+@contextlib.contextmanager
+def _random_inputs_hint(random: bool):
+    """A model that refuses bench's random inputs (inputs.random_inputs: unknown dimensions 1,
+    the first one --batch) says so, and how to give real ones."""
+    try:
+        yield
+    except (GraphError, InputError) as e:
+        if random and e.args and isinstance(e.args[0], str):
+            e.args = (f"{e.args[0]} (with bench's random inputs: unknown dimensions 1, the first --batch; "
+                      "give real ones with --input NAME=FILE.npy)", *e.args[1:])
+        raise
+
+
 def cmd_bench(args) -> int:
     from .bench import bench
     from .models import default_model_path
@@ -290,18 +304,19 @@ def cmd_bench(args) -> int:
     path = args.model or default_model_path()
     feeds = _parse_inputs(args.input) or None
     live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
-    if not live:
-        result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds,
-                       concurrency=args.concurrency, dynamic_batching=args.dynamic_batching,
-                       precision=args.precision)
-    else:
-        from rich.progress import Progress
+    with _random_inputs_hint(feeds is None):
+        if not live:
+            result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds,
+                           concurrency=args.concurrency, dynamic_batching=args.dynamic_batching,
+                           precision=args.precision)
+        else:
+            from rich.progress import Progress
 
-        with Progress(console=_console(stderr=True), transient=True) as prog:
-            task = prog.add_task("benchmarking", total=args.runs + args.warmup)
-            result = bench(path, args.adapter, args.runs, args.warmup, args.batch,
-                           progress=lambda: prog.advance(task), feeds=feeds, concurrency=args.concurrency,
-                           dynamic_batching=args.dynamic_batching, precision=args.precision)
+            with Progress(console=_console(stderr=True), transient=True) as prog:
+                task = prog.add_task("benchmarking", total=args.runs + args.warmup)
+                result = bench(path, args.adapter, args.runs, args.warmup, args.batch,
+                               progress=lambda: prog.advance(task), feeds=feeds, concurrency=args.concurrency,
+                               dynamic_batching=args.dynamic_batching, precision=args.precision)
     if args.first_inference:
         from .first_inference import measure
 

@@ -63,6 +63,9 @@ class TensorList:
     def stack(self, rt, element_shape=None, indices=None):
         n = len(self.items)
         idx = list(range(n)) if indices is None else indices
+        bad = next((k for k in idx if not 0 <= k < n), None)
+        if bad is not None:     # as TF: no negative indices, none past the end
+            raise ValueError(f"index {bad} is out of range for a list of {n} elements")
         if idx and all(isinstance(self.items[k], _Row) and self.items[k].n is None for k in idx):
             src = self.items[idx[0]].src
             if (rt.shape(src)[0] == len(idx) and all(self.items[k].src is src and self.items[k].k == j
