@@ -57,6 +57,7 @@ class PointReport:
     timer: str = ""                  # "gpu" (timestamp queries), "wall", or "" (not timed: cached)
     cached: bool = False             # the winner came from the cache; nothing was timed
     in_context_ms: dict | None = None   # {default, fastest alone: ms} in the whole model (in_context.py)
+    in_context_rounds_ms: dict | None = None   # the same per round
     in_context_error: str | None = None  # why that check could not run (the default stayed)
 
     @property
@@ -259,18 +260,20 @@ def tune(model, feeds: Mapping, runs: int = 5, warmup: int = 1, retune: bool = F
 
 
 def _confirm_in_context(model, feeds: Mapping, point, row: PointReport, runs: int) -> str:
-    """``row.winner`` (faster alone than the default) if it is faster by MARGIN in the whole model
-    too, else the default; the times go to ``row.in_context_ms``."""
+    """``row.winner`` (faster alone than the default) if it is faster in the whole model too (by
+    MARGIN, and in every round: InContext.faster), else the default; the times go to
+    ``row.in_context_ms`` / ``row.in_context_rounds_ms``."""
     names = [row.default, row.winner]
     try:
-        times, _ = in_context.time_in_context(model, feeds, point.family, point.shape_class, names, runs)
+        timed = in_context.time_in_context(model, feeds, point.family, point.shape_class, names, runs)
     except Exception as e:      # noqa: BLE001 -- a check that cannot run keeps the default, tuning goes on
         row.in_context_error = f"{type(e).__name__}: {_one_line(e)}"
         logger.warning("%s %s: %s not timed in the model (%s): the default stays", point.family,
                        point.shape_class, row.winner, row.in_context_error)
         return row.default
-    row.in_context_ms = times
-    if times[row.winner] < times[row.default] * (1 - MARGIN):
+    times = row.in_context_ms = timed.ms
+    row.in_context_rounds_ms = timed.rounds
+    if timed.faster(row.winner, row.default, MARGIN):
         return row.winner
     logger.info("%s %s: %s faster alone, not in the model (%.3f vs %.3f ms): the default stays", point.family,
                 point.shape_class, row.winner, times[row.winner], times[row.default])

@@ -11,7 +11,10 @@ and times the plans alternately.
 With timestamp queries, a plan's time is the sum, over the steps that are not also in the other
 plan (same node, kernel, grid and uniforms: the variant's dispatches and its texture copies), of
 each step's minimum GPU time over every run: steps both plans share cost the same and would only
-add their noise. Without timestamps: the median wall time of whole runs.
+add their noise. Without timestamps: the median wall time of whole runs. A candidate counts as
+faster only if it is faster over all the runs by the margin and faster in every round
+(:meth:`InContext.faster`): on this project's shared machine the same A/B went either way by
+10-15 % from one minute to the next.
 
 Building those plans uploads the candidates' repacked weights into the model (weight buffers
 and textures, by key); :func:`scratch_weights` removes what was added once the timing is done, so
@@ -24,6 +27,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .. import tuning
 from . import executor
@@ -60,13 +64,28 @@ def own_steps(plan, other) -> list[int]:
     return out
 
 
+@dataclass
+class InContext:
+    """What :func:`time_in_context` measured: ``ms`` per variant over every run, ``rounds`` the
+    same per round (alternations), ``timer`` "gpu" or "wall"."""
+    ms: dict[str, float]
+    rounds: dict[str, list[float]]
+    timer: str
+
+    def faster(self, name: str, than: str, margin: float) -> bool:
+        """Whether ``name`` beat ``than`` by more than ``margin`` over all the runs, and in every
+        round: a round that went the other way means the machine's drift is as big as the gain."""
+        return (self.ms[name] < self.ms[than] * (1 - margin)
+                and all(a < b for a, b in zip(self.rounds[name], self.rounds[than])))
+
+
 def time_in_context(model, feeds: Mapping, family: str, shape_class: tuple, names: list[str],
-                    runs: int = 5, rounds: int = ROUNDS) -> tuple[dict[str, float], str]:
-    """({name: ms}, timer) of the whole plan of ``model`` with shape class ``(family,
-    shape_class)`` forced to each variant of ``names`` (two, usually: the default and the
-    one-node winner), timed alternately for ``rounds`` rounds of ``runs`` runs each. Timer
-    ``"gpu"``: the steps each plan does not share with the others (module docstring); ``"wall"``:
-    median wall ms of whole runs."""
+                    runs: int = 5, rounds: int = ROUNDS) -> InContext:
+    """The times of the whole plan of ``model`` with shape class ``(family, shape_class)``
+    forced to each variant of ``names`` (two, usually: the default and the one-node winner),
+    timed alternately for ``rounds`` rounds of ``runs`` runs each. Timer ``"gpu"``: the steps
+    each plan does not share with the others (module docstring); ``"wall"``: median wall ms of
+    whole runs."""
     device = model.device
     with scratch_weights(model):
         plans = {}
@@ -76,24 +95,31 @@ def time_in_context(model, feeds: Mapping, family: str, shape_class: tuple, name
         if gpu:
             own = {n: sorted(set().union(*(own_steps(p, q) for m, q in plans.items() if m != n)))
                    for n, p in plans.items()}
-        best: dict[str, list] = {n: [] for n in names}
+        best: dict[str, list] = {n: [] for n in names}          # per step, minimum over every run
+        per_round: dict[str, list] = {n: [] for n in names}
         walls: dict[str, list] = {n: [] for n in names}
         for _ in range(max(1, rounds)):
             for name, plan in plans.items():
+                this, wall = [], []                     # this round's per-step minima / wall times
                 for _ in range(max(1, runs)):
                     if gpu:
                         _, ms = executor.run_profiled(device, plan, arrays)
-                        prev = best[name]
-                        best[name] = ms if not prev else [min(a, b) for a, b in zip(prev, ms)]
+                        this = ms if not this else [min(a, b) for a, b in zip(this, ms)]
                     else:
                         t0 = time.perf_counter()
                         executor.run(device, plan, arrays)
-                        walls[name].append((time.perf_counter() - t0) * 1e3)
+                        wall.append((time.perf_counter() - t0) * 1e3)
+                if gpu:
+                    best[name] = this if not best[name] else [min(a, b) for a, b in zip(best[name], this)]
+                    per_round[name].append(sum(this[i] for i in own[name]))
+                else:
+                    walls[name] += wall
+                    per_round[name].append(statistics.median(wall))
         del plans
         device.wait_idle()
     if gpu:
-        return {n: sum(best[n][i] for i in own[n]) for n in names}, "gpu"
-    return {n: statistics.median(walls[n]) for n in names}, "wall"
+        return InContext({n: sum(best[n][i] for i in own[n]) for n in names}, per_round, "gpu")
+    return InContext({n: statistics.median(walls[n]) for n in names}, per_round, "wall")
 
 
 @contextlib.contextmanager
