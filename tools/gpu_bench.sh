@@ -8,20 +8,31 @@
 # cannot eat the machine's time.
 #   OUT=/tmp/gpu_bench tools/gpu_bench.sh
 # Run from the device tool with carry [".whl", ".gl", ".fixtures/mobilenet_v2", ...].
+#   GPU_BENCH_DRY=1 OUT=/tmp/gpu_bench_dry tools/gpu_bench.sh   # here, on lavapipe with .venv: every
+#       command of the script runs (nothing installed), and the end lists any that refused its
+#       arguments or raised -- so that a renamed flag cannot waste the lent machine's minutes
 set -uo pipefail
 OUT="${OUT:-/tmp/gpu_bench}"; mkdir -p "$OUT"
 T0=$(date +%s)
 step() { echo "== $1 ($(( $(date +%s) - T0 )) s)"; }
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/wr . >/dev/null || exit 1
-export PYTHONPATH=/tmp/wr:/tmp/site PYTHONUNBUFFERED=1 WGPU_RUNTIME_CACHE="$OUT/cache"
-PY="python3 -P"
-if ! $PY -m wgpu_runtime adapters --json > "$OUT/adapters.json" || ! grep -qi nvidia "$OUT/adapters.json"; then
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export PYTHONUNBUFFERED=1 WGPU_RUNTIME_CACHE="$OUT/cache"
+if [ -n "${GPU_BENCH_DRY:-}" ]; then
+    PY="${PY:-.venv/bin/python -P}"
     $PY -m wgpu_runtime adapters --json > "$OUT/adapters.json"
+    echo "dry run: no GPU" > "$OUT/gpu.txt"
+else
+    for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/wr . >/dev/null || exit 1
+    export PYTHONPATH=/tmp/wr:/tmp/site
+    PY="python3 -P"
+    if ! $PY -m wgpu_runtime adapters --json > "$OUT/adapters.json" || ! grep -qi nvidia "$OUT/adapters.json"; then
+        export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+        $PY -m wgpu_runtime adapters --json > "$OUT/adapters.json"
+    fi
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$OUT/gpu.txt"
 fi
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$OUT/gpu.txt"; cat "$OUT/gpu.txt"
+cat "$OUT/gpu.txt"
 MODELS=".fixtures/mobilenet_v2"
 [ -d .fixtures/keras3_mobilenet_v2_official ] && MODELS="$MODELS .fixtures/keras3_mobilenet_v2_official"
 
@@ -49,7 +60,7 @@ for m in $MODELS; do
     for b in 1 8; do
         timeout 60 $PY -m wgpu_runtime bench "$m" --adapter vulkan --batch "$b" --runs 100 --warmup 10 --json \
             > "$OUT/bench_$(basename "$m")_b$b.json" 2> "$OUT/bench_$(basename "$m")_b$b.err"
-        grep -E '"(median_ms|gpu_ms_total|dispatches|first_ms)"' "$OUT/bench_$(basename "$m")_b$b.json" | tr -d '\n'; echo " $m b$b"
+        grep -E '^  "(median_ms|gpu_ms_total|dispatches|first_ms)"' "$OUT/bench_$(basename "$m")_b$b.json" | tr -d '\n'; echo " $m b$b"
     done
 done
 timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --no-tune --runs 50 --json \
@@ -92,6 +103,10 @@ timeout 60 $PY -m wgpu_runtime conformance --adapter vulkan --precision float16 
     --json > "$OUT/conformance_f16.json" 2> "$OUT/conformance_f16.err"
 echo "conformance float16 exit $?"
 
+if [ -n "${GPU_BENCH_DRY:-}" ]; then     # the commands that refused their arguments or raised
+    grep -lE "^usage:|unrecognized arguments|invalid choice|Traceback" "$OUT"/*.txt "$OUT"/*.err "$OUT"/*.log \
+        "$OUT"/*.json 2>/dev/null | sed 's/^/dry run: check /'
+fi
 step "done"
 $PY - "$OUT" <<'EOF'
 import json, os, sys, glob
