@@ -132,3 +132,15 @@ def test_pip_install_alone_gives_a_runtime_without_tensorflow_or_node(wheel, tmp
     cli = subprocess.run([str(venv / "bin" / "wgpu-runtime"), "adapters", "--json"], env=env, cwd=elsewhere,
                          capture_output=True, text=True)
     assert cli.returncode == 0 and '"backend"' in cli.stdout, cli.stderr
+
+
+def test_every_script_the_docs_run_directly_is_executable_in_git():
+    """tools/*.sh and .ci/run are run as ``tools/x.sh`` (README, .ci, the device machine's one
+    prepared run): git must record them executable, or a clean clone cannot run them."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: no modes recorded to check")
+    out = subprocess.run(["git", "ls-files", "-s", "--", "tools/*.sh", ".ci/run"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    modes = {line.split("\t")[1]: line.split()[0] for line in out.splitlines()}
+    assert "tools/gpu_bench.sh" in modes and ".ci/run" in modes
+    assert {path: mode for path, mode in modes.items() if mode != "100755"} == {}
