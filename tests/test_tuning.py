@@ -184,8 +184,8 @@ def test_tune_cli_then_run_and_bench_use_the_winners(tmp_path):
                             and all(a < b for a, b in zip(rounds[best["name"]], rounds[p["default"]])))
                 assert len(rounds[best["name"]]) == len(rounds[p["default"]]) == in_context.ROUNDS
                 assert p["winner"] == (best["name"] if in_model else p["default"])
-            elif p["winner"] != p["default"]:
-                assert False, f"{p['winner']} won without the check in the model: {p}"
+            elif p["winner"] != p["default"]:       # only where the default itself failed to run
+                assert default is None, f"{p['winner']} won without the check in the model: {p}"
     # Make a non-default variant the winner of one class (one that ran and agreed with the default),
     # so that using the cache visibly changes the plan.
     data = json.loads(files[0].read_text())
