@@ -7,7 +7,8 @@
 # $OUT (JSON and logs); record.json indexes it. Each step has its own time limit so one slow step
 # cannot eat the machine's time.
 #   OUT=/tmp/gpu_bench tools/gpu_bench.sh
-# Run from the device tool with carry [".whl", ".gl", ".fixtures/mobilenet_v2", ...].
+# Run from the device tool with carry [".whl", ".gl", ".fixtures/mobilenet_v2", ...] (tools/gpu_prepare.sh
+# fills .whl/ and .gl/ here and prints the carry list).
 #   GPU_BENCH_DRY=1 OUT=/tmp/gpu_bench_dry tools/gpu_bench.sh   # here, on lavapipe with .venv: every
 #       command of the script runs (nothing installed), and the end lists any that refused its
 #       arguments or raised -- so that a renamed flag cannot waste the lent machine's minutes
