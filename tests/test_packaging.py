@@ -3,6 +3,7 @@ the embedded model as package data, py.typed and the LICENSE, claiming no generi
 (convert, kernels); installed with its dependencies from PyPI into a clean virtualenv, it runs the
 embedded model from another folder with no TensorFlow and no Node.js."""
 import email
+import json
 import os
 import re
 import subprocess
@@ -122,6 +123,16 @@ def test_pip_install_alone_gives_a_runtime_without_tensorflow_or_node(wheel, tmp
     version, diff = run.stdout.strip().splitlines()[-2:]
     assert version == VERSION
     assert float(diff) < 1e-4
+
+    # From a source checkout with -P (tools/gpu_bench.sh on the lent machine): the checkout's
+    # wgpu_runtime/ lacks kernels/, so neither this process nor bench's first-inference children
+    # may import it from the current folder.
+    first = subprocess.run([str(vpy), "-P", "-m", "wgpu_runtime", "bench", "--adapter", "vulkan", "--runs", "1",
+                            "--warmup", "0", "--first-inference", "--json"], env=env, cwd=ROOT,
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    runs = json.loads(first.stdout)["first_new_process"]
+    assert runs["cold"]["first_inference_ms"] > 0 and runs["warm"]["first_inference_ms"] > 0
 
     absent = subprocess.run([str(vpy), "-c", "import shutil\n"
                              "assert shutil.which('node') is None and shutil.which('npm') is None\n"

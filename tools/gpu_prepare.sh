@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fill .whl/ and .gl/ (git-ignored) with what tools/gpu_bench.sh and tools/gpu_check.sh install on
 # the lent GPU machine, where nothing can be downloaded (../shared/notes/gpu-h200.md): wheels of
-# wgpu and its needs, as this tree runs them, for that machine's Python 3.12 (manylinux x86_64), and the
+# the runtime's dependencies but numpy (wgpu and its needs, rich and its needs: pinned to what this
+# tree runs here), for that machine's Python 3.12 (manylinux x86_64), and the
 # Vulkan / EGL loaders as .debs (unpacked there with dpkg -x). Then prints what to carry and how
 # big it is (the device tool carries 64 MiB at most).
 #   tools/gpu_prepare.sh            # needs PyPI and the Debian mirror (this machine, CI)
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 # the versions this tree is tested with here (.venv), for the machine's Python 3.12
-PINS=($($PY -c 'import importlib.metadata as m; print(*(f"{p}=={m.version(p)}" for p in ("wgpu", "cffi", "pycparser", "rendercanvas")))'))
+PINS=($($PY -c 'import importlib.metadata as m; print(*(f"{p}=={m.version(p)}" for p in ("wgpu", "cffi", "pycparser", "rendercanvas", "rich", "markdown-it-py", "mdurl", "pygments")))'))
 rm -rf .whl .gl
 mkdir -p .whl .gl
 $PY -m pip download -q --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \

@@ -38,7 +38,11 @@ def measure(model_path: str, adapter: str | None = None, batch: int | None = Non
 def _child(model_path, adapter, batch, env, timeout, precision="float32") -> dict:
     from .errors import WgpuRuntimeError
 
-    cmd = [sys.executable, "-m", "wgpu_runtime.first_inference", str(model_path)]
+    # -P as this process has it: run from a source checkout (``python -P -m wgpu_runtime`` with the
+    # package installed elsewhere), the child must not import the checkout's wgpu_runtime/ (whose
+    # kernels/ are not inside it) from the current folder either
+    cmd = [sys.executable, *(["-P"] if getattr(sys.flags, "safe_path", False) else []), "-m",
+           "wgpu_runtime.first_inference", str(model_path)]
     if adapter:
         cmd += ["--adapter", adapter]
     if batch:
