@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: an installed wgpu_runtime first
 
 CASES = [("AddV2", [(1, 56, 56, 144), (1, 56, 56, 144)]), ("Relu6", [(1, 112, 112, 96)]),
          ("Mul", [(1, 28, 28, 192), (192,)]), ("Sigmoid", [(1, 1 << 20)]), ("AddV2", [(1 << 20,), (1 << 20,)])]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: an installed wgpu_runtime first
 
 BODY = """struct P {{ n: u32, off: u32, alpha: f32, beta: f32 }}
 @group(0) @binding(0) var<storage, read> x: array<f32>;

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: an installed wgpu_runtime first
 
 from wgpu_runtime import get_device, tuning  # noqa: E402
 from wgpu_runtime.graph import executor  # noqa: E402

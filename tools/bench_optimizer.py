@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: an installed wgpu_runtime first
 
 import wgpu_runtime as wr  # noqa: E402
 from wgpu_runtime.graph import executor  # noqa: E402

@@ -53,7 +53,7 @@ def check(out: Path) -> float:
     """The largest difference from Keras's output over the local adapters."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # last: an installed wgpu_runtime first
     import wgpu_runtime as wr
 
     with np.load(out / "io.npz") as d:
