@@ -50,7 +50,7 @@ def converted(sources, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("browser_converted")
     procs = {}
     for case, (src, file, fmt_in, fmt_out, _) in CASES.items():
-        cmd = [sys.executable, "-m", "wgpu_runtime", "convert", f"--input_format={fmt_in}",
+        cmd = [sys.executable, "-P", "-m", "wgpu_runtime", "convert", f"--input_format={fmt_in}",
                f"--output_format={fmt_out}", str(sources[src].path.parent / file), str(out / case)]
         procs[case] = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for case, proc in procs.items():

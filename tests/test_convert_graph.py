@@ -399,7 +399,7 @@ def test_quantize_flag_without_value_never_swallows_a_path(work, sources):
     shutil.copy(sources["tf_keras_cnn"].path, h5)
     out = folder / "web model"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}     # the user's environment
-    proc = subprocess.run([sys.executable, "-m", "wgpu_runtime", "convert", "--input_format=keras",
+    proc = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "convert", "--input_format=keras",
                            "--output_format=tfjs_graph_model", "--quantize_uint8", str(h5), str(out)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -383,7 +383,7 @@ def test_existing_output_needs_overwrite_and_input_is_untouched(sources, tmp_pat
 def test_cli_bad_input_is_one_line_and_nonzero(tmp_path):
     corrupt = tmp_path / "corrupt.h5"
     corrupt.write_bytes(b"not an hdf5 file")
-    proc = subprocess.run([sys.executable, "-m", "wgpu_runtime", "convert", "--input_format=keras",
+    proc = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "convert", "--input_format=keras",
                            str(corrupt), str(tmp_path / "out")], capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode != 0
@@ -622,7 +622,7 @@ def test_gru_reset_after_hint_works_and_is_in_the_help(tmp_path):
 
     (got,) = tfjs_predict(out, [x], kind="graph")
     np.testing.assert_allclose(got, _predict(model, [x])[0], **FLOAT_TOL)
-    proc = subprocess.run([sys.executable, "-m", "wgpu_runtime", "convert", "--help"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "convert", "--help"], capture_output=True,
                           text=True, timeout=120, check=True, env={**os.environ, "COLUMNS": "200"})
     help_text = " ".join(proc.stdout.split())
     assert "reset_after=True" in help_text and "--output_format=tfjs_graph_model" in help_text, proc.stdout

@@ -225,7 +225,7 @@ def test_killed_conversion_leaves_the_old_or_the_new_output(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
     def convert(src):
-        return subprocess.Popen([sys.executable, "-m", "wgpu_runtime", "convert", "--input_format=tfjs_layers_model",
+        return subprocess.Popen([sys.executable, "-P", "-m", "wgpu_runtime", "convert", "--input_format=tfjs_layers_model",
                                  "--output_format=tfjs_graph_model", "--overwrite", str(src), str(dest)],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -338,7 +338,7 @@ def test_mobilenet_v2_conversions(device, which):
 
 def test_info_shows_dispatches_before_and_after(tmp_path):
     folder = fixture_path("mobilenet_v2")
-    r = subprocess.run([sys.executable, "-m", "wgpu_runtime", "info", str(folder), "--json", "--adapter", "vulkan"],
+    r = subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "info", str(folder), "--json", "--adapter", "vulkan"],
                        capture_output=True, text=True, env={**os.environ, "XDG_RUNTIME_DIR": "/tmp/xdg-runtime-0"})
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)

@@ -108,7 +108,7 @@ def test_conformance_runs_the_op_cases_in_float16(tmp_path):
     import sys
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "wgpu_runtime", "conformance", *args],
+        return subprocess.run([sys.executable, "-P", "-m", "wgpu_runtime", "conformance", *args],
                               capture_output=True, text=True, timeout=600)
 
     r = cli("--adapter", "vulkan", "--ops", "MatMul,Conv2D", "--precision", "float16", "--json",
