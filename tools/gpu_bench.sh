@@ -16,6 +16,10 @@ set -uo pipefail
 OUT="${OUT:-/tmp/gpu_bench}"; mkdir -p "$OUT"
 T0=$(date +%s)
 step() { echo "== $1 ($(( $(date +%s) - T0 )) s)"; }
+# The device tool stops a command at 600 s: every step's limit is cut to what is left of BUDGET, so
+# that the script always reaches record.json (steps past the budget get 1 s). A dry run here is slower.
+BUDGET="${GPU_BENCH_BUDGET:-$([ -n "${GPU_BENCH_DRY:-}" ] && echo 3000 || echo 540)}"
+lim() { local left=$(( BUDGET - ($(date +%s) - T0) )); [ "$left" -lt 1 ] && left=1; echo $(( $1 < left ? $1 : left )); }
 export PYTHONUNBUFFERED=1 WGPU_RUNTIME_CACHE="$OUT/cache"
 if [ -n "${GPU_BENCH_DRY:-}" ]; then
     PY="${PY:-.venv/bin/python -P}"
@@ -38,68 +42,68 @@ MODELS=".fixtures/mobilenet_v2"
 [ -d .fixtures/keras3_mobilenet_v2_official ] && MODELS="$MODELS .fixtures/keras3_mobilenet_v2_official"
 
 step "variant correctness on the GPU"
-WGPU_TEST_ADAPTERS=vulkan timeout 150 $PY -m pytest -q -x -p no:cacheprovider tests/test_kernel_variants.py \
+WGPU_TEST_ADAPTERS=vulkan timeout $(lim 150) $PY -m pytest -q -x -p no:cacheprovider tests/test_kernel_variants.py \
     2>&1 | tail -15 > "$OUT/variants_tests.log"; tail -3 "$OUT/variants_tests.log"
-WGPU_TEST_ADAPTERS=vulkan timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_precision.py tests/test_encode_ahead.py \
+WGPU_TEST_ADAPTERS=vulkan timeout $(lim 120) $PY -m pytest -q -p no:cacheprovider tests/test_precision.py tests/test_encode_ahead.py \
     2>&1 | tail -15 > "$OUT/precision_tests.log"; tail -3 "$OUT/precision_tests.log"   # f16 kernels, encoding ahead
 
 step "autotune"
 for m in $MODELS; do
     for b in 1 8; do
-        timeout 90 $PY -m wgpu_runtime tune "$m" --adapter vulkan --batch "$b" --json \
+        timeout $(lim 90) $PY -m wgpu_runtime tune "$m" --adapter vulkan --batch "$b" --json \
             > "$OUT/tune_$(basename "$m")_b$b.json" 2> "$OUT/tune_$(basename "$m")_b$b.err"
     done
 done
 
 step "kernels vs PyTorch"
-timeout 150 $PY tools/bench_kernels.py --adapter vulkan --matmul 1024,4096 --batch 8 --runs 20 --torch --json "$OUT/kernels.json" > "$OUT/kernels.txt" 2>&1
+timeout $(lim 150) $PY tools/bench_kernels.py --adapter vulkan --matmul 1024,4096 --batch 8 --runs 20 --torch --json "$OUT/kernels.json" > "$OUT/kernels.txt" 2>&1
 tail -30 "$OUT/kernels.txt"
 
 step "models vs PyTorch"
-timeout 60 python3 tools/bench_torch_models.py --json "$OUT/torch_models.json" > /dev/null 2>&1
+timeout $(lim 60) python3 tools/bench_torch_models.py --json "$OUT/torch_models.json" > /dev/null 2>&1
 for m in $MODELS; do
     for b in 1 8; do
-        timeout 60 $PY -m wgpu_runtime bench "$m" --adapter vulkan --batch "$b" --runs 100 --warmup 10 --json \
+        timeout $(lim 60) $PY -m wgpu_runtime bench "$m" --adapter vulkan --batch "$b" --runs 100 --warmup 10 --json \
             > "$OUT/bench_$(basename "$m")_b$b.json" 2> "$OUT/bench_$(basename "$m")_b$b.err"
         grep -E '^  "(median_ms|gpu_ms_total|dispatches|first_ms)"' "$OUT/bench_$(basename "$m")_b$b.json" | tr -d '\n'; echo " $m b$b"
     done
 done
-timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --no-tune --runs 50 --json \
+timeout $(lim 60) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --no-tune --runs 50 --json \
     > "$OUT/bench_mobilenet_v2_untuned.json" 2>&1
 for b in 1 8; do    # each body encoded on the call's own path (executor.py's encoding ahead off): the A/B
-    WGPU_RUNTIME_ENCODE_AHEAD=0 timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" \
+    WGPU_RUNTIME_ENCODE_AHEAD=0 timeout $(lim 60) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" \
         --runs 100 --warmup 10 --json > "$OUT/bench_mobilenet_v2_b${b}_inline_encode.json" 2>&1
 done
 for b in 1 8; do    # naga's loop bounding kept (shader_modules.py: off by default): the A/B
-    WGPU_RUNTIME_LOOP_BOUNDING=1 timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" \
+    WGPU_RUNTIME_LOOP_BOUNDING=1 timeout $(lim 60) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" \
         --runs 100 --warmup 10 --json > "$OUT/bench_mobilenet_v2_b${b}_loop_bounding.json" 2>&1
 done
-WGPU_RUNTIME_LOOP_BOUNDING=1 timeout 90 $PY tools/bench_kernels.py --adapter vulkan --matmul 4096 --batch 8 --runs 10 \
+WGPU_RUNTIME_LOOP_BOUNDING=1 timeout $(lim 90) $PY tools/bench_kernels.py --adapter vulkan --matmul 4096 --batch 8 --runs 10 \
     --json "$OUT/kernels_loop_bounding.json" > "$OUT/kernels_loop_bounding.txt" 2>&1
 for b in 1 8; do    # f16 arithmetic (precision.py): tuned, then timed
-    timeout 60 $PY -m wgpu_runtime tune .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 --json \
+    timeout $(lim 60) $PY -m wgpu_runtime tune .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 --json \
         > "$OUT/tune_mobilenet_v2_f16_b$b.json" 2>&1
-    timeout 60 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 \
+    timeout $(lim 60) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --batch "$b" --precision float16 \
         --runs 100 --warmup 10 --json > "$OUT/bench_mobilenet_v2_f16_b$b.json" 2>&1
 done
-timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --json > "$OUT/bench_default.json" 2>&1
-timeout 60 $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --concurrency 4 --dynamic-batching 4 --json > "$OUT/bench_default_c4.json" 2>&1
+timeout $(lim 60) $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --json > "$OUT/bench_default.json" 2>&1
+timeout $(lim 60) $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --concurrency 4 --dynamic-batching 4 --json > "$OUT/bench_default_c4.json" 2>&1
 
 step "serving: read-back of 8.7 MB, chaining, calls in flight"
-timeout 90 $PY tools/bench_serving.py --adapter vulkan --repeat 3 --runs 20 > "$OUT/serving.txt" 2>&1
-timeout 60 $PY tools/bench_loads.py --adapter vulkan --rounds 2 --runs 5 > "$OUT/loads.txt" 2>&1 || true
-timeout 60 $PY tools/bench_elementwise.py --adapter vulkan --rounds 3 --runs 5 > "$OUT/elementwise.txt" 2>&1 || true
-timeout 30 $PY tools/bench_immediates.py --adapter vulkan --rounds 10 --json "$OUT/immediates.json" > "$OUT/immediates.txt" 2>&1 || true
+timeout $(lim 90) $PY tools/bench_serving.py --adapter vulkan --repeat 3 --runs 20 > "$OUT/serving.txt" 2>&1
+timeout $(lim 60) $PY tools/bench_loads.py --adapter vulkan --rounds 2 --runs 5 > "$OUT/loads.txt" 2>&1 || true
+timeout $(lim 60) $PY tools/bench_elementwise.py --adapter vulkan --rounds 3 --runs 5 > "$OUT/elementwise.txt" 2>&1 || true
+timeout $(lim 30) $PY tools/bench_immediates.py --adapter vulkan --rounds 10 --json "$OUT/immediates.json" > "$OUT/immediates.txt" 2>&1 || true
 
 step "first inference in a new process"
-timeout 90 $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
+timeout $(lim 90) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
     > "$OUT/bench_first.json" 2> "$OUT/bench_first.err"
 
 step "conformance with the tuned variants"
-timeout 120 $PY -m wgpu_runtime conformance --adapter vulkan wgpu_runtime/models/mobilenet_v2_035_128 .fixtures/mobilenet_v2 \
+timeout $(lim 120) $PY -m wgpu_runtime conformance --adapter vulkan wgpu_runtime/models/mobilenet_v2_035_128 .fixtures/mobilenet_v2 \
     --report "$OUT/conformance.md" --json > "$OUT/conformance.json" 2> "$OUT/conformance.err"
 echo "conformance exit $?"; grep -E "pass|fail" "$OUT/conformance.md" | head -5
-timeout 60 $PY -m wgpu_runtime conformance --adapter vulkan --precision float16 \
+timeout $(lim 60) $PY -m wgpu_runtime conformance --adapter vulkan --precision float16 \
     --ops 'MatMul,_FusedMatMul,BatchMatMulV2,Conv2D,_FusedConv2D,Conv2DBackpropInput' \
     --json > "$OUT/conformance_f16.json" 2> "$OUT/conformance_f16.err"
 echo "conformance float16 exit $?"
