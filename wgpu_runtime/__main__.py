@@ -303,7 +303,7 @@ def cmd_bench(args) -> int:
         baseline = load_record(args.compare)           # a wrong file fails before the run
     path = args.model or default_model_path()
     feeds = _parse_inputs(args.input) or None
-    live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
+    live = logs.live_progress(args.json)
     with _random_inputs_hint(feeds is None):
         if not live:
             result = bench(path, args.adapter, args.runs, args.warmup, args.batch, feeds=feeds,

@@ -86,3 +86,8 @@ def stream_to(stream):
         yield
     finally:
         _handler._target = saved
+
+
+def live_progress(json_output: bool) -> bool:
+    """Whether a command shows a progress bar: a terminal on stderr, no ``--json``, and not ``-q``."""
+    return not json_output and sys.stderr.isatty() and logging.getLogger(ROOT).isEnabledFor(logging.WARNING)

@@ -4,7 +4,6 @@ tuning/cache.py). Later runs, ``run`` and ``bench`` use them (``--no-tune`` ther
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def _tune(args) -> int:
                                         args.precision)
     if args.clear:
         cache.for_device(model.device).clear()
-    live = not args.json and sys.stderr.isatty() and logging.getLogger(logs.ROOT).isEnabledFor(logging.WARNING)
+    live = logs.live_progress(args.json)
     if not live:
         report = tune(model, feeds, runs=args.runs, retune=args.clear)
     else:

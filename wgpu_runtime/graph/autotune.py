@@ -110,9 +110,7 @@ class _RecordingPlanner(Planner):
 def choice_points(model, feeds: Mapping) -> list[tuple]:
     """(ChoicePoint, node, input Tensors) of every :func:`tuning.choose` call made while planning
     ``model`` (a GraphModel on the static executor) for ``feeds``."""
-    resolved = model._check_feeds(feeds)
-    targets = [model._resolve_output(s.name) for s in model.outputs]
-    shapes = {k: (v.shape, d) for k, (v, d) in resolved.items()}
+    shapes, targets, _ = in_context.plan_request(model, feeds)
     with model.device.lock, tuning.recording() as points:
         planner = _RecordingPlanner(model, model.device, points)
         planner.build(model.graph, shapes, targets)

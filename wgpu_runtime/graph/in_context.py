@@ -36,15 +36,22 @@ from .plan import Planner
 ROUNDS = 3        # alternations of the candidates' plans (each `runs` runs)
 
 
-def whole_plan(model, feeds: Mapping, choices: dict | None = None):
-    """(a new plan of ``model`` for ``feeds`` with ``choices`` forced (tuning.forcing), the feeds
-    in device layout). The plan is not the model's cached one; drop it when done."""
+def plan_request(model, feeds: Mapping) -> tuple[dict, list, dict]:
+    """(input shapes and dtypes, every output, the feeds in device layout): what a planner of
+    ``model`` builds a whole plan for (``Planner.build(model.graph, shapes, targets)``)."""
     resolved = model._check_feeds(feeds)
     targets = [model._resolve_output(s.name) for s in model.outputs]
     shapes = {k: (v.shape, d) for k, (v, d) in resolved.items()}
+    return shapes, targets, {k: v for k, (v, _) in resolved.items()}
+
+
+def whole_plan(model, feeds: Mapping, choices: dict | None = None):
+    """(a new plan of ``model`` for ``feeds`` with ``choices`` forced (tuning.forcing), the feeds
+    in device layout). The plan is not the model's cached one; drop it when done."""
+    shapes, targets, arrays = plan_request(model, feeds)
     with model.device.lock, tuning.forcing(choices or {}):
         plan = Planner(model, model.device).build(model.graph, shapes, targets)
-    return plan, {k: v for k, (v, _) in resolved.items()}
+    return plan, arrays
 
 
 def step_signature(step) -> tuple:
