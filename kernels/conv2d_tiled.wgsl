@@ -10,7 +10,11 @@
 // Layouts as conv2d_main.wgsl: x [N, H, W, 4*k4], y [m, 4*n4], w [taps * 4*k4 filter rows, then
 // the bias row; 4*n4] (batch-norm scale folded in). A reduction longer than llvmpipe's loop cap
 // runs as passes over kq in [q0, q1) (multiples of BK / 4): the first adds the bias, the others
-// ACCUMULATE into y; the host sets the residual and the activation in the last only.
+// ACCUMULATE into y; the host sets the residual and the activation in the last only. SPLIT
+// (split-K, for outputs too small to fill a big GPU): the grid holds `splits` copies of the
+// `groups` workgroups; copy s sums kq in [q0 + s * chunk, + chunk) and stores its raw sums (no
+// bias, no epilogue) in slice s of y, then a partial-sums buffer [splits, m, 4*n4], which
+// conv_splitk.wgsl adds up. Without SPLIT, groups is the grid and chunk = q1 - q0.
 // Template: TM, TN, BM, BN, BK (multiples of 4) and the epilogue's ACTIVATION; TC, the type of
 // the tiles, products and accumulators (f32; f16 under the float16 precision option, with ENABLES
 // `enable f16;`; a multi-pass K sums the passes in f32 in y).
@@ -36,12 +40,14 @@ struct Params {
     kh: u32, kw: u32, stride_h: u32, stride_w: u32,
     dil_h: u32, dil_w: u32, pad_t: i32, pad_l: i32,
     q0: u32, q1: u32, groups_n: u32,             // this pass's K vec4s; workgroups along n
+    groups: u32, chunk: u32,                     // workgroups per split; K vec4s per split
     hi: f32,                                     // activation cap (PWL)
 }
 
 override TRANSPOSED: bool = false;
 override ACCUMULATE: bool = false;
 override POINTWISE: bool = false;
+override SPLIT: bool = false;
 
 #include <conv_bindings.wgsl>
 #include <conv_tap.wgsl>
@@ -53,9 +59,12 @@ var<workgroup> Bs: array<vec4<{{TC}}>, 4u * BK4 * BN4>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let g = wid.y * nwg.x + wid.x;               // workgroups folded into 2-D (grid_1d)
-    let m_base = g / p.groups_n * BM;
+    let s = g / p.groups;                        // the split (0 without SPLIT)
+    let m_base = g % p.groups / p.groups_n * BM;
     let n_base = g % p.groups_n * BN4;
-    if (m_base >= p.m) { return; }               // whole workgroups past the end
+    let q_begin = p.q0 + s * p.chunk;
+    let q_end = min(p.q1, q_begin + p.chunk);
+    if (m_base >= p.m || q_begin >= p.q1) { return; }   // whole workgroups past the end
     let taps = p.kh * p.kw;
     let bias_row = 4u * taps * p.k4;
 
@@ -64,20 +73,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var s = 0u; s < LA; s++) { org[s] = origin(min(m_base + (li + s * NT) / BK4, p.m - 1u)); }
 
     var acc: array<vec4<{{TC}}>, TM * TN4>;
-    if (!ACCUMULATE) {                           // the first pass adds the bias
+    if (!ACCUMULATE && !SPLIT) {                 // the first pass adds the bias
         for (var j = 0u; j < TN4; j++) {
             let b = w[bias_row * p.n4 + min(n_base + lid.x + j * WGX, p.n4 - 1u)];
             for (var r = 0u; r < TM; r++) { acc[r * TN4 + j] = vec4<{{TC}}>(b); }
         }
     }
     let row0 = lid.y * TM / 4u;                  // this invocation's first row, in As vec4s
-    for (var k0 = p.q0; k0 < p.q1; k0 += BK4) {
+    for (var k0 = q_begin; k0 < q_end; k0 += BK4) {
         for (var s = 0u; s < LA; s++) {          // A tile: BM pixels x BK4 vec4s, stored transposed
             let e = li + s * NT;
             let r = e / BK4;
             let q = k0 + e % BK4;
             var v = vec4<f32>();
-            if (m_base + r < p.m && q < p.q1) {
+            if (m_base + r < p.m && q < q_end) {
                 if (POINTWISE) {
                     v = x[(m_base + r) * p.k4 + q];
                 } else {
@@ -97,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let krow = 4u * k0 + e / BN4;
             let col = n_base + e % BN4;
             var v = vec4<f32>();
-            if (krow < 4u * p.q1 && col < p.n4) { v = w[krow * p.n4 + col]; }
+            if (krow < 4u * q_end && col < p.n4) { v = w[krow * p.n4 + col]; }
             Bs[e] = vec4<{{TC}}>(v);
         }
         workgroupBarrier();
@@ -114,8 +123,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 if (m < p.m) {
                     let i = m * p.n4 + c;
                     var v = vec4<f32>(acc[r * TN4 + j]);
-                    if (ACCUMULATE) { v += y[i]; }
-                    y[i] = activate_at(v, e, i);
+                    if (SPLIT) {
+                        y[s * p.m * p.n4 + i] = v;
+                    } else {
+                        if (ACCUMULATE) { v += y[i]; }
+                        y[i] = activate_at(v, e, i);
+                    }
                 }
             }
         }

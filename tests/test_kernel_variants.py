@@ -6,11 +6,15 @@ weight, as the texture variant needs). A variant a device or a problem
 cannot take (workgroup limits, a tile far bigger than the output) is not among that lowering's
 candidates and the case runs the first candidate instead; each variant must still have run on
 some case on some adapter (no variant passes by never running)."""
+from types import SimpleNamespace
+
 import pytest
 
 from wgpu_runtime import get_device, tuning
 from wgpu_runtime.conformance.op_cases import run_case
 from wgpu_runtime.ops import REGISTRY, tiled
+from wgpu_runtime.ops import matmul as mm
+from wgpu_runtime.ops.common import cdiv
 from wgpu_runtime.ops.conv import use_subgroups
 
 from conftest import ADAPTERS
@@ -76,3 +80,49 @@ def test_subgroup_matmul_is_offered_only_where_subgroups_run(adapter):
         assert all(tiled.SUBGROUP.name not in c for c in names), names
         return
     assert [c.index(tiled.SUBGROUP.name) for c in names] == [1, 1, 0, 0], names
+
+
+# A hardware adapter as tiled.py sees one (not software; WebGPU's default limits): no such
+# adapter exists here, and the ordering rules are what is checked, not a kernel's speed.
+HARDWARE = SimpleNamespace(is_software=False, name="hardware stand-in", limits={})
+
+
+def _candidates(fn, *args, **kw) -> list[str]:
+    with tuning.disabled(), tuning.recording() as points:
+        fn(*args, **kw)
+    return list(points[-1].candidates)
+
+
+def test_split_k_forms_are_offered_where_the_output_leaves_a_big_gpu_idle():
+    """MobileNetV2's 7x7x960 -> 160 projection at batch 1 (49 pixels, K 960): its best tile
+    launches a handful of workgroups, so that tile's split-K form comes first on hardware; a
+    big output is never split; a short K cannot be."""
+    g = SimpleNamespace(n=1, h=7, w=7, c=960, kh=1, kw=1, sh=1, sw=1, dh=1, dw=1, pt=0, pl=0, oh=7, ow=7)
+    names = _candidates(tiled.conv_variant, HARDWARE, g, 49, 40, 240, False)
+    assert names[0].endswith(tiled.SPLIT_SUFFIX) and names[1] == names[0][:-len(tiled.SPLIT_SUFFIX)], names
+    assert set(names) <= set(tiled.variant_names("conv2d"))
+    t = next(t for t in tiled.TILES if t.name == names[1])
+    chunk = tiled.split_chunk(240, t.bk // 4, cdiv(49, t.bm) * cdiv(160, t.bn), t.k4_chunk())
+    assert chunk % (t.bk // 4) == 0 and chunk >= tiled.MIN_SPLIT_K4 and 2 <= cdiv(240, chunk)
+    big = tiled._order(HARDWARE, 4096, 4096, 1, 1024)
+    assert not [v.name for v in big if v.get("split")], "a 4096x4096 output fills the GPU unsplit"
+    assert not [v for v in tiled._order(HARDWARE, 49, 160, 1, 2 * tiled.MIN_SPLIT_K4 - 1) if v.get("split")]
+
+
+def test_a_classifier_at_batch_1_splits_k_on_hardware_and_never_by_default_on_software():
+    """[1, 1280] x [1280, 1000]: matmul.wgsl would sum all of K in one workgroup, so its split-K
+    form is first on hardware; software adapters (every local one) keep their defaults first
+    and offer the split forms last, for the autotuner."""
+    blocked = mm._groups(1, 250, 1)
+    assert blocked < tiled.FILL_GROUPS // 4
+    names = _candidates(tiled.matmul_variant, HARDWARE, 1, 1000, 1280, 1, blocked_groups=blocked)
+    assert names[0] == tiled.REGBLOCK_SPLIT.name and tiled.REGBLOCK.name in names, names
+    for adapter in ADAPTERS:
+        device = get_device(adapter)
+        names = _candidates(tiled.matmul_variant, device, 1, 1000, 1280, 1, subgroup=use_subgroups(device),
+                            texture=True, blocked_groups=blocked)
+        split = [i for i, n in enumerate(names) if n.endswith(tiled.SPLIT_SUFFIX)]
+        assert split and split == list(range(len(names) - len(split), len(names))), names
+    # a product big enough to fill the GPU: no split form
+    assert tiled.REGBLOCK_SPLIT.name not in _candidates(tiled.matmul_variant, HARDWARE, 4096, 4096, 4096, 1,
+                                                        blocked_groups=mm._groups(4096, 1024, 1))

@@ -42,6 +42,11 @@ CONVS = [("conv1x1 56x56x144->24", 56, 144, 24, 1, "VALID"),
          ("conv1x1 14x14x576->96", 14, 576, 96, 1, "VALID"),
          ("conv3x3 56x56x64->64", 56, 64, 64, 3, "SAME"),
          ("conv3x3 28x28x128->128", 28, 128, 128, 3, "SAME")]
+# batch-1 latency shapes, whatever --batch says (the split-K forms' problems: small outputs over a
+# long K): (name, M, K, N) matmuls and CONVS-like 1x1 convolutions from MobileNetV2's last layers
+FEW_ROW_MATMULS = [("classifier 1x1280 x 1280x1000", 1, 1280, 1000)]
+FEW_PIXEL_CONVS = [("conv1x1 7x7x960->160", 7, 960, 160, 1, "VALID"),
+                   ("conv1x1 7x7x320->1280", 7, 320, 1280, 1, "VALID")]
 # (name, input H=W, channels, stride): MobileNetV2's 3x3 depthwise convolutions, SAME
 DEPTHWISE = [("dw3x3 112x112x96 s2", 112, 96, 2), ("dw3x3 56x56x144 s1", 56, 144, 1),
              ("dw3x3 14x14x576 s1", 14, 576, 1)]
@@ -64,13 +69,16 @@ def problems(matmul_sizes: list[int], batch: int, seed: int = 0) -> list[Problem
     for n in matmul_sizes:
         a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
         out.append(Problem(f"matmul {n}^3", "matmul", "MatMul", {}, [a, b], 2.0 * n ** 3))
-    for name, hw, cin, cout, k, pad in CONVS:
-        x = rng.standard_normal((batch, hw, hw, cin), dtype=np.float32)
+    for name, m, k, n in FEW_ROW_MATMULS:
+        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        out.append(Problem(name, "matmul", "MatMul", {}, [a, b], 2.0 * m * k * n))
+    for (name, hw, cin, cout, k, pad), nb in [*((c, batch) for c in CONVS), *((c, 1) for c in FEW_PIXEL_CONVS)]:
+        x = rng.standard_normal((nb, hw, hw, cin), dtype=np.float32)
         f = rng.standard_normal((k, k, cin, cout), dtype=np.float32) / np.sqrt(k * k * cin)
         attrs = {"strides": [1, 1, 1, 1], "padding": pad, "data_format": "NHWC"}
         oh = hw if pad == "SAME" else hw - k + 1
-        out.append(Problem(f"{name} b{batch}", "conv2d", "Conv2D", attrs, [x, f],
-                           2.0 * batch * oh * oh * cout * k * k * cin))
+        out.append(Problem(f"{name} b{nb}", "conv2d", "Conv2D", attrs, [x, f],
+                           2.0 * nb * oh * oh * cout * k * k * cin))
     for name, hw, c, stride in DEPTHWISE:
         x = rng.standard_normal((batch, hw, hw, c), dtype=np.float32)
         f = rng.standard_normal((3, 3, c, 1), dtype=np.float32) / 3

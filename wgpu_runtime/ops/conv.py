@@ -536,7 +536,7 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
     channels per pixel, not padded to 4*k4 (the texture and uniform variants only)."""
     variant = variant or tiled.conv_variant(ctx.device, g, m, n4, k4, transposed, half=ctx.half)
     passes = [{"ky0": ky0, "ky1": ky1, "c0": c0, "c1": c1} for ky0, ky1, c0, c1 in _passes(g.kh, g.kw, k4)]
-    outputs = [y]
+    outputs, splits = [y], 1
     if variant.name == tiled.TEXTURE.name:
         x = ctx.texture_of(x, g.n * g.h * g.w * g.c // 4 if dense else g.n * g.h * g.w * k4)
         w = ctx.texture_constant(packed, key)
@@ -561,11 +561,13 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
         template, constants = {}, {"WG": wg}
     else:
         w = ctx.constant(packed, F, key)
-        kernel, grid, template, constants, passes = tiled.conv_launch(variant, g, m, n4, k4, transposed)
+        kernel, grid, template, constants, passes, splits = tiled.conv_launch(variant, g, m, n4, k4, transposed)
         if ctx.half:        # f16 tiles and accumulators (precision.py)
             template = {**template, **precision.HALF_TEMPLATE}
+        if splits > 1:      # partial sums per K chunk, added up (and the epilogue run) by conv_splitk.wgsl
+            outputs = [ctx.temp(16 * splits * m * n4, "split-partials")]
     for i, extra in enumerate(passes):
-        act = ep.activation if i == len(passes) - 1 else IDENTITY
+        act = ep.activation if i == len(passes) - 1 and splits == 1 else IDENTITY
         ctx.dispatch(kernel, [x, w, *ep.bufs, *outputs], grid,
                      params={"m": m, "n4": n4, "k4": k4, "alpha": act.slope, "h": g.h, "w": g.w,
                              "oh": g.oh, "ow": g.ow, "kh": g.kh, "kw": g.kw, "stride_h": g.sh,
@@ -573,6 +575,12 @@ def _launch_conv(ctx, x, packed: np.ndarray, key: str, y, ep: Epilogue, g: Geome
                              "hi": act.hi, **extra},
                      template={**act.template, **template},
                      constants={"TRANSPOSED": transposed, "ACCUMULATE": i > 0, **constants, **act.constants})
+    if splits > 1:
+        act = ep.activation
+        ctx.dispatch("conv_splitk.wgsl", [outputs[0], w, *ep.bufs, y], grid_1d(m * n4),
+                     params={"n": m * n4, "n4": n4, "splits": splits, "bias_row": g.kh * g.kw * 4 * k4,
+                             "alpha": act.slope, "hi": act.hi},
+                     template=act.template, constants=act.constants)
 
 
 def texture_residual(ctx, ep: Epilogue, w, texels: int):
@@ -843,6 +851,9 @@ _FUSED_CONV_CASES = _fused_cases((1, 6, 7, 8), (3, 3, 8, 12), 12, _a(), (1, 6, 7
     Case([_x((1, 4, 5, 6)), _x((1, 1, 4, 6)), _x((6,)), _x((1, 6, 1, 3))],
          {"strides": [1, 1, 2, 2], "padding": "VALID", **_NCHW, "fused_ops": ["BiasAdd", "Add", "Relu6"],
           "num_args": 2}, note="NCHW, 6 channels (padded), residual broadcast along a spatial dim"),
+    IntegerValued([_x((1, 3, 3, 64)), _x((3, 3, 64, 8)), _x((8,)), _x((8,))],
+                  {**_a(), "fused_ops": ["BiasAdd", "Prelu"], "num_args": 2},
+                  note="9 pixels over a K of 576: the tiles' split-K forms, Prelu in the second pass"),
 ]
 _FUSED_DEPTHWISE_CASES = _fused_cases((1, 7, 6, 8), (3, 3, 8, 1), 8, _a((2, 2)), (1, 4, 3, 8)) + [
     Case([_x((1, 5, 6, 3)), _x((3, 3, 3, 2)), _x((6,))], {**_a(), **_bias_relu()}, note="multiplier 2, 6 channels"),

@@ -176,6 +176,12 @@ def _tiles(M: int, N4: int, nz: int) -> tuple[int, int, int]:
     return tm, wg_x, wg_y
 
 
+def _groups(M: int, N4: int, nz: int) -> int:
+    """Workgroups matmul.wgsl launches for ``nz`` M x 4*N4 products (_tiles)."""
+    tm, wg_x, wg_y = _tiles(M, N4, nz)
+    return nz * cdiv(cdiv(M, tm), wg_y) * cdiv(cdiv(N4, 4), wg_x)
+
+
 def _subgroup_tiles(M: int, N4: int, nz: int) -> tuple[int, int, int]:
     """(TM, WG_X, WG_Y) of matmul_subgroup.wgsl: the 8 lanes of a subgroup along M (WG_X = 8),
     up to TM = 8 rows each, and up to WORKGROUP / 8 subgroups along N -- fewer when that leaves
@@ -214,7 +220,7 @@ def _lower(flags, batch_rule):
         texture = weight and K > 0 and a.dtype == F and ep.residual_index is None
         half = ctx.half and a.dtype == F        # f16 tiles and accumulators (precision.py)
         variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch, subgroup=use_subgroups(ctx.device),
-                                       texture=texture, half=half)
+                                       texture=texture, half=half, blocked_groups=_groups(M, N4, nbatch))
         if variant.name == tiled.TEXTURE.name:
             w = np.asarray(b.value, np.float32)
             texture_matmul(ctx, _operand(ctx, 0, M, K, d.ta, M, 4 * K4), w.T if d.tb else w, M, K4)
@@ -226,8 +232,12 @@ def _lower(flags, batch_rule):
             mat_a = mat_b = ctx.constant(np.zeros(4, np.float32), a.dtype, "empty-operand")
         shape, sa, sb = _batch_layout(d.batch, a.shape[:-2], b.shape[:-2])
         sub = variant.name == tiled.SUBGROUP.name
-        blocked = sub or variant.name == tiled.REGBLOCK.name      # matmul.wgsl / matmul_subgroup.wgsl
-        chunk = K4_CHUNK if blocked else variant.get("tile").k4_chunk()
+        tile = variant.get("tile")
+        blocked = tile is None          # matmul.wgsl / matmul_subgroup.wgsl (regblock, its split-K form)
+        chunk = K4_CHUNK if blocked else tile.k4_chunk()
+        if variant.get("split"):        # split-K: as many K chunks as fill the GPU (tiled.split_chunk)
+            groups = _groups(M, N4, nbatch) if blocked else nbatch * cdiv(M, tile.bm) * cdiv(N4, tile.bn // 4)
+            chunk = tiled.split_chunk(K4, 1 if blocked else tile.bk // 4, groups, chunk) or chunk
         splits = max(1, cdiv(K4, chunk))
         tm, wg_x, wg_y = (_subgroup_tiles if sub else _tiles)(M, N4, nbatch * splits)
         tiles_m, tiles_n = cdiv(M, tm), cdiv(N4, 4)
@@ -249,13 +259,13 @@ def _lower(flags, batch_rule):
                     **(ep.template if splits == 1 else fused.template(None))}
         if not blocked:
             tiled.launch_matmul(ctx, variant, [mat_a, mat_b, dst, *ep_bufs], M, N, K4, N4, nbatch * splits,
-                                splits, batch, ep.leaky_alpha, template, epilogue if splits == 1 else {})
+                                splits, chunk, batch, ep.leaky_alpha, template, epilogue if splits == 1 else {})
         else:
             ctx.dispatch("matmul_subgroup.wgsl" if sub else "matmul.wgsl", [mat_a, mat_b, dst, *ep_bufs],
                          grid_1d(groups_m * groups_n * nbatch * splits, 1),
                          params={"M": M, "N": N, "K4": K4, "N4": N4, "tiles_m": tiles_m, "tiles_n": tiles_n,
                                  "groups_m": groups_m, "groups_n": groups_n, "nz": nbatch * splits,
-                                 "splits": splits, "k4_chunk": K4_CHUNK, "alpha": ep.leaky_alpha, **batch},
+                                 "splits": splits, "k4_chunk": chunk, "alpha": ep.leaky_alpha, **batch},
                          template={**template, "TM": tm},
                          constants={"WG_X": wg_x, "WG_Y": wg_y, **(epilogue if splits == 1 else {})})
         if splits > 1:

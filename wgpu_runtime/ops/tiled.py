@@ -9,6 +9,10 @@ workgroup-memory tiled ones for GPUs with fast shared memory (matmul_tiled.wgsl,
 conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape. Matmuls also have
 "subgroup" (matmul_subgroup.wgsl: the register-blocked kernel with B handed between the 8 lanes
 of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups).
+Products whose output is too small to keep a big GPU busy (under FILL_GROUPS workgroups) but
+whose K is long also have split-K forms of the tiles and of matmul.wgsl (name + SPLIT_SUFFIX):
+each workgroup sums a chunk of K into a partial-sums buffer and a second pass adds the chunks
+up and runs the epilogue (matmul_splitk.wgsl, conv_splitk.wgsl).
 This module lists the variants that fit a device and a problem (workgroup storage, invocations
 per workgroup, llvmpipe's loop cap, texture sizes), orders them (software adapters: the texture
 kernel first from TEXTURE_MIN_MACS, then the register-blocked one; hardware: the tile that suits
@@ -31,6 +35,11 @@ from .launch import LOOP_CAP, grid_1d, grid_z
 LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with a margin
 REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
 SUBGROUP = Variant("subgroup")    # matmul_subgroup.wgsl (llvmpipe with subgroups of 8)
+SPLIT_SUFFIX = "_splitk"          # a variant's split-K form: K split over workgroups, a second pass adds the
+                                  # partial sums and runs the epilogue (matmul_splitk.wgsl, conv_splitk.wgsl)
+MIN_SPLIT_K4 = 16                 # vec4 K steps (64 products) each split sums at least
+SPLIT_FIRST_MIN = 4               # K chunks from which a split-K form is the default on hardware (_split_first)
+REGBLOCK_SPLIT = Variant(REGBLOCK.name + SPLIT_SUFFIX, (("split", True),))   # matmul.wgsl, K split
 SUBGROUP_MIN_M = 9                # rows from which it is the default (at <= 8 it measured no faster)
 TEXTURE = Variant("texture")      # conv2d_texture*.wgsl, depthwise_texture.wgsl: operands in textures (textures.py)
 UNIFORM = Variant("uniform")      # conv2d_uniform.wgsl: at most 4 input channels, the filter in the uniform block
@@ -126,20 +135,67 @@ def _offered(device, m: int, n: int) -> list[Tile]:
     return [t for t in TILES if t.fits(device) and t.bm <= max(32, 2 * m) and t.bn <= max(32, 2 * n)]
 
 
-def _order(device, m: int, n: int, nz: int) -> list[Variant]:
-    """The candidates for ``nz`` m x n outputs. Software adapters: the register-blocked kernel
-    first. Hardware: among the tiles no bigger than m and n rounded up to powers of two, the
-    biggest that still launches FILL_GROUPS workgroups (else the one launching the most), then
-    the other tiles, then the register-blocked kernel (first for matrix-vector shapes)."""
+def split_chunk(k4: int, step: int, groups: int, cap: int) -> int:
+    """vec4 K steps each workgroup sums in a split-K launch of a product reducing ``k4`` vec4s
+    whose launch without splitting has ``groups`` workgroups: enough splits to reach
+    FILL_GROUPS workgroups, each summing a multiple of ``step`` (the tile's bk / 4) and at
+    least MIN_SPLIT_K4 vec4s, at most ``cap`` (llvmpipe's loop cap); 0 where that leaves fewer
+    than 2 splits (nothing to gain)."""
+    step = max(1, step)
+    least = cdiv(MIN_SPLIT_K4, step) * step
+    splits = min(cdiv(FILL_GROUPS, max(1, groups)), k4 // least)
+    if splits < 2:
+        return 0
+    chunk = min(cap, cdiv(cdiv(k4, splits), step) * step)
+    return chunk if cdiv(k4, chunk) >= 2 else 0
+
+
+def _split(v: Variant) -> Variant:
+    """The split-K form of variant ``v`` (its name + SPLIT_SUFFIX)."""
+    return Variant(v.name + SPLIT_SUFFIX, (*v.params, ("split", True)))
+
+
+def _order(device, m: int, n: int, nz: int, k4: int = 0) -> list[Variant]:
+    """The candidates for ``nz`` m x n outputs reducing ``k4`` vec4s. Software adapters: the
+    register-blocked kernel first. Hardware: among the tiles no bigger than m and n rounded up to
+    powers of two, the biggest that still launches FILL_GROUPS workgroups (else the one
+    launching the most), then the other tiles, then the register-blocked kernel (first for
+    matrix-vector shapes). Each tile launching fewer than FILL_GROUPS workgroups is followed by
+    its split-K form where ``k4`` allows 2 chunks (split_count; last on software adapters); on
+    hardware the best tile's comes first where _split_first says (most of a big GPU idle: a
+    small output over a long K, the last layers of a CNN at batch 1)."""
     tiles = _offered(device, m, n)
     variants = [t.variant() for t in tiles]
-    if device.is_software or min(m, n) < 16 or not tiles:
-        return [REGBLOCK, *variants]
     groups = [nz * cdiv(m, t.bm) * cdiv(n, t.bn) for t in tiles]
+    counts = {i: split_count(k4, t.bk // 4, groups[i], t.k4_chunk()) for i, t in enumerate(tiles)}
+    splits = {i: _split(variants[i]) for i, c in counts.items() if c >= 2}
+    if device.is_software or min(m, n) < 16 or not tiles:
+        return [REGBLOCK, *variants, *splits.values()]
     snug = [i for i, t in enumerate(tiles) if t.bm <= _pow2(m) and t.bn <= _pow2(n)] or list(range(len(tiles)))
     full = [i for i in snug if groups[i] >= FILL_GROUPS]
     best = full[0] if full else max(snug, key=lambda i: groups[i])
-    return [variants[best], *(v for i, v in enumerate(variants) if i != best), REGBLOCK]
+    order = [best, *(i for i in range(len(tiles)) if i != best)]
+    ranked = [x for i in order for x in (variants[i], splits.get(i)) if x is not None]
+    if _split_first(groups[best], counts[best]):
+        ranked.remove(splits[best])
+        ranked.insert(0, splits[best])
+    return [*ranked, REGBLOCK]
+
+
+def split_count(k4: int, step: int, groups: int, cap: int) -> int:
+    """How many K chunks the split-K form of a launch of ``groups`` workgroups runs (split_chunk;
+    0 where it has none: a launch filling the GPU, or K too short for 2 chunks)."""
+    if groups >= FILL_GROUPS:
+        return 0
+    chunk = split_chunk(k4, step, groups, cap)
+    return cdiv(k4, chunk) if chunk else 0
+
+
+def _split_first(groups: int, splits: int) -> bool:
+    """Whether a split-K form comes before its plain launch on hardware: where the plain launch
+    leaves most of a big GPU idle (under FILL_GROUPS / 4 workgroups) and the split multiplies
+    its workgroups at least by SPLIT_FIRST_MIN (fewer would hardly pay for the second pass)."""
+    return groups < FILL_GROUPS // 4 and splits >= SPLIT_FIRST_MIN
 
 
 def fits_textures(device, *texels: int) -> bool:
@@ -186,36 +242,45 @@ def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) 
 
 # --------------------------------------------------------------------------------- matmul
 def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool = False,
-                   texture: bool = False, half: bool = False) -> Variant:
+                   texture: bool = False, half: bool = False, blocked_groups: int = 0) -> Variant:
     """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``;
     ``subgroup``: whether matmul_subgroup.wgsl may run (the device and the dtype allow it), then
     first from SUBGROUP_MIN_M rows, else right after the register-blocked kernel; ``texture``:
     whether the texture convolution may run it (a float32 product with a weight as B, no
     residual: ops.conv.texture_matmul), then first on software adapters from TEXTURE_MIN_MACS
     (also at M = 1: MobileNetV2's classifier measured 1.0 against 4.9 ms for the subgroup kernel).
-    ``half``: precision="float16" (_half)."""
+    ``half``: precision="float16" (_half). ``blocked_groups``: the workgroups matmul.wgsl
+    launches for the product without splitting; under FILL_GROUPS its split-K form
+    (REGBLOCK_SPLIT) is a candidate too, on hardware first for few-row products launching under
+    FILL_GROUPS / 4 (a classifier at batch 1: one workgroup would sum all of K)."""
     shape_class = (_bucket(m), _bucket(n), _bucket(k), _bucket(nbatch))
     if half:
         family, tiles = _half(device, "matmul", m, n, nbatch)
         return _choose(device, family, shape_class, tiles)
-    candidates = _order(device, m, n, nbatch)
+    k4, n4 = cdiv(k, 4), cdiv(n, 4)
+    candidates = _order(device, m, n, nbatch, k4)
+    count = split_count(k4, 1, blocked_groups, LOOP_BUDGET)
+    if count >= 2:
+        first = (not device.is_software and candidates[0].name == REGBLOCK.name
+                 and _split_first(blocked_groups, count))
+        candidates.insert(0 if first else len(candidates), REGBLOCK_SPLIT)
     if subgroup:
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
-    k4, n4 = cdiv(k, 4), cdiv(n, 4)
     if texture and nbatch == 1 and fits_textures(device, m * k4, (4 * k4 + 1) * n4):
         _offer_software_first(device, candidates, nbatch * m * n * k)
     return _choose(device, "matmul", shape_class, candidates)
 
 
 def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: int, nz: int, splits: int,
-                  batch: dict, alpha: float, template: dict, constants: dict) -> None:
-    """matmul_tiled.wgsl with tile ``v`` over ``nz`` = batch x splits products; ``batch``: the
-    batch layout uniforms (rank, a_mat, b_mat, shape/a/b lo/hi) matmul.wgsl takes too."""
+                  chunk: int, batch: dict, alpha: float, template: dict, constants: dict) -> None:
+    """matmul_tiled.wgsl with tile ``v`` over ``nz`` = batch x splits products, each split
+    summing ``chunk`` vec4 K steps (a multiple of the tile's bk / 4); ``batch``: the batch
+    layout uniforms (rank, a_mat, b_mat, shape/a/b lo/hi) matmul.wgsl takes too."""
     t: Tile = v.get("tile")
     groups_m, groups_n = cdiv(m, t.bm), cdiv(n4, t.bn // 4)
     ctx.dispatch("matmul_tiled.wgsl", bindings, grid_1d(groups_m * groups_n * nz, 1),
                  params={"M": m, "N": n, "K4": k4, "N4": n4, "groups_m": groups_m, "groups_n": groups_n,
-                         "nz": nz, "splits": splits, "k4_chunk": t.k4_chunk(), "alpha": alpha, **batch},
+                         "nz": nz, "splits": splits, "k4_chunk": chunk, "alpha": alpha, **batch},
                  template={**template, "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk},
                  constants=constants)
 
@@ -230,7 +295,7 @@ def conv_variant(device, g, m: int, n4: int, k4: int, transposed: bool, half: bo
     if half:                # precision="float16": the tiled kernel (_half)
         family, tiles = _half(device, "conv2d", m, 4 * n4, 1)
         return _choose(device, family, shape_class, tiles)
-    candidates = _order(device, m, 4 * n4, 1)
+    candidates = _order(device, m, 4 * n4, 1, g.kh * g.kw * k4)
     macs = m * 16 * n4 * k4 * g.kh * g.kw
     if fits_textures(device, g.n * g.h * g.w * k4, (g.kh * g.kw * 4 * k4 + 1) * n4):
         _offer_software_first(device, candidates, macs)
@@ -271,15 +336,25 @@ def texture_launch(g, m: int, n4: int):
 
 def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
     """conv2d_tiled.wgsl's launch for tile ``v``: (kernel, grid, template, constants, per-pass
-    uniforms), the passes splitting the taps * k4 vec4 K steps within llvmpipe's loop cap."""
+    uniforms, splits). Without splitting, the passes split the taps * k4 vec4 K steps within
+    llvmpipe's loop cap; the split-K form (``v`` from _split) runs one pass whose workgroups
+    each sum a chunk of K (split_chunk) into their own slice of a partial-sums buffer (SPLIT),
+    ``splits`` slices that conv_splitk.wgsl adds up; splits is 1 otherwise."""
     t: Tile = v.get("tile")
     groups_n = cdiv(n4, t.bn // 4)
-    grid = grid_1d(cdiv(m, t.bm) * groups_n, 1)
+    groups = cdiv(m, t.bm) * groups_n
     pointwise = is_pointwise(g)
     total, chunk = g.kh * g.kw * k4, t.k4_chunk()
-    passes = [{"q0": q, "q1": min(total, q + chunk), "groups_n": groups_n} for q in range(0, total, chunk)]
+    split = split_chunk(total, t.bk // 4, groups, chunk) if v.get("split") else 0
     template = {"T": "f32", "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk}
-    return "conv2d_tiled.wgsl", grid, template, {"POINTWISE": pointwise}, passes
+    constants = {"POINTWISE": pointwise, "SPLIT": bool(split)}
+    if split:
+        splits = cdiv(total, split)
+        passes = [{"q0": 0, "q1": total, "groups_n": groups_n, "groups": groups, "chunk": split}]
+        return "conv2d_tiled.wgsl", grid_1d(groups * splits, 1), template, constants, passes, splits
+    passes = [{"q0": q, "q1": min(total, q + chunk), "groups_n": groups_n, "groups": groups,
+               "chunk": min(total, q + chunk) - q} for q in range(0, total, chunk)]
+    return "conv2d_tiled.wgsl", grid_1d(groups, 1), template, constants, passes, 1
 
 
 # ------------------------------------------------------------------------------ depthwise
@@ -357,10 +432,11 @@ def depthwise_launch(v: Variant, g, c4: int):
 def variant_names(family: str) -> list[str]:
     """Every variant name the lowerings of ``family`` ("matmul", "conv2d", "depthwise") may
     offer, on some device for some problem."""
+    tiles = [t.name + suffix for t in TILES for suffix in ("", SPLIT_SUFFIX)]
     if family == "matmul":
-        return [REGBLOCK.name, SUBGROUP.name, TEXTURE.name] + [t.name for t in TILES]
+        return [REGBLOCK.name, REGBLOCK_SPLIT.name, SUBGROUP.name, TEXTURE.name] + tiles
     if family == "conv2d":
-        return [REGBLOCK.name, TEXTURE.name, UNIFORM.name] + [t.name for t in TILES]
+        return [REGBLOCK.name, TEXTURE.name, UNIFORM.name] + tiles
     if family == "depthwise":
         return [REGBLOCK.name, TEXTURE.name] + [t.name for t in PATCH_TILES]
     raise ValueError(f"unknown kernel family {family!r}")
