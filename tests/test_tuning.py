@@ -330,3 +330,23 @@ class _File:
 
     def read_bytes(self):
         return self.data
+
+
+def test_tune_table_through_a_pipe_shows_whole_rows_and_names(tmp_path):
+    """Printed to a pipe (not a terminal), the table is not cropped at 80 columns: every row
+    has its right border and every candidate name is whole (a tile and its split-K form differ
+    only at the end); nodes are shown by their own names (the last two parts of the path)."""
+    import os
+
+    env = {**os.environ, cache.ENV_DIR: str(tmp_path / "cache")}
+    env.pop(tuning.ENV_TUNE, None)
+    report = json.loads(cli("tune", MODEL, "--adapter", "vulkan", "--runs", "1", "--json", env=env).stdout)
+    if not report["points"]:
+        pytest.skip("the embedded model's plan raised no choice point: no table to print")
+    text = cli("tune", MODEL, "--adapter", "vulkan", "--runs", "1", env=env).stdout
+    rows = [line for line in text.splitlines() if line[:1] in "┏┃┡│├└"]
+    assert rows and all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in rows), text
+    for p in report["points"]:
+        assert "/".join(p["node"].split("/")[-2:]) in text
+        for c in p["candidates"]:
+            assert f" {c['name']} " in text, c["name"]

@@ -71,13 +71,15 @@ def _print(report, model_path: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = Console() if sys.stdout.isatty() else Console(width=140)   # piped: whole rows, not 80 columns
     t = Table(title=f"{Path(model_path).parent.name}/{Path(model_path).name} on {report.adapter}: kernel variants "
                     f"(median ms of each alone: {next((p.timer for p in report.points if p.timer), 'cached')} time)")
+    # node and candidate names unbroken (a tile and its split-K form differ only at the end:
+    # "tiled_64x64_k16_4x4" and "tiled_64x64_k16_4x4_splitk"); the other columns wrap
     for col in ("family", "shape class", "node", "candidate", "ms", ""):
-        t.add_column(col, justify="right" if col == "ms" else "left")
+        t.add_column(col, justify="right" if col == "ms" else "left", no_wrap=col in ("node", "candidate"))
     for p in report.points:
-        head = [p.family, str(p.shape_class), p.node]
+        head = [p.family, str(p.shape_class), "/".join(p.node.split("/")[-2:])]   # the node's own name
         cands = p.candidates or [None]
         for i, c in enumerate(cands):
             if c is None:
