@@ -6,6 +6,11 @@ weight, as the texture variant needs). A variant a device or a problem
 cannot take (workgroup limits, a tile far bigger than the output) is not among that lowering's
 candidates and the case runs the first candidate instead; each variant must still have run on
 some case on some adapter (no variant passes by never running)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from types import SimpleNamespace
 
 import pytest
@@ -109,20 +114,79 @@ def test_split_k_forms_are_offered_where_the_output_leaves_a_big_gpu_idle():
     assert not [v for v in tiled._order(HARDWARE, 49, 160, 1, 2 * tiled.MIN_SPLIT_K4 - 1) if v.get("split")]
 
 
-def test_a_classifier_at_batch_1_splits_k_on_hardware_and_never_by_default_on_software():
-    """[1, 1280] x [1280, 1000]: matmul.wgsl would sum all of K in one workgroup, so its split-K
-    form is first on hardware; software adapters (every local one) keep their defaults first
-    and offer the split forms last, for the autotuner."""
+def test_a_classifier_at_batch_1_gets_the_subgroup_gemv_or_a_split_k_first_on_hardware_only():
+    """[1, 1280] x [1280, 1000]: matmul.wgsl would sum all of K in one workgroup. On hardware
+    with subgroups and a weight as B, matmul_gemv_subgroup.wgsl comes first (one pass, lanes along
+    K), else matmul.wgsl's split-K form. Software adapters (every local one) keep their default
+    first and offer the new variants only after every older candidate, for the autotuner."""
     blocked = mm._groups(1, 250, 1)
     assert blocked < tiled.FILL_GROUPS // 4
     names = _candidates(tiled.matmul_variant, HARDWARE, 1, 1000, 1280, 1, blocked_groups=blocked)
     assert names[0] == tiled.REGBLOCK_SPLIT.name and tiled.REGBLOCK.name in names, names
+    names = _candidates(tiled.matmul_variant, HARDWARE, 1, 1000, 1280, 1, blocked_groups=blocked, gemv=True)
+    assert names[:2] == [tiled.GEMV.name, tiled.REGBLOCK_SPLIT.name], names
+    new = {tiled.GEMV.name, tiled.REGBLOCK_SPLIT.name}
     for adapter in ADAPTERS:
         device = get_device(adapter)
-        names = _candidates(tiled.matmul_variant, device, 1, 1000, 1280, 1, subgroup=use_subgroups(device),
-                            texture=True, blocked_groups=blocked)
-        split = [i for i, n in enumerate(names) if n.endswith(tiled.SPLIT_SUFFIX)]
-        assert split and split == list(range(len(names) - len(split), len(names))), names
-    # a product big enough to fill the GPU: no split form
+        kw = {"subgroup": use_subgroups(device), "texture": True}
+        before = _candidates(tiled.matmul_variant, device, 1, 1000, 1280, 1, **kw)
+        after = _candidates(tiled.matmul_variant, device, 1, 1000, 1280, 1, blocked_groups=blocked,
+                            gemv="subgroup" in device.features, **kw)
+        older = [n for n in after if n not in new and not n.endswith(tiled.SPLIT_SUFFIX)]
+        assert older == [n for n in before if not n.endswith(tiled.SPLIT_SUFFIX)], (before, after)
+        assert after[:len(older)] == older, after
+    # too many rows for the gemv kernel, or a product big enough to fill the GPU: neither
+    assert tiled.GEMV.name not in _candidates(tiled.matmul_variant, HARDWARE, tiled.GEMV_MAX_M + 1, 1000, 1280, 1,
+                                              gemv=True)
     assert tiled.REGBLOCK_SPLIT.name not in _candidates(tiled.matmul_variant, HARDWARE, 4096, 4096, 4096, 1,
                                                         blocked_groups=mm._groups(4096, 1024, 1))
+
+
+def test_subgroup_gemv_is_right_at_another_subgroup_width():
+    """matmul_gemv_subgroup.wgsl must not depend on the subgroup width (32 on NVIDIA, 8 on this
+    machine's lavapipe): lavapipe with 128-bit vectors (LP_NATIVE_VECTOR_WIDTH=128) runs
+    subgroups of 4. Every registry case the variant takes passes there too, in a new process,
+    and so does the longest K it is offered for 8 rows (tiled.gemv_fits: llvmpipe's loop cap,
+    which the narrowest subgroup meets first)."""
+    if not any(a.lower().startswith("vulkan") for a in ADAPTERS):
+        pytest.skip("needs the Vulkan adapter (the GL one has no subgroups)")
+    script = textwrap.dedent("""
+        import json
+        from wgpu_runtime import get_device, tuning
+        from wgpu_runtime.conformance.op_cases import run_case
+        from wgpu_runtime.ops import REGISTRY, tiled
+        dev = get_device("vulkan")
+        key = ("matmul", tiled.GEMV.name, dev.name)
+        ran, failed = 0, []
+        for op, weights in (("MatMul", (1,)), ("_FusedMatMul", (1,))):
+            for i in range(len(REGISTRY[op].cases)):
+                before = tiled.LAUNCHED[key]
+                with tuning.forcing({"matmul": tiled.GEMV.name}):
+                    r = run_case(op, i, dev, weights)
+                ran += tiled.LAUNCHED[key] > before
+                if not r.passed:
+                    failed.append(f"{op} case {i}: {r.message}")
+        # the longest K tiled.gemv_fits lets 8 rows take (the loop cap at 4 lanes), integer-valued: exact
+        import numpy as np
+        from wgpu_runtime.graph.single_op import op_model
+        k4 = max(k for k in range(1, 40000) if tiled.gemv_fits(8, k))
+        rng = np.random.default_rng(0)
+        a = np.round(2 * rng.standard_normal((8, 4 * k4))).astype(np.float32)
+        b = np.round(2 * rng.standard_normal((4 * k4, 5))).astype(np.float32)
+        before = tiled.LAUNCHED[key]
+        with tuning.forcing({"matmul": tiled.GEMV.name}):
+            got = op_model("MatMul", {}, [a, b], dev, const_inputs={1}).execute({"in0": a})
+        got = np.asarray(got[0] if isinstance(got, (list, tuple)) else got)
+        ran += tiled.LAUNCHED[key] > before
+        if not np.array_equal(got, a.astype(np.float64) @ b):
+            failed.append(f"8 x {4 * k4} x 5: max error {np.abs(got - a.astype(np.float64) @ b).max()}")
+        print(json.dumps({"device": dev.name, "ran": ran, "failed": failed}))
+    """)
+    # Mesa's shader cache does not key on the vector width: without disabling it, pipelines
+    # compiled 8 lanes wide by an earlier process would run here (and hide a width-4 bug)
+    env = {**os.environ, "LP_NATIVE_VECTOR_WIDTH": "128", "MESA_SHADER_CACHE_DISABLE": "true"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "128 bits" in result["device"], f"lavapipe did not take the 128-bit width: {result['device']}"
+    assert result["ran"] >= 10 and not result["failed"], result

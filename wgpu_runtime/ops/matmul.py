@@ -9,7 +9,9 @@ so no invocation loops more than llvmpipe's 65535 iterations. Where llvmpipe run
 kernels/matmul_subgroup.wgsl (the same product, the 8 lanes of a subgroup sharing B's columns
 through broadcasts) is a variant too. Where workgroup memory is fast (real
 GPUs), the tiled variants of ops/tiled.py (kernels/matmul_tiled.wgsl) read the same operands instead,
-chosen per adapter and shape (wgpu_runtime.tuning).
+chosen per adapter and shape (wgpu_runtime.tuning). A product of at most 8 rows by a weight has
+kernels/matmul_gemv_subgroup.wgsl where the adapter has subgroups: the weight packed transposed
+(K contiguous), each subgroup's lanes along K, summed by subgroupAdd.
 
 Einsum (one or two operands, ellipsis, repeated labels): each operand becomes one strided copy
 into [batch, free, contracted, summed-away] order (a repeated label is a diagonal: the strides of
@@ -219,11 +221,16 @@ def _lower(flags, batch_rule):
         weight = b.value is not None and len(a.shape) == len(b.shape) == 2
         texture = weight and K > 0 and a.dtype == F and ep.residual_index is None
         half = ctx.half and a.dtype == F        # f16 tiles and accumulators (precision.py)
+        gemv = weight and a.dtype == F and "subgroup" in ctx.device.features
         variant = tiled.matmul_variant(ctx.device, M, N, K, nbatch, subgroup=use_subgroups(ctx.device),
-                                       texture=texture, half=half, blocked_groups=_groups(M, N4, nbatch))
+                                       texture=texture, half=half, blocked_groups=_groups(M, N4, nbatch),
+                                       gemv=gemv and not half)
         if variant.name == tiled.TEXTURE.name:
             w = np.asarray(b.value, np.float32)
             texture_matmul(ctx, _operand(ctx, 0, M, K, d.ta, M, 4 * K4), w.T if d.tb else w, M, K4)
+            return
+        if variant.name == tiled.GEMV.name:
+            _gemv(ctx, ep, _operand(ctx, 0, M, K, d.ta, M, 4 * K4), np.asarray(b.value, np.float32), d.tb, M, N, K4)
             return
         if K:
             mat_a = _operand(ctx, 0, M, K, d.ta, M, 4 * K4)
@@ -250,8 +257,7 @@ def _lower(flags, batch_rule):
         # the epilogue runs in the last pass: the matmul itself, or the split-K sum; a residual is
         # read in that pass's output layout (padded to 4 * N4 columns in the matmul's)
         ep_bufs = fused.bind(ctx, ep, 2, N, residual=_residual(ctx, ep, N if direct or splits > 1 else 4 * N4))
-        epilogue = {**ep.constants, "EPILOGUE": bool(ep.bias is not None or ep.scale is not None or ep.activation
-                                                     or ep.residual_index is not None)}
+        epilogue = _epilogue_constants(ep)
         shape8, sa8, sb8 = vec8(shape), vec8(sa), vec8(sb)
         batch = {"rank": len(shape), "a_mat": M * K4, "b_mat": 4 * K4 * N4, "shape_lo": shape8[:4],
                  "shape_hi": shape8[4:], "a_lo": sa8[:4], "a_hi": sa8[4:], "b_lo": sb8[:4], "b_hi": sb8[4:]}
@@ -276,6 +282,30 @@ def _lower(flags, batch_rule):
         elif not direct:
             _crop(ctx, dst, out.buf, nbatch, M, N, 4 * N4)
     return lower
+
+
+def _epilogue_constants(ep) -> dict:
+    """The override constants of a matmul kernel's fused epilogue (matmul_finish.wgsl): EPILOGUE
+    false where there is nothing to apply (the sum is the result)."""
+    return {**ep.constants, "EPILOGUE": bool(ep.bias is not None or ep.scale is not None or ep.activation
+                                             or ep.residual_index is not None)}
+
+
+def _gemv(ctx, ep, mat_a, w: np.ndarray, tb: bool, M: int, N: int, K4: int) -> None:
+    """The node's [M, K] x [K, N] product by matmul_gemv_subgroup.wgsl (the matmul family's
+    "subgroup_gemv" variant): ``mat_a`` the [M, 4*K4] operand (zero padded), ``w`` the weight
+    ([N, K] when ``tb``), packed as [N, 4*K4] (K contiguous) once per model; straight into the
+    output, the epilogue (and its residual, in the output's layout) in the same pass."""
+    out = ctx.outputs[0]
+    wt = w if tb else w.T
+    packed = np.zeros((N, 4 * K4), np.float32)
+    packed[:, :wt.shape[1]] = wt
+    ep_bufs = fused.bind(ctx, ep, 2, N, residual=_residual(ctx, ep, N))
+    epilogue = _epilogue_constants(ep)
+    ctx.dispatch("matmul_gemv_subgroup.wgsl", [mat_a, ctx.constant(packed, F, "matmul-weight-t"), out.buf, *ep_bufs],
+                 grid_1d(cdiv(N, WORKGROUP // tiled.GEMV_LANES), 1),
+                 params={"M": M, "N": N, "K4": K4, "alpha": ep.leaky_alpha},
+                 template={"T": "f32", **ep.template}, constants=epilogue)
 
 
 def _residual(ctx, ep, cols: int):

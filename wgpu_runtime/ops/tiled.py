@@ -9,6 +9,8 @@ workgroup-memory tiled ones for GPUs with fast shared memory (matmul_tiled.wgsl,
 conv2d_tiled.wgsl, depthwise_tiled.wgsl), one variant per tile shape. Matmuls also have
 "subgroup" (matmul_subgroup.wgsl: the register-blocked kernel with B handed between the 8 lanes
 of a subgroup by broadcasts) where llvmpipe runs subgroups of 8 (ops.conv.use_subgroups).
+Few-row products by a weight (a classifier at batch 1) have "subgroup_gemv" where the adapter has
+subgroups (matmul_gemv_subgroup.wgsl: lanes along K, subgroupAdd; any subgroup width).
 Products whose output is too small to keep a big GPU busy (under FILL_GROUPS workgroups) but
 whose K is long also have split-K forms of the tiles and of matmul.wgsl (name + SPLIT_SUFFIX):
 each workgroup sums a chunk of K into a partial-sums buffer and a second pass adds the chunks
@@ -41,6 +43,10 @@ MIN_SPLIT_K4 = 16                 # vec4 K steps (64 products) each split sums a
 SPLIT_FIRST_MIN = 4               # K chunks from which a split-K form is the default on hardware (_split_first)
 REGBLOCK_SPLIT = Variant(REGBLOCK.name + SPLIT_SUFFIX, (("split", True),))   # matmul.wgsl, K split
 SUBGROUP_MIN_M = 9                # rows from which it is the default (at <= 8 it measured no faster)
+GEMV = Variant("subgroup_gemv")   # matmul_gemv_subgroup.wgsl: few rows by a weight, lanes along K, subgroupAdd
+GEMV_MAX_M = 8                    # rows it takes (its accumulators: one per row in each lane)
+GEMV_LANES = 32                   # the subgroup width its grid is sized for (NVIDIA's; others loop or idle)
+GEMV_MIN_LANES = 4                # the narrowest subgroup it may meet (llvmpipe with 128-bit vectors)
 TEXTURE = Variant("texture")      # conv2d_texture*.wgsl, depthwise_texture.wgsl: operands in textures (textures.py)
 UNIFORM = Variant("uniform")      # conv2d_uniform.wgsl: at most 4 input channels, the filter in the uniform block
 TEXTURE_MIN_MACS = 1 << 16        # multiply-adds from which it is the default on software adapters (a
@@ -242,7 +248,8 @@ def _choose(device, family: str, shape_class: tuple, candidates: list[Variant]) 
 
 # --------------------------------------------------------------------------------- matmul
 def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool = False,
-                   texture: bool = False, half: bool = False, blocked_groups: int = 0) -> Variant:
+                   texture: bool = False, half: bool = False, blocked_groups: int = 0,
+                   gemv: bool = False) -> Variant:
     """The variant running an m x k by k x n product (``nbatch`` of them) on ``device``;
     ``subgroup``: whether matmul_subgroup.wgsl may run (the device and the dtype allow it), then
     first from SUBGROUP_MIN_M rows, else right after the register-blocked kernel; ``texture``:
@@ -252,7 +259,10 @@ def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool =
     ``half``: precision="float16" (_half). ``blocked_groups``: the workgroups matmul.wgsl
     launches for the product without splitting; under FILL_GROUPS its split-K form
     (REGBLOCK_SPLIT) is a candidate too, on hardware first for few-row products launching under
-    FILL_GROUPS / 4 (a classifier at batch 1: one workgroup would sum all of K)."""
+    FILL_GROUPS / 4 (a classifier at batch 1: one workgroup would sum all of K). ``gemv``:
+    whether matmul_gemv_subgroup.wgsl may run it (the device has subgroups, B is a float32
+    weight, one product), then a candidate up to GEMV_MAX_M rows: first on hardware, last on
+    software adapters."""
     shape_class = (_bucket(m), _bucket(n), _bucket(k), _bucket(nbatch))
     if half:
         family, tiles = _half(device, "matmul", m, n, nbatch)
@@ -266,9 +276,19 @@ def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool =
         candidates.insert(0 if first else len(candidates), REGBLOCK_SPLIT)
     if subgroup:
         candidates.insert(0 if m >= SUBGROUP_MIN_M else 1, SUBGROUP)
+    if gemv and nbatch == 1 and 0 < m <= GEMV_MAX_M and 0 < k4 and gemv_fits(m, k4):
+        candidates.insert(len(candidates) if device.is_software else 0, GEMV)
     if texture and nbatch == 1 and fits_textures(device, m * k4, (4 * k4 + 1) * n4):
         _offer_software_first(device, candidates, nbatch * m * n * k)
     return _choose(device, "matmul", shape_class, candidates)
+
+
+def gemv_fits(m: int, k4: int) -> bool:
+    """Whether matmul_gemv_subgroup.wgsl's lanes stay under llvmpipe's loop cap for m rows over
+    k4 vec4s at the narrowest subgroup: each lane's K loop runs k4 / GEMV_MIN_LANES times,
+    with m + 2 loop iterations counted per step (its row loop and the loop's own; measured at
+    width 4: m = 2 right up to k4 = 60000, wrong at 65536)."""
+    return cdiv(k4, GEMV_MIN_LANES) * (m + 2) <= LOOP_BUDGET
 
 
 def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: int, nz: int, splits: int,
@@ -434,7 +454,7 @@ def variant_names(family: str) -> list[str]:
     offer, on some device for some problem."""
     tiles = [t.name + suffix for t in TILES for suffix in ("", SPLIT_SUFFIX)]
     if family == "matmul":
-        return [REGBLOCK.name, REGBLOCK_SPLIT.name, SUBGROUP.name, TEXTURE.name] + tiles
+        return [REGBLOCK.name, REGBLOCK_SPLIT.name, SUBGROUP.name, GEMV.name, TEXTURE.name] + tiles
     if family == "conv2d":
         return [REGBLOCK.name, TEXTURE.name, UNIFORM.name] + tiles
     if family == "depthwise":
