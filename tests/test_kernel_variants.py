@@ -16,7 +16,9 @@ from types import SimpleNamespace
 import pytest
 
 from wgpu_runtime import get_device, tuning
+from wgpu_runtime.conformance.models import ModelUnderTest
 from wgpu_runtime.conformance.op_cases import run_case
+from wgpu_runtime.models import default_model_path
 from wgpu_runtime.ops import REGISTRY, tiled
 from wgpu_runtime.ops import matmul as mm
 from wgpu_runtime.ops.common import cdiv
@@ -190,3 +192,21 @@ def test_subgroup_gemv_is_right_at_another_subgroup_width():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert "128 bits" in result["device"], f"lavapipe did not take the 128-bit width: {result['device']}"
     assert result["ran"] >= 10 and not result["failed"], result
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_real_model_passes_conformance_with_the_split_k_forms_and_the_gemv_forced(adapter):
+    """The embedded MobileNetV2 with the split-K forms forced on every convolution that can split
+    (and matmul.wgsl's, or the subgroup gemv where the adapter has subgroups, on its classifier),
+    against the numpy reference executor and the stored TensorFlow outputs (conformance's model
+    check, its tolerance policy)."""
+    device = get_device(adapter)
+    gemv = tiled.GEMV.name if "subgroup" in device.features else tiled.REGBLOCK_SPLIT.name
+    force = {"conv2d": "tiled_32x32_k16_4x4" + tiled.SPLIT_SUFFIX, "matmul": gemv}
+    before = dict(tiled.LAUNCHED)
+    with tuning.forcing(force):
+        result = ModelUnderTest(default_model_path()).check(device)
+    ran = {k[1]: n - before.get(k, 0) for k, n in tiled.LAUNCHED.items()
+           if k[2] == device.name and n > before.get(k, 0)}
+    assert result.passed and result.checks, result.to_dict()
+    assert ran.get(force["conv2d"], 0) >= 5 and ran.get(gemv) == 1, ran
