@@ -54,6 +54,38 @@ override SPLIT: bool = false;
 
 var<workgroup> As: array<vec4<{{TC}}>, 4u * BK4 * AP>;
 var<workgroup> Bs: array<vec4<{{TC}}>, 4u * BK4 * BN4>;
+var<private> org: array<vec3<i32>, LA>;        // the windows' origins of the A rows an invocation loads
+#include <tile_stage.wgsl>
+
+// K step k0's tiles into ra / rb (tile_stage.wgsl): the A rows' gathered input vec4s (pixel
+// m_base + row, vec4 column kq: a tap and a channel vec4) and the filter's 4*BK4 rows x BN4
+// vec4s from column n_base; zeros past m, n4, q_end and in the padding.
+fn load_tiles(k0: u32, q_end: u32, li: u32, m_base: u32, n_base: u32) {
+    for (var s = 0u; s < LA; s++) {
+        let e = li + s * NT;
+        let r = e / BK4;
+        let q = k0 + e % BK4;
+        var v = vec4<f32>();
+        if (m_base + r < p.m && q < q_end) {
+            if (POINTWISE) {
+                v = x[(m_base + r) * p.k4 + q];
+            } else {
+                let t = q / p.k4;
+                let pixel = tap(org[s], t / p.kw, t % p.kw);
+                if (pixel >= 0) { v = x[u32(pixel) * p.k4 + q % p.k4]; }
+            }
+        }
+        ra[s] = v;
+    }
+    for (var s = 0u; s < LB; s++) {
+        let e = li + s * NT;
+        let krow = 4u * k0 + e / BN4;
+        let col = n_base + e % BN4;
+        var v = vec4<f32>();
+        if (krow < 4u * q_end && col < p.n4) { v = w[krow * p.n4 + col]; }
+        rb[s] = v;
+    }
+}
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -69,7 +101,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let bias_row = 4u * taps * p.k4;
 
     // the A rows this invocation loads (the same in every tile): their windows' origins
-    var org: array<vec3<i32>, LA>;
     for (var s = 0u; s < LA; s++) { org[s] = origin(min(m_base + (li + s * NT) / BK4, p.m - 1u)); }
 
     var acc: array<vec4<{{TC}}>, TM * TN4>;
@@ -80,36 +111,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
     let row0 = lid.y * TM / 4u;                  // this invocation's first row, in As vec4s
+    if (PREFETCH) { load_tiles(q_begin, q_end, li, m_base, n_base); }
     for (var k0 = q_begin; k0 < q_end; k0 += BK4) {
-        for (var s = 0u; s < LA; s++) {          // A tile: BM pixels x BK4 vec4s, stored transposed
-            let e = li + s * NT;
-            let r = e / BK4;
-            let q = k0 + e % BK4;
-            var v = vec4<f32>();
-            if (m_base + r < p.m && q < q_end) {
-                if (POINTWISE) {
-                    v = x[(m_base + r) * p.k4 + q];
-                } else {
-                    let t = q / p.k4;
-                    let pixel = tap(org[s], t / p.kw, t % p.kw);
-                    if (pixel >= 0) { v = x[u32(pixel) * p.k4 + q % p.k4]; }
-                }
-            }
-            let at = 4u * (e % BK4) * AP + r / 4u;
-            As[at][r % 4u] = {{TC}}(v.x);
-            As[at + AP][r % 4u] = {{TC}}(v.y);
-            As[at + 2u * AP][r % 4u] = {{TC}}(v.z);
-            As[at + 3u * AP][r % 4u] = {{TC}}(v.w);
-        }
-        for (var s = 0u; s < LB; s++) {          // filter tile: 4*BK4 rows x BN4 vec4s
-            let e = li + s * NT;
-            let krow = 4u * k0 + e / BN4;
-            let col = n_base + e % BN4;
-            var v = vec4<f32>();
-            if (krow < 4u * q_end && col < p.n4) { v = w[krow * p.n4 + col]; }
-            Bs[e] = vec4<{{TC}}>(v);
-        }
+        if (!PREFETCH) { load_tiles(k0, q_end, li, m_base, n_base); }
+        stage_tiles(li);
         workgroupBarrier();
+        if (PREFETCH && k0 + BK4 < q_end) { load_tiles(k0 + BK4, q_end, li, m_base, n_base); }
 #include <tile_multiply.wgsl>
         workgroupBarrier();
     }

@@ -43,6 +43,25 @@ struct Params {
 
 var<workgroup> As: array<vec4<{{TC}}>, 4u * BK4 * AP>;
 var<workgroup> Bs: array<vec4<{{TC}}>, 4u * BK4 * BN4>;
+#include <tile_stage.wgsl>
+
+// K step k0's tiles into ra / rb (tile_stage.wgsl): A's BM rows x BK4 vec4s from row m_base,
+// B's 4*BK4 rows x BN4 vec4s from column n_base; zeros past M, N4 and k_end.
+fn load_tiles(k0: u32, k_end: u32, li: u32, m_base: u32, n_base: u32, a_off: u32, b_off: u32) {
+    for (var s = 0u; s < LA; s++) {
+        let e = li + s * NT;
+        let m = m_base + e / BK4;
+        let k = k0 + e % BK4;
+        ra[s] = select(vec4<{{T}}>(), mat_a[a_off + min(m, p.M - 1u) * p.K4 + min(k, p.K4 - 1u)], m < p.M && k < k_end);
+    }
+    for (var s = 0u; s < LB; s++) {
+        let e = li + s * NT;
+        let krow = 4u * k0 + e / BN4;
+        let col = n_base + e % BN4;
+        let ok = krow < 4u * k_end && col < p.N4;
+        rb[s] = select(vec4<{{T}}>(), mat_b[b_off + min(krow, 4u * p.K4 - 1u) * p.N4 + min(col, p.N4 - 1u)], ok);
+    }
+}
 
 @compute @workgroup_size(WGX, WGY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -68,31 +87,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
     let row0 = lid.y * TM / 4u;                  // this invocation's first row, in As vec4s
+    if (PREFETCH) { load_tiles(k_begin, k_end, li, m_base, n_base, a_off, b_off); }
     for (var k0 = k_begin; k0 < k_end; k0 += BK4) {
-        for (var s = 0u; s < LA; s++) {          // A tile: BM rows x BK4 vec4s, stored transposed
-            let e = li + s * NT;
-            let r = e / BK4;
-            let q = e % BK4;
-            let m = m_base + r;
-            let k = k0 + q;
-            let ok = m < p.M && k < k_end;
-            let v = select(vec4<{{T}}>(), mat_a[a_off + min(m, p.M - 1u) * p.K4 + min(k, p.K4 - 1u)], ok);
-            let at = 4u * q * AP + r / 4u;
-            As[at][r % 4u] = {{TC}}(v.x);
-            As[at + AP][r % 4u] = {{TC}}(v.y);
-            As[at + 2u * AP][r % 4u] = {{TC}}(v.z);
-            As[at + 3u * AP][r % 4u] = {{TC}}(v.w);
-        }
-        for (var s = 0u; s < LB; s++) {          // B tile: 4*BK4 rows x BN4 vec4s
-            let e = li + s * NT;
-            let kr = e / BN4;
-            let c = e % BN4;
-            let krow = 4u * k0 + kr;
-            let col = n_base + c;
-            let ok = krow < 4u * k_end && col < p.N4;
-            Bs[e] = vec4<{{TC}}>(select(vec4<{{T}}>(), mat_b[b_off + min(krow, 4u * p.K4 - 1u) * p.N4 + min(col, p.N4 - 1u)], ok));
-        }
+        if (!PREFETCH) { load_tiles(k0, k_end, li, m_base, n_base, a_off, b_off); }
+        stage_tiles(li);
         workgroupBarrier();
+        if (PREFETCH && k0 + BK4 < k_end) { load_tiles(k0 + BK4, k_end, li, m_base, n_base, a_off, b_off); }
 #include <tile_multiply.wgsl>
         workgroupBarrier();
     }

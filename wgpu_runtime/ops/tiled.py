@@ -26,7 +26,7 @@ which ran.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import textures, tuning
 from ..tuning import Variant
@@ -68,16 +68,18 @@ HALF_SUFFIX = "_f16"              # the families of the f16 kernels (precision="
 @dataclass(frozen=True)
 class Tile:
     """A workgroup computes a bm x bn block of the output, stepping bk along K; each invocation
-    tm rows x tn columns (tm, tn, bk multiples of 4)."""
+    tm rows x tn columns (tm, tn, bk multiples of 4). ``prefetch``: each K step's tiles are
+    loaded into registers during the previous step's products (tile_stage.wgsl's PREFETCH)."""
     bm: int
     bn: int
     bk: int
     tm: int
     tn: int
+    prefetch: bool = False
 
     @property
     def name(self) -> str:
-        return f"tiled_{self.bm}x{self.bn}_k{self.bk}_{self.tm}x{self.tn}"
+        return f"tiled_{self.bm}x{self.bn}_k{self.bk}_{self.tm}x{self.tn}" + ("_pf" if self.prefetch else "")
 
     @property
     def invocations(self) -> int:
@@ -112,10 +114,14 @@ class Tile:
 
 
 # The tiles offered, biggest first: 128x128 for big products on a big GPU, narrow ones (32
-# columns) for convolutions with few output channels, 32x32 for small products.
-TILES = [Tile(128, 128, 16, 8, 8), Tile(128, 128, 8, 8, 8), Tile(128, 64, 16, 8, 4), Tile(64, 128, 16, 4, 8),
-         Tile(64, 64, 32, 4, 4), Tile(64, 64, 16, 4, 4), Tile(128, 32, 16, 8, 4), Tile(64, 32, 16, 4, 4),
-         Tile(32, 32, 16, 4, 4)]
+# columns) for convolutions with few output channels, 32x32 for small products. The big ones
+# also with register prefetching (after their plain forms in the order: not measured on a GPU
+# yet, so never a default; `tune` times them).
+_PLAIN = [Tile(128, 128, 16, 8, 8), Tile(128, 128, 8, 8, 8), Tile(128, 64, 16, 8, 4), Tile(64, 128, 16, 4, 8),
+          Tile(64, 64, 32, 4, 4), Tile(64, 64, 16, 4, 4), Tile(128, 32, 16, 8, 4), Tile(64, 32, 16, 4, 4),
+          Tile(32, 32, 16, 4, 4)]
+TILES = [x for t in _PLAIN
+         for x in ((t, replace(t, prefetch=True)) if t.bm * t.bn >= 64 * 128 else (t,))]
 FILL_GROUPS = 256     # workgroups that keep a big GPU busy (an H200 has 132 multiprocessors)
 
 
@@ -302,7 +308,7 @@ def launch_matmul(ctx, v: Variant, bindings: list, m: int, n: int, k4: int, n4: 
                  params={"M": m, "N": n, "K4": k4, "N4": n4, "groups_m": groups_m, "groups_n": groups_n,
                          "nz": nz, "splits": splits, "k4_chunk": chunk, "alpha": alpha, **batch},
                  template={**template, "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk},
-                 constants=constants)
+                 constants={**constants, "PREFETCH": t.prefetch})
 
 
 # ---------------------------------------------------------------------------- convolution
@@ -367,7 +373,7 @@ def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
     total, chunk = g.kh * g.kw * k4, t.k4_chunk()
     split = split_chunk(total, t.bk // 4, groups, chunk) if v.get("split") else 0
     template = {"T": "f32", "TM": t.tm, "TN": t.tn, "BM": t.bm, "BN": t.bn, "BK": t.bk}
-    constants = {"POINTWISE": pointwise, "SPLIT": bool(split)}
+    constants = {"POINTWISE": pointwise, "SPLIT": bool(split), "PREFETCH": t.prefetch}
     if split:
         splits = cdiv(total, split)
         passes = [{"q0": 0, "q1": total, "groups_n": groups_n, "groups": groups, "chunk": split}]
