@@ -384,6 +384,8 @@ register("BatchMatMulV2", reference=_reference(_BMM), shape=_shape(_BMM, "broadc
              Case([_ints((1, 2, 3), 21), _ints((4, 3, 2), 22)], note="int32 broadcast"),
              Case([quarters((3, 1, 70, 45), 23), quarters((2, 45, 90), 24)],
                   note="batch 3x2 (broadcast) of 70x90x45: ragged tiles"),
+             Case([quarters((3, 1, 5, 203), 25), quarters((2, 203, 7), 26)],
+                  note="batch 3x2 (broadcast) of 5x7 over K 203: the split-K forms' chunks per product"),
          ])
 
 
