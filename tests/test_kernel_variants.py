@@ -214,3 +214,15 @@ def test_a_real_model_passes_conformance_with_the_split_k_forms_and_the_gemv_for
            if k[2] == device.name and n > before.get(k, 0)}
     assert result.passed and result.checks, result.to_dict()
     assert ran.get(force["conv2d"], 0) >= 5 and ran.get(gemv) == 1, ran
+
+
+def test_hardware_plan_tool_lists_a_models_hardware_defaults():
+    """tools/hardware_plan.py (for preparing a lent-GPU run): the embedded model's late 1x1
+    convolutions get a split-K form and its classifier the subgroup gemv on a hardware adapter."""
+    tool = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "hardware_plan.py")
+    out = subprocess.run([sys.executable, tool, str(default_model_path()), "--adapter", ADAPTERS[0]],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith(("conv ", "matmul "))]
+    assert any(r[0] == "conv" and r[6].endswith(tiled.SPLIT_SUFFIX) for r in rows), out.stdout
+    assert any(r[0] == "matmul" and tiled.GEMV.name in r for r in rows), out.stdout
