@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The prepared speed run on the lent GPU machine (issue 9), where nothing can be downloaded:
-# installs the carried wheels (.whl/) and Vulkan loader (.gl/), then in ONE run: the kernel-variant
-# correctness tests on the GPU, the autotuner, our kernels against the PyTorch peers (cuBLAS /
-# cuDNN), MobileNetV2 against torchvision's (eager and CUDA graph), first inference in a new
-# process (cold and warm caches), and conformance with the tuned variants. Everything lands in
+# installs the carried wheels (.whl/) and Vulkan loader (.gl/), then in ONE run: the autotuner,
+# our kernels against the PyTorch peers (cuBLAS / cuDNN), MobileNetV2 against torchvision's
+# (eager and CUDA graph), first inference in a new process (cold and warm caches), the
+# kernel-variant correctness tests on the GPU, serving, and conformance with the tuned variants. Everything lands in
 # $OUT (JSON and logs); record.json indexes it. Each step has its own time limit so one slow step
 # cannot eat the machine's time.
 #   OUT=/tmp/gpu_bench tools/gpu_bench.sh
@@ -40,12 +40,6 @@ fi
 cat "$OUT/gpu.txt"
 MODELS=".fixtures/mobilenet_v2"
 [ -d .fixtures/keras3_mobilenet_v2_official ] && MODELS="$MODELS .fixtures/keras3_mobilenet_v2_official"
-
-step "variant correctness on the GPU"
-WGPU_TEST_ADAPTERS=vulkan timeout $(lim 150) $PY -m pytest -q -x -p no:cacheprovider tests/test_kernel_variants.py \
-    2>&1 | tail -15 > "$OUT/variants_tests.log"; tail -3 "$OUT/variants_tests.log"
-WGPU_TEST_ADAPTERS=vulkan timeout $(lim 120) $PY -m pytest -q -p no:cacheprovider tests/test_precision.py tests/test_encode_ahead.py \
-    2>&1 | tail -15 > "$OUT/precision_tests.log"; tail -3 "$OUT/precision_tests.log"   # f16 kernels, encoding ahead
 
 step "autotune"
 for m in $MODELS; do
@@ -89,15 +83,23 @@ done
 timeout $(lim 60) $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --json > "$OUT/bench_default.json" 2>&1
 timeout $(lim 60) $PY -m wgpu_runtime bench --adapter vulkan --runs 100 --concurrency 4 --dynamic-batching 4 --json > "$OUT/bench_default_c4.json" 2>&1
 
+step "first inference in a new process"
+timeout $(lim 90) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
+    > "$OUT/bench_first.json" 2> "$OUT/bench_first.err"
+
+# after the measurements the targets need (the variant tests take ~2 min here: 65 variants since
+# the eighth session), before the extras; conformance with the tuned winners runs at the end
+step "variant correctness on the GPU"
+WGPU_TEST_ADAPTERS=vulkan timeout $(lim 150) $PY -m pytest -q -x -p no:cacheprovider tests/test_kernel_variants.py \
+    2>&1 | tail -15 > "$OUT/variants_tests.log"; tail -3 "$OUT/variants_tests.log"
+WGPU_TEST_ADAPTERS=vulkan timeout $(lim 120) $PY -m pytest -q -p no:cacheprovider tests/test_precision.py tests/test_encode_ahead.py \
+    2>&1 | tail -15 > "$OUT/precision_tests.log"; tail -3 "$OUT/precision_tests.log"   # f16 kernels, encoding ahead
+
 step "serving: read-back of 8.7 MB, chaining, calls in flight"
 timeout $(lim 90) $PY tools/bench_serving.py --adapter vulkan --repeat 3 --runs 20 > "$OUT/serving.txt" 2>&1
 timeout $(lim 60) $PY tools/bench_loads.py --adapter vulkan --rounds 2 --runs 5 > "$OUT/loads.txt" 2>&1 || true
 timeout $(lim 60) $PY tools/bench_elementwise.py --adapter vulkan --rounds 3 --runs 5 > "$OUT/elementwise.txt" 2>&1 || true
 timeout $(lim 30) $PY tools/bench_immediates.py --adapter vulkan --rounds 10 --json "$OUT/immediates.json" > "$OUT/immediates.txt" 2>&1 || true
-
-step "first inference in a new process"
-timeout $(lim 90) $PY -m wgpu_runtime bench .fixtures/mobilenet_v2 --adapter vulkan --runs 5 --first-inference --json \
-    > "$OUT/bench_first.json" 2> "$OUT/bench_first.err"
 
 step "conformance with the tuned variants"
 timeout $(lim 120) $PY -m wgpu_runtime conformance --adapter vulkan wgpu_runtime/models/mobilenet_v2_035_128 .fixtures/mobilenet_v2 \
