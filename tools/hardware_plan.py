@@ -26,16 +26,15 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # last: an installed 
 from wgpu_runtime import get_device, load_model, tuning  # noqa: E402
 from wgpu_runtime.ops import matmul, tiled  # noqa: E402
 from wgpu_runtime.ops.common import cdiv  # noqa: E402
-from wgpu_runtime.ops.launch import WORKGROUP  # noqa: E402
 
 
 def _groups(v, m: int, n: int, k4: int, nz: int, blocked: int) -> tuple[int, int]:
     """(workgroups, K chunks) variant ``v`` launches for ``nz`` m x n outputs over k4 vec4s
     (``blocked``: matmul.wgsl's workgroups unsplit)."""
     if v.name == tiled.GEMV.name:
-        return cdiv(n, WORKGROUP // tiled.GEMV_LANES), 1
+        return tiled.gemv_groups(n), 1
     t = v.get("tile")
-    groups = blocked if t is None else nz * cdiv(m, t.bm) * cdiv(n, t.bn)
+    groups = blocked if t is None else t.groups(m, n, nz)
     if not v.get("split"):
         return groups, 1
     step, cap = (1, matmul.K4_CHUNK) if t is None else (t.bk // 4, t.k4_chunk())

@@ -243,7 +243,7 @@ def _lower(flags, batch_rule):
         blocked = tile is None          # matmul.wgsl / matmul_subgroup.wgsl (regblock, its split-K form)
         chunk = K4_CHUNK if blocked else tile.k4_chunk()
         if variant.get("split"):        # split-K: as many K chunks as fill the GPU (tiled.split_chunk)
-            groups = _groups(M, N4, nbatch) if blocked else nbatch * cdiv(M, tile.bm) * cdiv(N4, tile.bn // 4)
+            groups = _groups(M, N4, nbatch) if blocked else tile.groups(M, 4 * N4, nbatch)
             chunk = tiled.split_chunk(K4, 1 if blocked else tile.bk // 4, groups, chunk) or chunk
         splits = max(1, cdiv(K4, chunk))
         tm, wg_x, wg_y = (_subgroup_tiles if sub else _tiles)(M, N4, nbatch * splits)
@@ -303,7 +303,7 @@ def _gemv(ctx, ep, mat_a, w: np.ndarray, tb: bool, M: int, N: int, K4: int) -> N
     ep_bufs = fused.bind(ctx, ep, 2, N, residual=_residual(ctx, ep, N))
     epilogue = _epilogue_constants(ep)
     ctx.dispatch("matmul_gemv_subgroup.wgsl", [mat_a, ctx.constant(packed, F, "matmul-weight-t"), out.buf, *ep_bufs],
-                 grid_1d(cdiv(N, WORKGROUP // tiled.GEMV_LANES), 1),
+                 grid_1d(tiled.gemv_groups(N), 1),
                  params={"M": M, "N": N, "K4": K4, "alpha": ep.leaky_alpha},
                  template={"T": "f32", **ep.template}, constants=epilogue)
 

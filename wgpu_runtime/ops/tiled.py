@@ -32,7 +32,7 @@ from .. import textures, tuning
 from ..tuning import Variant
 from . import conv_uniform
 from .common import cdiv
-from .launch import LOOP_CAP, grid_1d, grid_z
+from .launch import LOOP_CAP, WORKGROUP, grid_1d, grid_z
 
 LOOP_BUDGET = LOOP_CAP - 5535     # loop iterations one invocation may run, with a margin
 REGBLOCK = Variant("regblock")    # the register-blocked kernels (matmul.wgsl, conv2d*.wgsl, depthwise.wgsl)
@@ -84,6 +84,10 @@ class Tile:
     @property
     def invocations(self) -> int:
         return (self.bm // self.tm) * (self.bn // self.tn)
+
+    def groups(self, m: int, n: int, nz: int = 1) -> int:
+        """Workgroups covering ``nz`` m x n outputs (before any split of K)."""
+        return nz * cdiv(m, self.bm) * cdiv(n, self.bn)
 
     @property
     def shared_bytes(self) -> int:
@@ -178,7 +182,7 @@ def _order(device, m: int, n: int, nz: int, k4: int = 0) -> list[Variant]:
     small output over a long K, the last layers of a CNN at batch 1)."""
     tiles = _offered(device, m, n)
     variants = [t.variant() for t in tiles]
-    groups = [nz * cdiv(m, t.bm) * cdiv(n, t.bn) for t in tiles]
+    groups = [t.groups(m, n, nz) for t in tiles]
     counts = {i: split_count(k4, t.bk // 4, groups[i], t.k4_chunk()) for i, t in enumerate(tiles)}
     splits = {i: _split(variants[i]) for i, c in counts.items() if c >= 2}
     if device.is_software or min(m, n) < 16 or not tiles:
@@ -289,6 +293,12 @@ def matmul_variant(device, m: int, n: int, k: int, nbatch: int, subgroup: bool =
     return _choose(device, "matmul", shape_class, candidates)
 
 
+def gemv_groups(n: int) -> int:
+    """Workgroups matmul_gemv_subgroup.wgsl is launched with for n output columns: one column
+    per subgroup of GEMV_LANES lanes (narrower subgroups idle, wider ones loop)."""
+    return cdiv(n, WORKGROUP // GEMV_LANES)
+
+
 def gemv_fits(m: int, k4: int) -> bool:
     """Whether matmul_gemv_subgroup.wgsl's lanes stay under llvmpipe's loop cap for m rows over
     k4 vec4s at the narrowest subgroup: each lane's K loop runs k4 / GEMV_MIN_LANES times,
@@ -368,7 +378,7 @@ def conv_launch(v: Variant, g, m: int, n4: int, k4: int, transposed: bool):
     ``splits`` slices that conv_splitk.wgsl adds up; splits is 1 otherwise."""
     t: Tile = v.get("tile")
     groups_n = cdiv(n4, t.bn // 4)
-    groups = cdiv(m, t.bm) * groups_n
+    groups = t.groups(m, 4 * n4)
     pointwise = is_pointwise(g)
     total, chunk = g.kh * g.kw * k4, t.k4_chunk()
     split = split_chunk(total, t.bk // 4, groups, chunk) if v.get("split") else 0
