@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 
 from wgpu_runtime import tolerance
-from wgpu_runtime.format import write_artifacts
 from wgpu_runtime.ops import REGISTRY
 
-from fixtures.tiny_models import tiny_model
+from fixtures.tiny_models import loop_model, tiny_model
 
 ADAPTERS = [a for a in os.environ.get("WGPU_TEST_ADAPTERS", "vulkan,gl").split(",") if a]
 SUBSET = "Relu,Add*,Sum"          # elementwise, broadcasting binary (Add, AddN, AddV2), a reduction
@@ -118,26 +117,7 @@ def test_a_perturbed_stored_reference_fails_and_is_named(tmp_path):
 
 def _loop_model(folder):
     """x[2] -> a v1 while loop (i = 0; while i < 5: i += 1, x *= 2) -> out: x * 32."""
-    f, i = {"type": "DT_FLOAT"}, {"type": "DT_INT32"}
-    loop = {"s": "bG9vcA=="}                       # frame_name "loop"
-
-    def n(name, op, ins, **attr):
-        return {"name": name, "op": op, "input": ins, "attr": attr}
-    nodes = [{"name": "x", "op": "Placeholder", "attr": {"dtype": f, "shape": {"shape": {"dim": [{"size": "2"}]}}}}]
-    nodes += [{"name": c, "op": "Const", "attr": {"dtype": t, "value": {"tensor": {}}}}
-              for c, t in (("i0", i), ("lim", i), ("one", i), ("two", f))]
-    nodes += [n("enter_i", "Enter", ["i0"], T=i, frame_name=loop), n("enter_x", "Enter", ["x"], T=f, frame_name=loop)]
-    nodes += [n(f"{c}_e", "Enter", [c], T=t, frame_name=loop, is_constant={"b": True})
-              for c, t in (("lim", i), ("one", i), ("two", f))]
-    nodes += [n("merge_i", "Merge", ["enter_i", "next_i"], T=i), n("merge_x", "Merge", ["enter_x", "next_x"], T=f),
-              n("less", "Less", ["merge_i", "lim_e"], T=i), n("cond", "LoopCond", ["less"]),
-              n("sw_i", "Switch", ["merge_i", "cond"], T=i), n("sw_x", "Switch", ["merge_x", "cond"], T=f),
-              n("exit_x", "Exit", ["sw_x"], T=f), n("add", "AddV2", ["sw_i:1", "one_e"], T=i),
-              n("mul", "Mul", ["sw_x:1", "two_e"], T=f), n("next_i", "NextIteration", ["add"], T=i),
-              n("next_x", "NextIteration", ["mul"], T=f), n("out", "Identity", ["exit_x"], T=f)]
-    model_json = {"format": "graph-model", "modelTopology": {"node": nodes, "library": {}, "versions": {}}}
-    write_artifacts(folder, model_json, [[("i0", np.int32(0)), ("lim", np.int32(5)), ("one", np.int32(1)),
-                                          ("two", np.float32(2))]], shard_size=None)
+    loop_model(folder, (2,), "Mul", np.float32(2), 5)
     x = np.float32([1.5, -2.0])
     np.savez(folder / "io.npz", **{"in:x": x, "out:out:0": x * 32})
     return folder

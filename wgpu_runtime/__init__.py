@@ -19,7 +19,7 @@ except _metadata.PackageNotFoundError:   # a source tree that is not installed
 from . import callbacks, losses, metrics, optimizers  # noqa: E402
 from .device import Device, enumerate_adapters, get_device  # noqa: E402
 from .errors import (AdapterError, BindingLimitError, DisposedError, GraphError, InputError,  # noqa: E402
-                     ModelFormatError, PrecisionError, TensorError, UnsupportedOpError, WgpuRuntimeError)
+                     KernelCompileError, ModelFormatError, PrecisionError, TensorError, UnsupportedOpError, WgpuRuntimeError)
 from .graph.model import GraphModel, load_graph_model  # noqa: E402
 from .graph.profile import Profile  # noqa: E402
 from .layers import Layer, LayersModel, load_layers_model, register_layer  # noqa: E402
@@ -30,4 +30,4 @@ __all__ = ["load_model", "load_graph_model", "GraphModel", "load_layers_model", 
            "optimizers", "losses", "metrics", "callbacks", "get_device", "enumerate_adapters", "AdapterError",
            "GraphError", "InputError", "ModelFormatError", "UnsupportedOpError", "WgpuRuntimeError",
            "Tensor", "tensor", "Device", "DisposedError", "TensorError", "BindingLimitError", "PrecisionError",
-           "Profile"]
+           "KernelCompileError", "Profile"]

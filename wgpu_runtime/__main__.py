@@ -404,6 +404,9 @@ def _print_bench(r) -> None:
                          f"result (load {f['load_ms']:.0f} ms, first inference {f['first_inference_ms']:.0f} ms)"))
     if r.gpu_ms_total is not None:
         rows.append(("GPU time (timestamps)", f"{r.gpu_ms_total:.2f} ms"))
+    if r.passed_over:
+        rows.append(("variants passed over", "; ".join(sorted({f"{v['family']} {v['variant']!r}" for v in r.passed_over}))
+                     + " (their kernels do not compile on this adapter: --json has the errors)"))
     rows.append(("driver", f"{r.driver} (wgpu {r.wgpu_version})"))
     rows.append(("machine", f"{r.machine.get('cpu')}, {r.machine.get('cores')} cores, {r.machine.get('os')}"))
     for k, v in rows:

@@ -73,6 +73,8 @@ class BenchResult:
     first_new_process: dict | None = None   # bench --first-inference: {cold, warm} (first_inference.py)
     variants: list = field(default_factory=list)  # [{family, shape_class, candidates, chosen, source}]: kernel
     #                                     variants the plan chose; source "cache" (tuned), "default", "disabled"
+    passed_over: list = field(default_factory=list)  # [{family, shape_class, variant, error}]: variants whose
+    #                                     kernels did not compile on the adapter (Device.refused_variants)
     encode_waited_us: float | None = None   # encoding on each call's own path, inputs written -> submit
     #                                     (executor.py: the body is encoded ahead, only head and tail wait)
     concurrency: int | None = None     # --concurrency N: calls kept in flight (execute_async) for the figures below
@@ -204,7 +206,7 @@ def bench(path, adapter: str | None = None, runs: int = 20, warmup: int = 3, bat
     common = dict(model=model_path, adapter=dev.name, backend=dev.backend, batch=ran, load_ms=load_ms,
                   first_ms=first_ms, pipelines_compiled=pipelines_compiled, runs=runs, warmup=warmup,
                   weight_bytes=model.weight_bytes, model_format=model_format, precision=precision, **_environment(dev),
-                  variants=_variants(points))
+                  variants=_variants(points), passed_over=_passed_over(dev))
     if model.is_dynamic:
         return _bench_dynamic(model, feeds, runs, warmup, progress, common)
     try:
@@ -302,6 +304,12 @@ def _variants(points) -> list[dict]:
                                         "candidates": list(p.candidates), "chosen": p.chosen, "source": p.source}
             for p in points}
     return list(rows.values())
+
+
+def _passed_over(dev) -> list[dict]:
+    """The kernel variants passed over on the device because their kernels do not compile there."""
+    return [{"family": family, "shape_class": list(shape_class), "variant": name, "error": str(why)}
+            for (family, shape_class, name), why in getattr(dev, "refused_variants", {}).items()]
 
 
 def _bench_dynamic(model, feeds, runs, warmup, progress, common, kind: str = "dynamic") -> BenchResult:

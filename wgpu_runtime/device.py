@@ -83,7 +83,9 @@ class Device:
     writes its inputs, encodes and submits, not while it waits for the GPU or reads its outputs
     (its staging buffer is its own until then), so models on one device may be called from many
     threads and coroutines at once. ``stats["readbacks"]`` counts the buffers mapped to read data back to the host.
-    ``pool``: idle buffers of freed device tensors and read-backs, reused by size (buffer_pool.py)."""
+    ``pool``: idle buffers of freed device tensors and read-backs, reused by size (buffer_pool.py).
+    ``refused_variants``: kernel variants whose kernels failed to compile on this device, which
+    planning passes over from then on ({(family, shape class, name): the error}; graph/plan.py build_plan)."""
 
     adapter: wgpu.GPUAdapter
     device: wgpu.GPUDevice
@@ -91,6 +93,8 @@ class Device:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     stats: dict[str, int] = field(default_factory=lambda: {"readbacks": 0}, repr=False, compare=False)
     pool: BufferPool = field(init=False, repr=False, compare=False)    # recycled tensor / read-back buffers
+    # kernel variants whose kernels do not compile here, passed over when planning (tuning.pass_over)
+    refused_variants: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         self.pool = BufferPool(self.device)

@@ -43,6 +43,17 @@ class BindingLimitError(GraphError):
                          f"binding limit{detail}", node)
 
 
+class KernelCompileError(GraphError):
+    """A kernel's pipeline does not compile on this adapter (naga or the driver rejects it).
+    ``kernel``: its file (the first that failed); ``choices``: for each launch of a plan whose
+    kernel failed, the kernel-variant choices made while planning its node (tuning.ChoicePoint):
+    the plan is made again without one of them where it can be (graph/plan.py build_plan)."""
+
+    def __init__(self, message: str, kernel: str = "", choices: tuple = ()):
+        self.kernel, self.choices = kernel, tuple(choices)
+        super().__init__(message)
+
+
 class AdapterError(WgpuRuntimeError):
     """No WebGPU adapter matches the request."""
 

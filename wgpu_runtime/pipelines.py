@@ -25,7 +25,7 @@ from functools import lru_cache
 from importlib import resources
 
 from . import shader_modules
-from .errors import GraphError
+from .errors import KernelCompileError
 from .textures import WIDTH_BITS
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -91,7 +91,7 @@ class PipelineCache:
         return self._device.backend != "OpenGL"
 
     def get(self, kernel: str, template: dict | None = None, constants: dict | None = None):
-        """The compiled pipeline (GraphError when the kernel does not compile)."""
+        """The compiled pipeline (KernelCompileError when the kernel does not compile)."""
         return self.resolve(self.get_deferred(kernel, template, constants))
 
     def get_deferred(self, kernel: str, template: dict | None = None, constants: dict | None = None) -> Future:
@@ -108,18 +108,20 @@ class PipelineCache:
                 self.modules_compiled += 1
             fut = self._cache[key] = self._run(self._create_pipeline, kernel, module, constants)
             fut.what = f"kernel {kernel} (template {template}, constants {constants})"
+            fut.kernel = kernel
             self.compiled += 1
         return fut
 
     def resolve(self, fut: Future):
-        """The pipeline of a :meth:`get_deferred` future (waiting for its compile); GraphError
-        when it failed."""
+        """The pipeline of a :meth:`get_deferred` future (waiting for its compile);
+        KernelCompileError when it failed."""
         import wgpu
 
         try:
             return fut.result()
         except wgpu.GPUError as e:      # the failed futures stay cached until get_deferred replaces them
-            raise GraphError(f"{fut.what} does not compile on {self._device.name}: {e}") from None
+            raise KernelCompileError(f"{fut.what} does not compile on {self._device.name}: {e}",
+                                     kernel=fut.kernel) from None
 
     def _run(self, fn, *args) -> Future:
         if not self.parallel:

@@ -71,7 +71,9 @@ HEADER = ["adapter", "result", "ops passed", "models passed", "worst op (error /
 
 def detail_lines(a: AdapterResult) -> list[str]:
     """Plain-text findings for one adapter: failing cases, then each model's outcome."""
-    lines = []
+    lines = [f"kernel does not compile here, passed over: {u}" for u in a.uncompiled[:MAX_LISTED]]
+    if len(a.uncompiled) > MAX_LISTED:
+        lines.append(f"... and {len(a.uncompiled) - MAX_LISTED} more variants passed over (see --json)")
     failures = [c for c in a.cases if not c.passed]
     for c in failures[:MAX_LISTED]:
         lines.append(f"op {c.op} case {c.index} ({c.note or 'no note'}): {c.message}")

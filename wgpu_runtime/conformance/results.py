@@ -113,6 +113,9 @@ class AdapterResult:
     models: list[ModelResult] = field(default_factory=list)
     error: str = ""            # the adapter could not be opened
     seconds: float = 0.0
+    # kernel variants whose kernels did not compile here, which planning passed over (graph/plan.py
+    # build_plan): the cases still ran, on other variants, but a kernel the adapter rejects is a finding
+    uncompiled: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -134,7 +137,7 @@ class AdapterResult:
 
     @property
     def passed(self) -> bool:
-        return not self.error and self.ops_failed == 0 and all(m.passed for m in self.models)
+        return not self.error and not self.uncompiled and self.ops_failed == 0 and all(m.passed for m in self.models)
 
     def worst_case(self) -> CaseResult | None:
         """The case closest to (or furthest past) its bound."""
@@ -183,7 +186,7 @@ class AdapterResult:
         per_op = {op: {**d, "worst_error_ulps": _num(d["worst_error_ulps"]), "bound_ulps": _num(d["bound_ulps"])}
                   for op, d in self.per_op().items()}
         return {"adapter": self.name, "backend": self.backend, "passed": self.passed, "error": self.error,
-                "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2), "uncompiled_variants": list(self.uncompiled),
                 "ops": {"cases": len(self.cases), "passed": self.ops_passed, "failed": self.ops_failed,
                         "worst": wc.to_dict() if wc else None, "per_op": per_op, "per_family": per_family,
                         "failures": [c.to_dict() for c in self.cases if not c.passed]},

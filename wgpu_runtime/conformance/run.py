@@ -87,6 +87,8 @@ def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_
         describe_step(f"{result.backend}: {Path(m.path).name}")
         result.models.append(m.check(device))
         advance()
+    result.uncompiled = [f"{family} variant {name!r} (shape class {list(shape_class)}): {str(why).splitlines()[0]}"
+                         for (family, shape_class, name), why in device.refused_variants.items()]
     result.seconds = time.perf_counter() - t0
     return result
 

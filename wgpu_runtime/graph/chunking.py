@@ -24,7 +24,7 @@ from ..memory import nbytes_of
 from ..ops import registry
 from ..tensor import Tensor
 from . import executor
-from .plan import DataDependentError, Plan, Planner
+from .plan import DataDependentError, Plan, build_plan
 
 __all__ = ["Chunks", "prepare", "resolve", "row_wise", "run", "separable"]
 
@@ -144,7 +144,7 @@ def _probes(model, resolved, targets) -> tuple[Plan, Plan] | str:
     for rows in (1, 2):
         feeds = {k: ((rows, *v.shape[1:]), d) for k, (v, d) in resolved.items()}
         try:
-            probes.append(Planner(model, model.device).build(model.graph, feeds, targets))
+            probes.append(build_plan(model, model.graph, feeds, targets))
         except BindingLimitError as e:
             where = f" (node {e.node.name!r}: {e.nbytes} bytes)" if e.node is not None else ""
             return f"one row alone exceeds it{where}"

@@ -6,13 +6,13 @@ model where the model keeps them, else per collector) and one scratch texture th
 activation of the collector's steps shares, created by :meth:`finish_textures`."""
 from __future__ import annotations
 
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 
 import numpy as np
 
 from .. import textures
 from ..dtypes import to_device_array
-from ..errors import GraphError
+from ..errors import GraphError, KernelCompileError
 from ..memory import Buf, nbytes_of
 from ..ops.launch import COPY_TO_TEXTURE, Step
 from ..ops.registry import Tensor
@@ -114,13 +114,19 @@ class StepCollector:
                 s.gpu = textures.create(self.device, s.width, s.height, s.label)
 
     def finish_pipelines(self) -> None:
-        """Wait for the steps' pipelines still compiling; a kernel that failed to compile is a
-        GraphError naming its node."""
+        """Wait for the steps' pipelines still compiling. Kernels that failed to compile raise one
+        KernelCompileError naming the first one's node, with the variant choices made for
+        each failed step (all of them: a plan made again avoids every failure at once)."""
         pipes = self.device.pipelines
+        first, failed = None, []
         for step in self.steps:
             if isinstance(step.pipeline, Future):
                 try:
                     step.pipeline = pipes.resolve(step.pipeline)
-                except GraphError as e:     # the others finish first: a retry then compiles anew what failed
-                    wait([st.pipeline for st in self.steps if isinstance(st.pipeline, Future)])
-                    raise GraphError(f"node {step.node!r} ({step.op}): {e}") from None
+                except KernelCompileError as e:     # the pipelines stay futures; a retry compiles anew what failed
+                    first = first or (step, e)
+                    failed.append(step.choices)
+        if first is not None:
+            step, e = first
+            more = f" (and {len(failed) - 1} more launches)" if len(failed) > 1 else ""
+            raise KernelCompileError(f"node {step.node!r} ({step.op}): {e}{more}", e.kernel, failed)

@@ -23,7 +23,7 @@ from . import batching, chunking, executor, optimize as graph_optimize
 from . import profile as profiling
 from .graph import Graph, parse_ref
 from .dynamic import DynamicExecutor, function_nodes, needs_dynamic
-from .plan import DataDependentError, Plan, Planner
+from .plan import DataDependentError, Plan, build_plan
 from .profile import Profile
 
 
@@ -282,7 +282,7 @@ class GraphModel:
                 raise BindingLimitError(e.nbytes, e.limit, e.node)
             feeds = {k: (v.shape, d) for k, (v, d) in resolved.items()}
             try:
-                plan = Planner(self, self.device).build(self.graph, feeds, targets)
+                plan = build_plan(self, self.graph, feeds, targets)
             except BindingLimitError as e:
                 self._too_big[key] = e
                 while len(self._too_big) > self.plan_cache_size:

@@ -10,6 +10,7 @@ encode the prepared steps, submit once, read the outputs back.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,15 +18,18 @@ import numpy as np
 import wgpu
 
 from ..dtypes import dtype_of, host_numpy_dtype
-from ..errors import GraphError, UnsupportedOpError
+from ..errors import GraphError, KernelCompileError, UnsupportedOpError
 from ..memory import Buf, Uploader, assign_temps, create_buffer, nbytes_of
 from ..ops import registry
 from ..ops.registry import Tensor
-from .. import textures
+from .. import textures, tuning
 from ..textures import Tex
 from .graph import Graph
 from ..ops.launch import Step, lower_node
 from .collector import StepCollector
+
+
+_log = logging.getLogger(__name__)
 
 
 class DataDependentError(GraphError):
@@ -130,12 +134,16 @@ class Planner(StepCollector):
                 t.weight_key = next((i.weight_key for i in ins if i.weight_key and _same_bytes(t.value, i.value)), None)
         else:
             outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
+            first = len(self.steps)
             try:
-                lower_node(self, op, node, ins, outs)
+                with tuning.recording() as choices:     # the variants chosen: a kernel that does not
+                    lower_node(self, op, node, ins, outs)   # compile is planned again without one
             except GraphError:
                 raise
             except (ValueError, TypeError, NotImplementedError) as e:  # an attribute value the kernel lacks
                 raise GraphError(str(e), node) from e
+            for step in self.steps[first:]:
+                step.choices = tuple(choices)
             for i, t in enumerate(outs):
                 if t.buf is None and t.value is None:
                     # outputs nobody reads may be left unwritten (e.g. FusedBatchNorm's statistics)
@@ -208,6 +216,42 @@ class Planner(StepCollector):
             plan.staging_ring.append(plan.staging)
         plan.staging_offsets = offsets
         return plan
+
+
+MAX_REPLANS = 16        # rounds of kernel variants passed over for one plan before its error stands
+
+
+def build_plan(model, graph: Graph, feeds: dict, targets: list) -> Plan:
+    """``Planner(model, model.device).build(...)``, planned again without the kernel variants
+    whose kernels do not compile on the device (:func:`without_uncompiled_variants`)."""
+    return without_uncompiled_variants(model.device, lambda: Planner(model, model.device).build(graph, feeds, targets))
+
+
+def without_uncompiled_variants(device, attempt):
+    """``attempt()`` (planning: a static plan, or a dynamic program), made again without a
+    kernel variant whose kernel does not compile on ``device`` (a WGSL a driver or naga rejects:
+    a faster variant must never cost a model that its baseline kernel runs). Such a variant is
+    passed over on that device from then on (tuning.pass_over; ``Device.refused_variants``) with
+    a warning. A kernel that no variant choice avoids raises its KernelCompileError, and the
+    variants passed over on the way are not kept (passing over them did not help)."""
+    passed: list = []
+    try:
+        for _ in range(MAX_REPLANS):
+            try:
+                return attempt()
+            except KernelCompileError as e:
+                points = tuning.pass_over(device, e.choices, str(e))
+                if not points:
+                    raise
+                passed += points
+                names = sorted({f"{p.family} {p.chosen!r}" for p in points})
+                _log.warning("kernel variant %s does not compile on %s, so it is passed over there "
+                             "(%d shape classes): %s", ", ".join(names), device.name, len(points), e)
+        return attempt()
+    except KernelCompileError:
+        for p in passed:
+            device.refused_variants.pop((p.family, p.shape_class, p.chosen), None)
+        raise
 
 
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:

@@ -50,6 +50,7 @@ class Step:
     uniform: object = None
     texels: int = 0          # a COPY_TO_TEXTURE step: vec4s copied from bindings[0] into bindings[1]
     copies: list | None = None   # ... and its prepared C structs (textures.prepare_copy), in a plan
+    choices: tuple = ()      # the kernel-variant choices made while lowering its node (tuning.ChoicePoint)
 
 
 def grid_1d(n: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:

@@ -72,26 +72,63 @@ def disabled():
 @contextlib.contextmanager
 def recording():
     """Collects a :class:`ChoicePoint` for every :func:`choose` call in the block (in this
-    thread / context): ``with tuning.recording() as points: model.execute(x)``."""
+    thread / context): ``with tuning.recording() as points: model.execute(x)``. A recording
+    inside another one hands its points on to the outer one too."""
     points: list[ChoicePoint] = []
+    outer = _RECORDING.get()
     token = _RECORDING.set(points)
     try:
         yield points
     finally:
         _RECORDING.reset(token)
+        if outer is not None:
+            outer.extend(points)
+
+
+def refused(device) -> dict:
+    """The variants passed over on ``device`` because their kernels do not compile there:
+    {(family, shape_class, name): why} (:func:`pass_over`; empty for a stand-in device)."""
+    return getattr(device, "refused_variants", None) or {}
+
+
+def pass_over(device, failed, why: str) -> list[ChoicePoint]:
+    """After kernels failed to compile on ``device``, ``failed`` holding for each the
+    ChoicePoints made while planning its node: for each, the first choice :func:`choose` may
+    pass over from now on (not forced, not its last candidate, not passed over already), noted
+    on the device with ``why``. The choices passed over; none when no failure is a variant's
+    to avoid (or ``device`` keeps no refusals: a stand-in)."""
+    store = getattr(device, "refused_variants", None)
+    done: list[ChoicePoint] = []
+    if store is None:
+        return done
+    for choices in failed:
+        for p in choices:
+            key = (p.family, p.shape_class, p.chosen)
+            if key in store and p in done:
+                break               # another launch of the same choice: passed over already
+            if p.source != "forced" and p.chosen != p.candidates[-1] and key not in store:
+                store[key] = why
+                done.append(p)
+                break
+    return done
 
 
 def choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -> Variant:
     """The variant of ``family`` (e.g. "matmul", "conv2d", "depthwise") to run for problems of
     ``shape_class`` (a tuple of small ints / strings bucketing the sizes) on ``device``: a forced
-    one, else the tuned winner from the cache when it is still a candidate, else candidates[0]."""
+    one, else the tuned winner from the cache when it is still a candidate, else candidates[0];
+    candidates whose kernels failed to compile on ``device`` (:func:`pass_over`) are not, unless
+    forced (the last one always is)."""
     if not candidates:
         raise ValueError(f"{family}: no candidate variants")
     shape_class = tuple(shape_class)
+    offered = candidates
+    if refusals := refused(device):     # kernels that do not compile here (pass_over): never the last one
+        candidates = [v for v in candidates[:-1] if (family, shape_class, v.name) not in refusals] + candidates[-1:]
     chosen, source = candidates[0], "default"
     forced = _FORCED.get()
     name = None if forced is None else forced.get((family, shape_class), forced.get(family))
-    picked = next((v for v in candidates if v.name == name), None) if name is not None else None
+    picked = next((v for v in offered if v.name == name), None) if name is not None else None
     if picked is not None:
         chosen, source = picked, "forced"
     elif not enabled():

@@ -11,24 +11,40 @@ from __future__ import annotations
 
 import wgpu
 
-from ...errors import GraphError
+from ... import tuning
+from ...errors import GraphError, KernelCompileError
 from ...memory import Buf, Uploader, nbytes_of
 from ...ops.registry import Tensor
 from ...textures import Tex
 from ...ops.launch import lower_node
 from ..collector import StepCollector
+from ..plan import without_uncompiled_variants
 from .values import DevBuf, Value
 
 _BIND_CACHE = 16     # bind groups kept per step
+
+
+def _lowered(model, device, node, op, ins: list[Tensor], specs) -> tuple[StepCollector, list[Tensor]]:
+    """The node lowered into a new collector, and its output Tensors. A kernel that does not
+    compile raises KernelCompileError with the variant choices made (the ``ins`` as they were)."""
+    outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
+    col = StepCollector(model, device)
+    bufs = [t.buf for t in ins]
+    with tuning.recording() as choices:
+        try:
+            lower_node(col, op, node, ins, outs)
+        except KernelCompileError as e:
+            for t, b in zip(ins, bufs):     # host inputs put on the device by this attempt's collector
+                t.buf = b
+            raise KernelCompileError(f"node {node.name!r} ({node.op}): {e}", e.kernel, [tuple(choices)]) from None
+    return col, outs
 
 
 class Program:
     def __init__(self, model, device, node, op, ins: list[Tensor]):
         self.device = device
         specs = op.shape(node.attrs, ins)
-        outs = [Tensor(tuple(int(d) for d in s), d) for s, d in specs]
-        col = StepCollector(model, device)
-        lower_node(col, op, node, ins, outs)
+        col, outs = without_uncompiled_variants(device, lambda: _lowered(model, device, node, op, ins, specs))
         up = Uploader(device)
         for b in col.consts:
             b.gpu = up(b.data, b.label)
