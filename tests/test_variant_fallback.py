@@ -87,7 +87,7 @@ def _point(chosen, candidates=("a", "b", "c"), source="default", shape_class=(1,
     return ChoicePoint("conv2d", shape_class, candidates, chosen, source)
 
 
-def test_choose_passes_over_refused_variants_but_never_the_last_or_a_forced_one():
+def test_choose_passes_over_refused_variants_unless_forced_or_all_refused():
     device = type("Stand", (), {"refused_variants": {}})()
     cands = [Variant("a"), Variant("b"), Variant("c")]
     with tuning.disabled():
@@ -96,20 +96,23 @@ def test_choose_passes_over_refused_variants_but_never_the_last_or_a_forced_one(
         assert tuning.choose(device, "conv2d", (1,), cands).name == "b"
         assert tuning.choose(device, "conv2d", (2,), cands).name == "a"      # another shape class
         device.refused_variants[("conv2d", (1,), "b")] = "why"
+        assert tuning.choose(device, "conv2d", (1,), cands).name == "c"
         device.refused_variants[("conv2d", (1,), "c")] = "why"
-        assert tuning.choose(device, "conv2d", (1,), cands).name == "c"      # the last always stays
+        assert tuning.choose(device, "conv2d", (1,), cands).name == "a"      # all refused: as if none
         with tuning.forcing({"conv2d": "a"}):
             assert tuning.choose(device, "conv2d", (1,), cands).name == "a"
 
 
 def test_pass_over_takes_one_choice_per_failed_launch():
     device = type("Stand", (), {"refused_variants": {}})()
-    forced, last = _point("a", source="forced"), _point("c", shape_class=(2,))
+    forced, last = _point("a", source="forced"), _point("c", candidates=("c",), shape_class=(2,))
     first, again = _point("a", shape_class=(3,)), _point("b", shape_class=(4,))
     done = tuning.pass_over(device, [(forced, last, first, again), (first, again)], "no")
     assert done == [first]      # the second launch made the same choice: passed over once
     assert device.refused_variants == {("conv2d", (3,), "a"): "no"}
     assert tuning.pass_over(device, [(forced, last)], "no") == []
+    tuned_last = _point("c", source="cache", shape_class=(5,))     # a tuned winner, last in the order
+    assert tuning.pass_over(device, [(tuned_last,)], "no") == [tuned_last]
     assert tuning.pass_over(object(), [(first,)], "no") == []        # a stand-in keeps no refusals
 
 
@@ -189,3 +192,20 @@ def test_bench_records_the_variants_passed_over(broken):
     assert result.passed_over and {v["variant"] for v in result.passed_over} == {"texture"}
     assert all("does not compile" in v["error"] for v in result.passed_over)
     assert all(v["chosen"] != "texture" for v in result.variants if v["family"] in ("conv2d", "matmul"))
+
+
+def test_tune_skips_a_variant_that_does_not_compile_and_still_tunes(broken, tmp_path, monkeypatch):
+    """tune on an adapter that rejects the default convolution kernel: the choice points come
+    from the plan made without it, and the candidates left are timed."""
+    from wgpu_runtime.graph import autotune
+
+    monkeypatch.setenv("WGPU_RUNTIME_CACHE", str(tmp_path / "cache"))
+    device = fresh_device(ADAPTERS[0])
+    broken.update(TEXTURE_KERNELS)
+    model = wr.load_graph_model(default_model_path(), device=device)
+    x = np.random.default_rng(5).random((1, 128, 128, 3), dtype=np.float32)
+    sites = autotune.choice_points(model, model._predict_feeds(x))
+    conv = [p for p, _, _ in sites if p.family == "conv2d"]
+    refused = [p for p in conv if ("conv2d", p.shape_class, "texture") in device.refused_variants]
+    assert refused and all("texture" not in p.candidates[:-1] for p in refused)
+    assert all(p.chosen != "texture" for p in conv)

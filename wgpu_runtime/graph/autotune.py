@@ -31,7 +31,7 @@ from ..errors import WgpuRuntimeError
 from ..ops import registry
 from ..tuning import cache as tuning_cache
 from . import executor, in_context
-from .plan import DataDependentError, Planner
+from .plan import DataDependentError, Planner, without_uncompiled_variants
 from .single_op import op_model
 
 logger = logging.getLogger(__name__)
@@ -111,10 +111,13 @@ def choice_points(model, feeds: Mapping) -> list[tuple]:
     """(ChoicePoint, node, input Tensors) of every :func:`tuning.choose` call made while planning
     ``model`` (a GraphModel on the static executor) for ``feeds``."""
     shapes, targets, _ = in_context.plan_request(model, feeds)
-    with model.device.lock, tuning.recording() as points:
-        planner = _RecordingPlanner(model, model.device, points)
-        planner.build(model.graph, shapes, targets)
-    return planner.sites
+
+    def attempt():      # (made again without a variant whose kernel does not compile here)
+        with model.device.lock, tuning.recording() as points:
+            planner = _RecordingPlanner(model, model.device, points)
+            planner.build(model.graph, shapes, targets)
+        return planner.sites
+    return without_uncompiled_variants(model.device, attempt)
 
 
 def _example(t, rng) -> np.ndarray:

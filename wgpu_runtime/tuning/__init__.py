@@ -94,9 +94,9 @@ def refused(device) -> dict:
 def pass_over(device, failed, why: str) -> list[ChoicePoint]:
     """After kernels failed to compile on ``device``, ``failed`` holding for each the
     ChoicePoints made while planning its node: for each, the first choice :func:`choose` may
-    pass over from now on (not forced, not its last candidate, not passed over already), noted
-    on the device with ``why``. The choices passed over; none when no failure is a variant's
-    to avoid (or ``device`` keeps no refusals: a stand-in)."""
+    pass over from now on (not forced, not its only candidate left, not passed over already),
+    noted on the device with ``why``. The choices passed over; none when no failure is a
+    variant's to avoid (or ``device`` keeps no refusals: a stand-in)."""
     store = getattr(device, "refused_variants", None)
     done: list[ChoicePoint] = []
     if store is None:
@@ -106,7 +106,7 @@ def pass_over(device, failed, why: str) -> list[ChoicePoint]:
             key = (p.family, p.shape_class, p.chosen)
             if key in store and p in done:
                 break               # another launch of the same choice: passed over already
-            if p.source != "forced" and p.chosen != p.candidates[-1] and key not in store:
+            if p.source != "forced" and len(p.candidates) > 1 and key not in store:
                 store[key] = why
                 done.append(p)
                 break
@@ -118,13 +118,13 @@ def choose(device, family: str, shape_class: tuple, candidates: list[Variant]) -
     ``shape_class`` (a tuple of small ints / strings bucketing the sizes) on ``device``: a forced
     one, else the tuned winner from the cache when it is still a candidate, else candidates[0];
     candidates whose kernels failed to compile on ``device`` (:func:`pass_over`) are not, unless
-    forced (the last one always is)."""
+    forced (or all of them failed)."""
     if not candidates:
         raise ValueError(f"{family}: no candidate variants")
     shape_class = tuple(shape_class)
     offered = candidates
-    if refusals := refused(device):     # kernels that do not compile here (pass_over): never the last one
-        candidates = [v for v in candidates[:-1] if (family, shape_class, v.name) not in refusals] + candidates[-1:]
+    if refusals := refused(device):     # kernels that do not compile here (pass_over)
+        candidates = [v for v in candidates if (family, shape_class, v.name) not in refusals] or candidates
     chosen, source = candidates[0], "default"
     forced = _FORCED.get()
     name = None if forced is None else forced.get((family, shape_class), forced.get(family))
