@@ -309,7 +309,7 @@ def _variants(points) -> list[dict]:
 def _passed_over(dev) -> list[dict]:
     """The kernel variants passed over on the device because their kernels do not compile there."""
     return [{"family": family, "shape_class": list(shape_class), "variant": name, "error": str(why)}
-            for (family, shape_class, name), why in getattr(dev, "refused_variants", {}).items()]
+            for (family, shape_class, name), why in tuning.refused(dev).items()]
 
 
 def _bench_dynamic(model, feeds, runs, warmup, progress, common, kind: str = "dynamic") -> BenchResult:

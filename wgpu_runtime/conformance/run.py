@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import precision as precisions
-from .. import tolerance
+from .. import tolerance, tuning
 from ..device import describe, enumerate_adapters, get_device
 from ..errors import AdapterError
 from ..exit_codes import UsageError
@@ -88,7 +88,7 @@ def run_adapter(adapter, cases, models: list[ModelUnderTest], advance, describe_
         result.models.append(m.check(device))
         advance()
     result.uncompiled = [f"{family} variant {name!r} (shape class {list(shape_class)}): {str(why).splitlines()[0]}"
-                         for (family, shape_class, name), why in device.refused_variants.items()]
+                         for (family, shape_class, name), why in tuning.refused(device).items()]
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -104,7 +104,7 @@ def pass_over(device, failed, why: str) -> list[ChoicePoint]:
     for choices in failed:
         for p in choices:
             key = (p.family, p.shape_class, p.chosen)
-            if key in store and p in done:
+            if p in done:
                 break               # another launch of the same choice: passed over already
             if p.source != "forced" and len(p.candidates) > 1 and key not in store:
                 store[key] = why
