@@ -2,8 +2,11 @@
 ListDiff) and sorted-data searches (TopKV2, LowerBound, UpperBound).
 
 Where they run:
-* TopKV2 on the GPU (kernels/top_k.wgsl, ranks: the k largest with ties broken by the lower
-  index, exactly TensorFlow's order); its output shape is static, so it runs in static plans.
+* TopKV2 on the GPU, in TensorFlow's exact order (the k largest, ties broken by the lower
+  index); its output shape is static, so it runs in static plans. Rows shorter than SELECT_MIN_N
+  are ranked whole (kernels/top_k.wgsl: n^2 compares a row); longer ones first take a radix
+  select (kernels/top_k_select.wgsl: a few passes over the row, e.g. a CenterNet heatmap of
+  1.3M scores), then only its k candidates are ranked.
 * NMS, Where, Unique, ListDiff, LowerBound/UpperBound on the host: a selection made one box at a
   time (NMS) or a compaction whose size is the question being asked (Where, Unique) needs the
   values on the host anyway. In a model they make the graph run on the dynamic executor, which
@@ -44,6 +47,10 @@ def _by_reference(ref, n_inputs=None):
 
 # ----------------------------------------------------------------------------------- TopKV2
 CHUNK = 16384   # elements one invocation compares against (llvmpipe: <= LOOP_CAP loop iterations)
+SELECT_MIN_N = 2048    # rows from this long take the radix select: ~2 launches a pass over the
+                        # row and a rank of k candidates, where ranks cost n^2 compares a row
+SELECT_BLOCK = 4096     # elements a histogram workgroup reads (kernels/top_k_select.wgsl BLOCK)
+SELECT_LANES = 256      # its workgroups' size
 
 
 def _topk_k(attrs, ins) -> int:
@@ -74,37 +81,79 @@ def _topk_lower(ctx):
     vals, idx = ctx.device_output(0), ctx.device_output(1)
     n = x.shape[-1]              # outputs not empty (ops/launch.lower_node): 1 <= k <= n
     rows = x.size // n
-    nchunks = 1 if n <= CHUNK else -(-n // CHUNK)
-    group = _topk_rows_per_group(ctx, rows, n, k, nchunks)
+    select = n >= SELECT_MIN_N and k < n
+    group = _topk_rows_per_group(ctx, rows, n, k, select)
     xb = ctx.device_input(0)
-    partial = ctx.temp(4 * group * n * nchunks, "partial-ranks") if nchunks > 1 else \
-        ctx.constant(np.zeros(1, np.int32), I, "topk-no-partial")
     for r0 in range(0, rows, group):     # rows over the binding limit: sub-ranges of `group` rows
         r = min(group, rows - r0)
         bind = [xb, vals, idx] if r == rows else \
             [xb.view(4 * r0 * n, 4 * r * n), vals.view(4 * r0 * k, 4 * r * k), idx.view(4 * r0 * k, 4 * r * k)]
-        _topk_dispatch(ctx, [*bind, partial], r, n, k, nchunks)
+        if select:
+            cand_v, cand_i = _topk_select(ctx, bind[0], r, n, k)
+            _topk_rank(ctx, [cand_v, *bind[1:]], r, k, k, ids=cand_i)
+        else:
+            _topk_rank(ctx, bind, r, n, k)
 
 
-def _topk_dispatch(ctx, bindings, rows, n, k, nchunks):
-    T = {"T": ctx.wgsl_type(ctx.inputs[0].dtype)}
+def _topk_templates(ctx) -> dict:
+    dtype = ctx.inputs[0].dtype
+    return {"T": ctx.wgsl_type(dtype), "KEY": "key_i32" if dtype == I else "key_f32"}
+
+
+def _topk_select(ctx, xb, rows, n, k):
+    """Radix select (kernels/top_k_select.wgsl): the k largest of each row, unordered, as
+    (values, indices) candidates. A pass per 8-bit digit of the value key, then of the reversed
+    index (ties); each pass ends early once a row's k are found."""
+    nblocks = -(-n // SELECT_BLOCK)
+    hist = ctx.temp(4 * rows * nblocks * SELECT_LANES, "select-histograms")
+    state = ctx.temp(4 * rows * 8, "select-state")
+    cand_v, cand_i = ctx.temp(4 * rows * k, "candidate-values"), ctx.temp(4 * rows * k, "candidate-indices")
+    bind = [xb, hist, state, cand_v, cand_i]
+    T = _topk_templates(ctx)
+    index_digits = -(-(n - 1).bit_length() // 8)
+    digits = [(0, s) for s in (24, 16, 8, 0)] + [(1, 8 * d) for d in reversed(range(index_digits))]
+    for pass_, (word, shift) in enumerate(digits):
+        params = {"n": n, "k": k, "rows": rows, "nblocks": nblocks, "shift": shift, "word": word,
+                  "first": int(pass_ == 0)}
+        ctx.dispatch("top_k_select.wgsl", bind, grid_1d(rows * nblocks, 1), template=T,
+                     constants={"MODE": 0}, params=params)
+        ctx.dispatch("top_k_select.wgsl", bind, grid_1d(rows, 1), template=T,
+                     constants={"MODE": 1}, params=params)
+    ctx.dispatch("top_k_select.wgsl", bind, grid_1d(rows * n, SELECT_LANES), template=T,
+                 constants={"MODE": 2}, params={**params, "first": 0})
+    return cand_v, cand_i
+
+
+def _topk_rank(ctx, bindings, rows, n, k, ids=None):
+    """Rank every element of each row against the others (kernels/top_k.wgsl), writing the k
+    first in order; ``ids``: the elements' indices when the rows are select candidates."""
+    nchunks = 1 if n <= CHUNK else -(-n // CHUNK)
+    partial = ctx.temp(4 * rows * n * nchunks, "partial-ranks") if nchunks > 1 else \
+        ctx.shared_constant(np.zeros(1, np.int32), I, "top-k-no-partial-ranks")
+    consts = {"IDS": ids is not None}
+    if ids is None:
+        ids = ctx.shared_constant(np.zeros(1, np.int32), I, "top-k-no-ids")
+    T = _topk_templates(ctx)
+    bind = [*bindings, partial, ids]
     params = {"n": n, "k": k, "chunk": CHUNK, "nchunks": nchunks}
     if nchunks == 1:
-        ctx.dispatch("top_k.wgsl", bindings, grid_1d(rows * n), template=T, constants={"MODE": 0},
+        ctx.dispatch("top_k.wgsl", bind, grid_1d(rows * n), template=T, constants={"MODE": 0, **consts},
                      params={"total": rows * n, **params})
         return
-    ctx.dispatch("top_k.wgsl", bindings, grid_1d(rows * n * nchunks), template=T, constants={"MODE": 1},
+    ctx.dispatch("top_k.wgsl", bind, grid_1d(rows * n * nchunks), template=T, constants={"MODE": 1, **consts},
                  params={"total": rows * n * nchunks, **params})
-    ctx.dispatch("top_k.wgsl", bindings, grid_1d(rows * n), template=T, constants={"MODE": 2},
+    ctx.dispatch("top_k.wgsl", bind, grid_1d(rows * n), template=T, constants={"MODE": 2, **consts},
                  params={"total": rows * n, **params})
 
 
-def _topk_rows_per_group(ctx, rows, n, k, nchunks) -> int:
-    """Rows one dispatch binds: all of them when every binding fits the adapter's limit, else the
+def _topk_rows_per_group(ctx, rows, n, k, select) -> int:
+    """Rows one launch binds: all of them when every binding fits the adapter's limit, else the
     most whose bindings fit and whose offsets keep the device's alignment (a row alone over the
     limit: all rows, and the dispatch reports the limit with the node)."""
     limit = ctx.device.max_binding_bytes
-    per_row = 4 * n * nchunks            # the input row, or its partial ranks (n > CHUNK)
+    # the widest binding per row: the input row, or its partial ranks (rows ranked in chunks)
+    m = k if select else n
+    per_row = max(4 * n, 4 * m * (1 if m <= CHUNK else -(-m // CHUNK)))
     if per_row * rows <= limit:
         return rows
     align = int(ctx.device.limits.get("min-storage-buffer-offset-alignment", 256))
@@ -118,6 +167,12 @@ def _ties(shape, seed, levels=5):
     return (np.random.default_rng(seed).integers(0, levels, size=shape) / 2).astype(np.float32)
 
 
+def _signed_zeros(shape, seed):
+    """-0.0 and +0.0 (equal: ties by index) among a few other values."""
+    levels = np.array([-0.0, 0.0, -0.0, 1.0, -1.0, 0.5], np.float32)
+    return levels[np.random.default_rng(seed).integers(0, len(levels), size=shape)]
+
+
 register("TopKV2", reference=_topk_ref, shape=_topk_shape, lower=_topk_lower,
          host_inputs=(1,), dtypes=(F, I), tf_outputs=None, rows=from_rank(2, NOT_ROW_WISE),
          cases=[Case([((3, 17), F), np.array(5, np.int32)], note="rows"),
@@ -125,7 +180,15 @@ register("TopKV2", reference=_topk_ref, shape=_topk_shape, lower=_topk_lower,
                 Case([((4, 3, 9), I, -5, 5), np.array(9, np.int32)], note="int32, k = n (a full sort)"),
                 Case([((7,), F), np.array(0, np.int32)], note="k = 0"),
                 Case([_ties((2, CHUNK + 300), 2, levels=40), np.array(7, np.int32)],
-                     note="rows longer than one chunk: two passes")])
+                     note="long rows: the radix select"),
+                Case([_ties((2, 5000), 3, levels=40), np.array(100, np.int32)],
+                     note="radix select, the k-th value tied: index digits decide"),
+                Case([((3, 2500), F), np.array(1, np.int32)], note="radix select, k = 1"),
+                Case([((3, 3000), I, -50, 50), np.array(1000, np.int32)], note="radix select, int32"),
+                Case([_signed_zeros((1, 40000), 4), np.array(CHUNK + 3000, np.int32)],
+                     note="radix select, -0.0 tied with +0.0; candidates ranked in two chunks"),
+                Case([_ties((1, CHUNK + 100), 5, levels=4), np.array(CHUNK + 100, np.int32)],
+                     note="a long row sorted whole (k = n): ranks in two chunks")])
 
 
 # ------------------------------------------------------------------------------------ Where
