@@ -268,19 +268,37 @@ runtime_op("Where", impl=_where, shape=_by_reference(_where_ref), dtypes=(B, F, 
 
 
 # ------------------------------------------------------------------------- NonMaxSuppression
-def _iou(boxes, i, j) -> np.float32:
-    """TensorFlow's IOU() in float32 (corners in either order; empty boxes overlap nothing)."""
-    a, b = boxes[i], boxes[j]
-    ymin_i, xmin_i, ymax_i, xmax_i = min(a[0], a[2]), min(a[1], a[3]), max(a[0], a[2]), max(a[1], a[3])
-    ymin_j, xmin_j, ymax_j, xmax_j = min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])
-    area_i = (ymax_i - ymin_i) * (xmax_i - xmin_i)
-    area_j = (ymax_j - ymin_j) * (xmax_j - xmin_j)
-    if area_i <= 0 or area_j <= 0:
-        return f32(0.0)
-    ih = max(min(ymax_i, ymax_j) - max(ymin_i, ymin_j), f32(0.0))
-    iw = max(min(xmax_i, xmax_j) - max(xmin_i, xmin_j), f32(0.0))
-    inter = f32(ih * iw)
-    return f32(inter / f32(area_i + area_j - inter))
+def _std_min(a, b):
+    return np.where(b < a, b, a)        # std::min: a unless b < a (a NaN stays; numpy's propagates)
+
+
+def _std_max(a, b):
+    return np.where(a < b, b, a)        # std::max: a unless a < b
+
+
+def _corners(boxes):
+    """Each box's (ymin, xmin, ymax, xmax), whichever order its corners come in, and its area,
+    in float32 as TensorFlow's IOU() computes them."""
+    y0, y1 = _std_min(boxes[:, 0], boxes[:, 2]), _std_max(boxes[:, 0], boxes[:, 2])
+    x0, x1 = _std_min(boxes[:, 1], boxes[:, 3]), _std_max(boxes[:, 1], boxes[:, 3])
+    with np.errstate(invalid="ignore", over="ignore"):      # NaN / inf corners: their area is not finite
+        return y0, x0, y1, x1, (y1 - y0) * (x1 - x0)
+
+
+def _ious(corners, i, js, finite: bool = False) -> np.ndarray:
+    """TensorFlow's IOU() of box(es) ``i`` with each box of ``js`` (broadcasting: an index array
+    of shape [n, 1] against one of [m] gives [n, m]), element by element in float32 with its
+    roundings and its std::min / std::max (numpy's, 3x faster, where no corner is NaN:
+    ``finite``); empty boxes overlap nothing. Symmetric in i and j, as TensorFlow's."""
+    y0, x0, y1, x1, area = corners
+    lo, hi = (np.minimum, np.maximum) if finite else (_std_min, _std_max)
+    empty = (area[i] <= 0) | (area[js] <= 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ih = hi(lo(y1[i], y1[js]) - hi(y0[i], y0[js]), f32(0.0))
+        iw = hi(lo(x1[i], x1[js]) - hi(x0[i], x0[js]), f32(0.0))
+        inter = ih * iw
+        iou = inter / (area[i] + area[js] - inter)
+    return np.where(empty, f32(0.0), iou).astype(f32)
 
 
 def nms(boxes, scores, max_output, iou_threshold, score_threshold=-np.inf, soft_nms_sigma=0.0):
@@ -292,17 +310,27 @@ def nms(boxes, scores, max_output, iou_threshold, score_threshold=-np.inf, soft_
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
     if boxes.shape[0] != scores.shape[0]:
         raise ValueError(f"{boxes.shape[0]} boxes but {scores.shape[0]} scores")
+    corners = _corners(boxes)
+    if soft_nms_sigma <= 0 and (fast := _greedy_nms(corners, scores, max_output, iou_threshold,
+                                                     score_threshold)) is not None:
+        return fast
+    return _nms_steps(corners, scores, max_output, iou_threshold, score_threshold, soft_nms_sigma)
+
+
+def _nms_steps(corners, scores, max_output, iou_threshold, score_threshold, soft_nms_sigma):
+    """TensorFlow's loop as it is: candidates from a heap (best first, ties by lower index), each
+    checked against the boxes selected since it was queued, the latest first; a soft-NMS
+    candidate whose score decayed goes back into the heap."""
     soft = soft_nms_sigma > 0
     scale = f32(-0.5 / soft_nms_sigma) if soft else f32(0.0)
-    heap = [(-s, i, 0) for i, s in enumerate(scores) if s > score_threshold]   # best first, ties: lower index
+    heap = [(-s, i, 0) for i, s in enumerate(scores) if s > score_threshold]
     heapq.heapify(heap)
     selected, selected_scores = [], []
     while len(selected) < max_output and heap:
         neg, i, begin = heapq.heappop(heap)
         score = original = f32(-neg)
         hard = False
-        for j in range(len(selected) - 1, begin - 1, -1):
-            sim = _iou(boxes, i, selected[j])
+        for sim in _ious(corners, i, np.array(selected[begin:], np.int64))[::-1]:
             weight = f32(np.exp(f32(scale * sim * sim))) if sim <= iou_threshold else f32(0.0)
             score = f32(score * weight)
             if not soft and sim > iou_threshold:
@@ -318,6 +346,40 @@ def nms(boxes, scores, max_output, iou_threshold, score_threshold=-np.inf, soft_
         elif score > score_threshold:
             heapq.heappush(heap, (-score, i, len(selected)))
     return np.array(selected, np.int32), np.array(selected_scores, f32)
+
+
+GREEDY_BLOCK = 256      # candidates whose overlaps _greedy_nms computes at once
+
+
+def _greedy_nms(corners, scores, max_output, iou_threshold, score_threshold):
+    """Hard NMS at numpy speed: a box is selected when no box selected before it (by score, ties
+    by lower index) overlaps it by more than the threshold, which is what TensorFlow's loop
+    selects. Candidates go in blocks: their overlaps with the boxes selected so far and with each
+    other are computed at once, then the block is decided in order from those. None when a box's
+    area is not finite (NaN or overflowing corners): an overlap may be NaN then, and TensorFlow's
+    loop does something else with it (the candidate's score drops to 0 and it may be queued
+    again), which _nms_steps follows. Finite areas give finite overlaps."""
+    if not np.isfinite(corners[4]).all():
+        return None
+    cand = np.flatnonzero(scores > score_threshold)
+    order = cand[np.lexsort((cand, -scores[cand]))]
+    selected: list[int] = []
+    for start in range(0, order.size, GREEDY_BLOCK):
+        if len(selected) >= max_output:
+            break
+        block = order[start:start + GREEDY_BLOCK]
+        alive = np.ones(block.size, bool)
+        if selected:
+            alive = ~(_ious(corners, block[:, None], np.array(selected), finite=True) > iou_threshold).any(axis=1)
+        overlaps = _ious(corners, block[:, None], block, finite=True) > iou_threshold
+        for k in range(block.size):
+            if alive[k]:
+                selected.append(int(block[k]))
+                if len(selected) >= max_output:
+                    break
+                alive[k + 1:] &= ~overlaps[k, k + 1:]
+    sel = np.array(selected, np.int32)
+    return sel, scores[sel]
 
 
 def _scalar(v, kind=float):
@@ -362,8 +424,10 @@ def _boxes(n, seed):
     return boxes, scores
 
 
-def _nms_case(version, n, seed, max_out, iou, score=None, sigma=None, note="", **attrs):
+def _nms_case(version, n, seed, max_out, iou, score=None, sigma=None, note="", nan_box=None, **attrs):
     boxes, scores = _boxes(n, seed)
+    if nan_box is not None:
+        boxes[nan_box, 1] = np.nan
     ins = [boxes, scores, np.array(max_out, np.int32), np.array(iou, np.float32)]
     if score is not None:
         ins.append(np.array(score, np.float32))
@@ -377,7 +441,10 @@ register("NonMaxSuppressionV2", reference=_nms_v2, shape=_by_reference(_nms_v2),
 register("NonMaxSuppressionV3", reference=_nms_v3, shape=_by_reference(_nms_v3),
          cases=[_nms_case(3, 40, 2, 20, 0.4, 0.3, note="score threshold"),
                 _nms_case(3, 40, 3, 5, 0.0, 0.0, note="IoU threshold 0: disjoint boxes only"),
-                _nms_case(3, 10, 4, 20, 1.0, -1.0, note="IoU threshold 1: nothing suppressed")])
+                _nms_case(3, 10, 4, 20, 1.0, -1.0, note="IoU threshold 1: nothing suppressed"),
+                _nms_case(3, 700, 9, 400, 0.5, 0.2, note="more candidates than a greedy block"),
+                _nms_case(3, 40, 10, 30, 0.5, -1.0, nan_box=4,
+                          note="a NaN corner: its overlaps are NaN, TensorFlow's loop requeues it")])
 register("NonMaxSuppressionV4", reference=_nms_v4, shape=_by_reference(_nms_v4),
          cases=[_nms_case(4, 40, 5, 25, 0.5, 0.2, pad_to_max_output_size=True, note="padded"),
                 _nms_case(4, 40, 6, 25, 0.5, 0.2, pad_to_max_output_size=False, note="not padded")])
