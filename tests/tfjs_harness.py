@@ -8,14 +8,14 @@ IOHandler — no HTTP, no tfjs-node — runs it and writes the outputs back.
 API
 ---
 ``tfjs_predict(model_dir, inputs, kind="graph"|"layers", outputs=None) -> list[np.ndarray]``
-    Load ``model_dir/model.json`` with ``tf.loadGraphModel`` (kind="graph") or
+    Load ``model_dir/model.json`` (or ``model_dir`` itself when it is a ``.json`` file) with ``tf.loadGraphModel`` (kind="graph") or
     ``tf.loadLayersModel`` (kind="layers") and run it once.
     ``inputs``: a dict ``{input name: array}`` (graph models: signature input names, e.g. "x" or
     "x:0"; layers models: the model's input layer names) or a list of arrays in the model's input
     order (a single array is accepted too). Arrays keep their dtype: float32 / int32 / bool
     (other floats are sent as float32, other ints as int32).
     ``outputs``: graph models only — optional list of output tensor names given to
-    ``model.execute`` (default: ``model.predict``, i.e. the signature outputs in order).
+    ``model.execute`` (default: ``model.executeAsync``, i.e. the signature outputs in order).
     Returns the outputs as numpy arrays (float32 / int32 / bool), in the model's output order.
     A model that TF.js refuses to load or run raises ``TfjsError`` carrying TF.js's message.
 
@@ -23,7 +23,9 @@ API
     Same as above for several (model_dir, inputs, kind, outputs) jobs in ONE Node process
     (Node + tfjs start-up is ~0.5-1 s; batch when you have many models). A job that fails gives
     its ``TfjsError`` in its slot instead of raising, so one bad model does not hide the others.
-    ``jobs``: list of dicts with keys ``model_dir``, ``inputs``, optional ``kind``, ``outputs``.
+    ``jobs``: list of dicts with keys ``model_dir``, ``inputs``, optional ``kind``, ``outputs``,
+    ``run_async`` (graph models with ``outputs``: ``model.executeAsync(feed, outputs)``, which
+    control flow and dynamic ops such as NMS need).
 
 ``tfjs_available() -> bool`` / ``require_tfjs()``
     Whether node and ``tests/tfjs/node_modules/@tensorflow/tfjs`` are present. ``require_tfjs``
@@ -107,8 +109,8 @@ def _job_spec(i: int, job: dict, tmp: Path) -> dict:
     kind = job.get("kind", "graph")
     if kind not in ("graph", "layers"):
         raise ValueError(f"kind must be 'graph' or 'layers', got {kind!r}")
-    model_dir = Path(job["model_dir"]).resolve()
-    if model_dir.is_file():
+    model_dir = Path(job["model_dir"]).resolve()     # a folder, or a model's JSON file itself
+    if model_dir.is_file() and model_dir.suffix != ".json":
         model_dir = model_dir.parent
     inputs = job["inputs"]
     if isinstance(inputs, np.ndarray):
@@ -122,7 +124,7 @@ def _job_spec(i: int, job: dict, tmp: Path) -> dict:
         specs.append({"name": name, "dtype": dtype, "shape": list(x.shape), "file": str(file)})
     outputs = job.get("outputs")
     return {"model_dir": str(model_dir), "kind": kind, "inputs": specs,
-            "outputs": list(outputs) if outputs is not None else None}
+            "outputs": list(outputs) if outputs is not None else None, "async": bool(job.get("run_async"))}
 
 
 def _read_result(result: dict, job: dict):

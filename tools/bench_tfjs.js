@@ -4,17 +4,17 @@
 //
 //   node tools/bench_tfjs.js MODEL_DIR [--runs N] [--warmup K] [--batch B] [--backend cpu|wasm]
 //
-// MODEL_DIR holds model.json and its shards (read with fs, no HTTP). Inputs: seeded uniform
-// [-1, 1) float32 (int32 inputs: zeros) of the signature's shapes, unknown dims (-1) = --batch.
-// Each timed run is one model.execute() (executeAsync() for models that need it) plus reading
-// every output back (dataSync). Prints one JSON object: median_ms, min_ms, p90_ms, times_ms,
+// MODEL_DIR holds model.json and its shards (read with fs, no HTTP), or is a model's JSON file.
+// Inputs: seeded uniform [-1, 1) float32 (integer and bool inputs: zeros) of the signature's
+// shapes (else the Placeholders'), unknown dims = --batch. Each timed run is one model.execute() (executeAsync() for models
+// that need it) plus reading every output back (dataSync). Prints one JSON object: median_ms, min_ms, p90_ms, times_ms,
 // load_ms, first_ms, kernels (TF.js kernels run in one prediction, from tf.profile), backend,
 // tfjs version (and for wasm: simd, threads). Uses the @tensorflow/tfjs and
 // @tensorflow/tfjs-backend-wasm that tools/setup.sh installs in tests/tfjs (npm install there).
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const {fileHandler} = require(path.join(__dirname, '..', 'tests', 'tfjs', 'common.js'));
+const {fileHandler, modelJson} = require(path.join(__dirname, '..', 'tests', 'tfjs', 'common.js'));
 
 const NODE_MODULES = path.join(__dirname, '..', 'tests', 'tfjs', 'node_modules', '@tensorflow');
 const TFJS = path.join(NODE_MODULES, 'tfjs');
@@ -49,19 +49,26 @@ function parseArgs(argv) {
   return opts;
 }
 
-function inputs(tf, modelDir, batch) {
-  const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
-  const sig = (json.signature || {}).inputs || {};
+// The model's inputs: its signature's (names, dtypes, shapes), else its Placeholders as TF.js
+// reads them; float32 from a seeded generator, integer and bool inputs zeros; unknown dims = batch.
+function inputs(tf, model, modelDir, batch) {
+  const json = JSON.parse(fs.readFileSync(modelJson(path, modelDir), 'utf8'));
+  const sig = Object.values((json.signature || {}).inputs || {});
+  const DTYPES = {DT_FLOAT: 'float32', DT_BOOL: 'bool'};     // other integers: int32, as TF.js reads them
+  const specs = sig.length
+    ? sig.map((s) => ({name: s.name, dtype: DTYPES[s.dtype] || 'int32',
+      shape: ((s.tensorShape || {}).dim || []).map((d) => Number(d.size))}))
+    : model.inputs;
   let seed = 12345;
   const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 1073741824 - 1; };
   const feed = {};
-  for (const [key, spec] of Object.entries(sig)) {
-    const dims = ((spec.tensorShape || {}).dim || []).map((d) => (Number(d.size) < 0 ? batch : Number(d.size)));
+  for (const spec of specs) {
+    const dims = (spec.shape || []).map((d) => (d == null || d < 0 ? batch : d));
     const n = dims.reduce((a, b) => a * b, 1);
-    if (spec.dtype === 'DT_INT32') feed[spec.name || key] = tf.zeros(dims, 'int32');
-    else feed[spec.name || key] = tf.tensor(Float32Array.from({length: n}, rand), dims, 'float32');
+    if (spec.dtype === 'float32') feed[spec.name] = tf.tensor(Float32Array.from({length: n}, rand), dims, 'float32');
+    else feed[spec.name] = tf.zeros(dims, spec.dtype);
   }
-  if (!Object.keys(feed).length) throw new Error(`${modelDir}/model.json has no signature inputs`);
+  if (!Object.keys(feed).length) throw new Error(`${modelJson(path, modelDir)} has no inputs`);
   return feed;
 }
 
@@ -110,7 +117,7 @@ async function useBackend(tf, name) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(path.join(opts.model, 'model.json'))) usage(`${opts.model}/model.json not found`);
+  if (!fs.existsSync(modelJson(path, opts.model))) usage(`${modelJson(path, opts.model)} not found`);
   if (!fs.existsSync(TFJS)) usage(`@tensorflow/tfjs is not installed in tests/tfjs: run tools/setup.sh`);
   const warn = console.warn;   // TF.js's "speed things up with tfjs-node" banner
   console.warn = (...a) => { if (!String(a[0]).includes('tfjs-node')) warn(...a); };
@@ -122,7 +129,7 @@ async function main() {
   let t0 = performance.now();
   const model = await tf.loadGraphModel(fileHandler(fs, path, opts.model));
   const loadMs = performance.now() - t0;
-  const feed = inputs(tf, opts.model, opts.batch);
+  const feed = inputs(tf, model, opts.model, opts.batch);
   t0 = performance.now();
   await predict(tf, model, feed);
   const firstMs = performance.now() - t0;

@@ -18,7 +18,19 @@ $PY -m pip download -q --no-deps --only-binary=:all: --implementation cp --pytho
     --platform any -d .whl "${PINS[@]}"
 (cd .gl && apt-get download -q libvulkan1 libegl1 libglvnd0 libgles2 >/dev/null)
 ls .whl .gl
-CARRY=(.whl .gl .fixtures/mobilenet_v2)
+# models people ship (tests/fixtures/shipped_models.py fetches them): pose at 368x368 and 256x256,
+# MoveNet, segmentation, a detector with NMS (dynamic executor), CenterNet's big TopK; ~20 MB
+rm -rf .fixtures/shipped_gpu && mkdir -p .fixtures/shipped_gpu
+$PY - <<'PY'
+import shutil, sys
+sys.path.append("tests")
+from fixtures.shipped_models import model_json
+for name in ("efficientpose", "blazepose-full", "movenet-lightning", "selfie", "handtrack", "centernet"):
+    src = model_json(name)
+    for f in (src, src.with_suffix(".bin")):
+        shutil.copy(f, ".fixtures/shipped_gpu/")
+PY
+CARRY=(.whl .gl .fixtures/mobilenet_v2 .fixtures/shipped_gpu)
 [ -d .fixtures/keras3_mobilenet_v2_official ] && CARRY+=(.fixtures/keras3_mobilenet_v2_official)
 du -csh "${CARRY[@]}" | tail -1
 printf 'carry: ['; printf '"%s", ' "${CARRY[@]}" | sed 's/, $//'; printf ']\n'

@@ -7,12 +7,20 @@
 })(typeof self !== 'undefined' ? self : this, function () {
   'use strict';
 
-  // Model folder -> TF.js ModelArtifacts, reading model.json and its shards from disk (Node:
-  // pass its fs and path modules).
-  function fileHandler(fs, path, modelDir) {
+  // A model folder's model.json, or a model's JSON file itself (any name: published packages
+  // ship several models in one folder, e.g. movenet-lightning.json + movenet-lightning.bin).
+  function modelJson(path, model) {
+    return model.endsWith('.json') ? model : path.join(model, 'model.json');
+  }
+
+  // Model folder (or JSON file) -> TF.js ModelArtifacts, reading the JSON and its shards from
+  // disk (Node: pass its fs and path modules).
+  function fileHandler(fs, path, model) {
+    const file = modelJson(path, model);
+    const modelDir = path.dirname(file);
     return {
       load: async () => {
-        const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+        const json = JSON.parse(fs.readFileSync(file, 'utf8'));
         const weightSpecs = [];
         const buffers = [];
         for (const group of json.weightsManifest || []) {
@@ -56,5 +64,5 @@
     return Array.isArray(feed) && feed.length === 1 ? feed[0] : feed;
   }
 
-  return {fileHandler, buildFeed};
+  return {fileHandler, buildFeed, modelJson};
 });

@@ -1,7 +1,7 @@
 // Load TF.js models from local folders and run them; driven by tests/tfjs_harness.py.
 // Usage: node predict.js JOBS.json
 // JOBS.json: {"jobs": [{"model_dir", "kind": "graph"|"layers", "inputs": [{"name"|null, "dtype",
-//   "shape", "file"}], "outputs": [names]|null}], "out_dir"}. Inputs are raw little-endian files.
+//   "shape", "file"}], "outputs": [names]|null, "async": bool}], "out_dir"}. Inputs are raw little-endian files.
 // Writes out_dir/result.json: [{"ok": true, "outputs": [{"dtype", "shape", "file"}]} |
 //   {"ok": false, "error": "..."}], one per job, and the output files beside it.
 'use strict';
@@ -30,6 +30,7 @@ async function runJob(job, index, outDir) {
   const feed = buildFeed(model, job.kind, job.inputs, tensors);
   let out;
   if (job.kind === 'layers') out = model.predict(feed);
+  else if (job.outputs && job.async) out = await model.executeAsync(feed, job.outputs);
   else if (job.outputs) out = model.execute(feed, job.outputs);
   else out = await model.executeAsync(feed);
   if (!Array.isArray(out)) {
@@ -42,7 +43,11 @@ async function runJob(job, index, outDir) {
   const outputs = [];
   for (let k = 0; k < out.length; k++) {
     const t = out[k];
-    const data = await t.data();
+    let data = await t.data();
+    // TF.js sometimes labels a tensor float32 while its data is an Int32Array (an int output
+    // through Identity, e.g. the detection counts of an exported object detector): the values
+    // are what a TF.js user reads, so send them as float32.
+    if (t.dtype === 'float32' && !(data instanceof Float32Array)) data = Float32Array.from(data);
     const file = path.join(outDir, `job${index}-out${k}.bin`);
     const bytes = t.dtype === 'bool' ? Uint8Array.from(data) : data;
     fs.writeFileSync(file, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
