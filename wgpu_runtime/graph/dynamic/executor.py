@@ -2,7 +2,9 @@
 v2 functional control flow (While/If over library functions), TensorList/TensorArray, ops whose
 output shapes depend on data (Where, NonMaxSuppression, Unique...) and host ops fed by the GPU.
 
-Nodes run one at a time in dataflow order (scheduler.py). Where each runs:
+The part of the main graph in front of its control flow and host steps (its *static island*:
+island.py) runs first as one static plan; its outputs enter the run below as device values.
+Every other node runs one at a time in dataflow order (scheduler.py). Where each runs:
 
 * **GPU**: every op with a kernel, through a per-node :class:`~.programs.Program` (the node's
   lowering, prepared once per input shapes); the dispatches are recorded into one open command
@@ -24,6 +26,7 @@ on data) costs one 4-byte read per test; a loop counter costs nothing.
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -37,10 +40,12 @@ from ...ops.registry import Tensor
 from ...memory import Buf, nbytes_of
 from ..graph import Graph, parse_ref
 from .functions import Function, parse_library
+from .island import IslandRunner
 from .programs import Program
 from .scheduler import FRAME_OPS, Schedule, Scheduler
 from .values import Stream, Value
 
+ISLANDS = os.environ.get("WGPU_RUNTIME_STATIC_ISLAND", "1") != "0"   # island.py; 0: node by node only
 _PROGRAMS = 512          # prepared node programs kept (LRU)
 _SCHEDULES = 32
 
@@ -82,6 +87,7 @@ class DynamicExecutor:
         self._synthetic: dict = {}
         self.stats = {"gpu_nodes": 0, "host_nodes": 0, "folded_nodes": 0, "runtime_nodes": 0}
         self._resource_feeds: dict[str, Value] | None = None
+        self._islands: dict = {}
 
     # -- the model initializer (hash tables) ------------------------------------------------------
     def _resources(self) -> dict[str, list[Value]]:
@@ -108,11 +114,24 @@ class DynamicExecutor:
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self, feeds: dict[str, tuple[np.ndarray, str]], targets: list[tuple[str, int]]) -> list[np.ndarray]:
-        """feeds: placeholder -> (array in device layout, dtype); targets: (node, output)."""
+        """feeds: placeholder -> (array in device layout, dtype); targets: (node, output).
+        The graph's static island (island.py), if it has one, runs first as one plan."""
         values = {name: [Value(arr.shape, dtype, host=arr)] for name, (arr, dtype) in feeds.items()}
         values.update({k: v for k, v in self._resources().items() if k not in values})
-        outs = self._schedule_run(self.model.graph, ("main", tuple(targets)), targets, values)
-        return self.to_host(outs)
+        key = tuple(targets)
+        runner = self._islands.get(key)
+        if runner is None:
+            runner = self._islands[key] = IslandRunner(self.model, targets) if ISLANDS else _NO_ISLAND
+        keep: list = []         # the island's output tensors: alive until this run has read its outputs
+        seeded = runner.run(feeds, keep)
+        if seeded is None:
+            outs = self._schedule_run(self.model.graph, ("main", key), targets, values)
+        else:
+            values.update(seeded)
+            outs = self._schedule_run(runner.island.graph, ("island", key, runner.island.nodes), targets, values)
+        result = self.to_host(outs)
+        del keep
+        return result
 
     def to_host(self, values: list[Value]) -> list[np.ndarray]:
         for v in values:
@@ -277,6 +296,16 @@ class DynamicExecutor:
             for v, arr in zip(todo, self.stream.read(todo)):
                 v.host = arr
 
+
+class _NoIsland:
+    island = None
+
+    @staticmethod
+    def run(feeds, keep):
+        return None
+
+
+_NO_ISLAND = _NoIsland()
 
 # ops that forward their inputs unchanged: they pass TensorLists and handles through too
 _FORWARDS = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient", "PlaceholderWithDefault", "Print"})
