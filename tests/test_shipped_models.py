@@ -19,11 +19,10 @@ import numpy as np
 import pytest
 
 import wgpu_runtime as wr
-from wgpu_runtime.inputs import random_inputs
 from wgpu_runtime.ops.dynamic import _topk_ref
 from wgpu_runtime.tolerance import MODEL, assert_close
 from conftest import ADAPTERS
-from fixtures.shipped_models import model_json
+from fixtures.shipped_models import example_feeds, model_json
 from tfjs_harness import require_tfjs, tfjs_predict_many
 
 SHIPPED = {
@@ -38,16 +37,6 @@ SHIPPED = {
 }
 
 
-def _feeds(name: str, specs) -> dict:
-    if name != "rvm":
-        return random_inputs(specs, 1, seed=0)
-    # what its publisher's demo feeds: an RGB frame in [0, 1], zero recurrent states, ratio 0.5
-    feeds = {s.name: np.zeros((), np.float32) for s in specs}
-    feeds["src:0"] = np.random.default_rng(0).random((1, 144, 256, 3)).astype(np.float32)
-    feeds["downsample_ratio:0"] = np.array(0.5, np.float32)
-    return feeds
-
-
 @pytest.fixture(scope="module")
 def tfjs_outputs():
     """{name: (feeds, output names, TF.js's outputs)}: the feeds from the model's inputs as the
@@ -58,7 +47,7 @@ def tfjs_outputs():
     io = {}
     for n in SHIPPED:
         model = wr.load_graph_model(model_json(n), device=device)
-        io[n] = (_feeds(n, model.inputs), [s.name for s in model.outputs])
+        io[n] = (example_feeds(n, model.inputs), [s.name for s in model.outputs])
         model.dispose()
     results = tfjs_predict_many([{"model_dir": str(model_json(n)), "inputs": feeds, "outputs": outs,
                                   "run_async": True} for n, (feeds, outs) in io.items()])

@@ -15,7 +15,7 @@ Per model, one after another:
     process) and `node tools/bench_tfjs.js MODEL --backend wasm` (a new process, 50 warm-up
     runs: Node's WebAssembly tiers up), median wall time per prediction, read-back included.
 rvm needs real inputs (its random ones resize to 0x0): its feeds are a frame, zero states and a
-ratio of 0.5, checked but not timed. Prints a Markdown table; --json writes every figure.
+ratio of 0.5 (shipped_models.example_feeds), checked but not timed. Prints a Markdown table; --json writes every figure.
 """
 from __future__ import annotations
 
@@ -35,21 +35,9 @@ sys.path.append(str(ROOT / "tests"))          # the fixture and TF.js harness; t
 import numpy as np  # noqa: E402
 
 import wgpu_runtime as wr  # noqa: E402
-from wgpu_runtime.inputs import random_inputs  # noqa: E402
 from wgpu_runtime.tolerance import MODEL, compare  # noqa: E402
-from fixtures.shipped_models import PACKAGE, VERSION, model_json, names  # noqa: E402
+from fixtures.shipped_models import PACKAGE, REAL_INPUTS, VERSION, example_feeds, model_json, names  # noqa: E402
 from tfjs_harness import tfjs_predict_many  # noqa: E402
-
-REAL_INPUTS = {"rvm"}
-
-
-def feeds_for(name: str, specs) -> dict:
-    if name not in REAL_INPUTS:
-        return random_inputs(specs, 1, seed=0)
-    feeds = {s.name: np.zeros((), np.float32) for s in specs}     # rvm: zero recurrent states
-    feeds["src:0"] = np.random.default_rng(0).random((1, 144, 256, 3)).astype(np.float32)
-    feeds["downsample_ratio:0"] = np.array(0.5, np.float32)
-    return feeds
 
 
 def check(name: str, device) -> dict:
@@ -59,7 +47,7 @@ def check(name: str, device) -> dict:
     except Exception as e:     # noqa: BLE001 - reported in the table
         return {"ok": False, "error": f"load: {type(e).__name__}: {str(e)[:300]}"}
     try:
-        feeds = feeds_for(name, model.inputs)
+        feeds = example_feeds(name, model.inputs)
         outs = [s.name for s in model.outputs]
         got = model.execute(feeds, outputs=outs)
         got = got if isinstance(got, list) else [got]

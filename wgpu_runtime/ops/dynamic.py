@@ -47,7 +47,7 @@ def _by_reference(ref, n_inputs=None):
 
 # ----------------------------------------------------------------------------------- TopKV2
 CHUNK = 16384   # elements one invocation compares against (llvmpipe: <= LOOP_CAP loop iterations)
-SELECT_MIN_N = 2048    # rows from this long take the radix select: ~2 launches a pass over the
+SELECT_MIN_N = 2048     # rows from this long take the radix select: ~2 launches a pass over the
                         # row and a rank of k candidates, where ranks cost n^2 compares a row
 SELECT_BLOCK = 4096     # elements a histogram workgroup reads (kernels/top_k_select.wgsl BLOCK)
 SELECT_LANES = 256      # its workgroups' size

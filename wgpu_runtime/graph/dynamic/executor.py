@@ -121,7 +121,7 @@ class DynamicExecutor:
         key = tuple(targets)
         runner = self._islands.get(key)
         if runner is None:
-            runner = self._islands[key] = IslandRunner(self.model, targets) if ISLANDS else _NO_ISLAND
+            runner = self._islands[key] = IslandRunner(self.model, targets, enabled=ISLANDS)
         keep: list = []         # the island's output tensors: alive until this run has read its outputs
         seeded = runner.run(feeds, keep)
         if seeded is None:
@@ -296,16 +296,6 @@ class DynamicExecutor:
             for v, arr in zip(todo, self.stream.read(todo)):
                 v.host = arr
 
-
-class _NoIsland:
-    island = None
-
-    @staticmethod
-    def run(feeds, keep):
-        return None
-
-
-_NO_ISLAND = _NoIsland()
 
 # ops that forward their inputs unchanged: they pass TensorLists and handles through too
 _FORWARDS = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient", "PlaceholderWithDefault", "Print"})

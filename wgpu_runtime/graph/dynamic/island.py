@@ -16,6 +16,7 @@ planning is tried again; an island of fewer than MIN_GPU_NODES kernels is not wo
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ class Island:
     frontier: list                # [(node, output)] the rest of the graph (or the caller) reads
     graph: Graph                  # the main graph with the island cut off (frontier -> Placeholder)
     seeded: dict = field(default_factory=dict)    # node -> number of output slots to seed
-    plans: OrderedDict = field(default_factory=OrderedDict)     # input shapes -> Plan (LRU)
+    plans: OrderedDict = field(default_factory=OrderedDict)     # input shapes -> _split(Plan) (LRU)
 
 
 def _placeholder_ok(node) -> bool:
@@ -105,14 +106,26 @@ def find(graph: Graph, targets: list[tuple[str, int]], excluded: frozenset = fro
     return Island(frozenset(inside), frontier, Graph(nodes), seeded)
 
 
+def _split(plan, frontier) -> tuple:
+    """(the plan with only its GPU-computed outputs, their refs, [(ref, value)] of the outputs it
+    folded at plan time): those are host values the rest of the graph takes as they are, not
+    tensors to upload on every call."""
+    on_gpu = [(ref, t) for ref, t in zip(frontier, plan.outputs) if t.value is None]
+    folded = [(ref, t.value) for ref, t in zip(frontier, plan.outputs) if t.value is not None]
+    if folded:      # (its staging buffer is for reading outputs back, which an island never does)
+        plan = dataclasses.replace(plan, outputs=[t for _, t in on_gpu], staging=None, staging_offsets=[],
+                                   staging_ring=[], ahead=[])
+    return plan, [ref for ref, _ in on_gpu], folded
+
+
 class IslandRunner:
     """The island of one model's main graph for given targets, shrunk as plannings fail."""
 
-    def __init__(self, model, targets):
+    def __init__(self, model, targets, enabled: bool = True):
         self.model = model
         self.targets = targets
         self.excluded: frozenset = frozenset()
-        self.island = find(model.graph, targets)
+        self.island = find(model.graph, targets) if enabled else None
 
     def run(self, feeds: dict, keep: list) -> dict[str, list] | None:
         """Run the island on ``feeds`` (placeholder -> (array, dtype)): {frontier node: outputs as
@@ -124,15 +137,15 @@ class IslandRunner:
                 return None
             mine = {k: v for k, v in feeds.items() if k in isl.nodes}      # the placeholders it reads
             key = tuple(sorted((k, a.shape, d) for k, (a, d) in mine.items()))
-            plan = isl.plans.get(key)
-            if plan is None:
+            entry = isl.plans.get(key)
+            if entry is None:
                 try:
                     plan = build_plan(self.model, self.model.graph, {k: (a.shape, d) for k, (a, d) in mine.items()},
                                       isl.frontier)
                 except GraphError as e:
                     self._shrink(e)
                     continue
-                isl.plans[key] = plan
+                entry = isl.plans[key] = _split(plan, isl.frontier)
                 while len(isl.plans) > self.model.plan_cache_size:     # as GraphModel's own plans
                     isl.plans.popitem(last=False)
             else:
@@ -141,16 +154,16 @@ class IslandRunner:
         else:
             self.island = None
             return None
+        plan, on_gpu, folded = entry
         device = self.model.device
         sub = executor.submit(device, plan, {k: a for k, (a, _) in mine.items()}, on_device=True)
-        tensors = executor.wait(device, sub)
+        tensors = executor.wait(device, sub)        # no read-back: the tensors' copies are submitted
         keep.extend(tensors)
         out = {name: [None] * n for name, n in isl.seeded.items()}
-        for (name, idx), planned, t in zip(isl.frontier, plan.outputs, tensors):
-            if planned.value is not None:       # folded at plan time (shape arithmetic): a host value
-                out[name][idx] = Value.of(planned.value)
-            else:
-                out[name][idx] = Value(t.shape, t.dtype, dev=DevBuf(t.buffer, t.buffer.size), const=False)
+        for (name, idx), t in zip(on_gpu, tensors):
+            out[name][idx] = Value(t.shape, t.dtype, dev=DevBuf(t.buffer, t.buffer.size), const=False)
+        for (name, idx), value in folded:
+            out[name][idx] = Value.of(value)
         return out
 
     def _shrink(self, e: GraphError) -> None:
